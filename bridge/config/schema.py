@@ -1,0 +1,179 @@
+"""The configuration file's shape, as frozen pydantic models that name the field that is wrong."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def parse_duration(value: Any) -> float:
+    """Prometheus-style durations ("30s", "1h30m") or a number of seconds, to seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 5m or 1h")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a duration such as 30s, 5m or 1h")
+    text = value.strip()
+    pos, total = 0, 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or pos == 0:
+        raise ValueError(f"{value!r} is not a duration (use units ms, s, m, h, d, w, y: e.g. 1h30m)")
+    return total
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Model):
+    listen: str = "0.0.0.0:8080"
+    public_url: str | None = None
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    # Protects POST /-/reload and the admin API; without it those endpoints are disabled.
+    admin_token: SecretStr | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"{value!r} is not host:port (e.g. 0.0.0.0:8080)")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]") or "0.0.0.0"  # noqa: S104
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+class BluetickConfig(_Model):
+    api: Literal["legacy", "v1"] = "legacy"
+    base_url: str = "https://api.blueticks.co"
+    api_key: SecretStr | None = None
+    timeout: Duration = 10.0
+    # Print messages instead of sending them (alertbridge demo, trying out rules).
+    dry_run: bool = False
+    # The legacy endpoint has no idempotency: a retry after a timeout may send twice.
+    retry_unknown_outcome: bool = False
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_initial: Duration = 1.0
+    backoff_max: Duration = 300.0
+
+
+class StoreConfig(_Model):
+    backend: Literal["memory", "sqlite", "redis"] = "sqlite"
+    path: str = "./alertbridge.db"
+    url: str = "redis://127.0.0.1:6379/0"
+
+
+class BasicAuth(_Model):
+    username: str
+    password: SecretStr
+
+
+class AuthConfig(_Model):
+    bearer_token: SecretStr | None = None
+    basic: BasicAuth | None = None
+
+    @field_validator("basic")
+    @classmethod
+    def _one_kind(cls, value: BasicAuth | None, info: Any) -> BasicAuth | None:
+        if value is not None and info.data.get("bearer_token") is not None:
+            raise ValueError("set either bearer_token or basic, not both")
+        return value
+
+
+class AlertmanagerSourceConfig(_Model):
+    auth: AuthConfig | None = None
+
+
+class GrafanaHmacConfig(_Model):
+    secret: SecretStr
+    header: str = "X-Grafana-Alerting-Signature"
+    timestamp_header: str | None = None
+    max_age: Duration = 300.0
+
+
+class GrafanaSourceConfig(_Model):
+    auth: AuthConfig | None = None
+    hmac: GrafanaHmacConfig | None = None
+
+
+class GithubSourceConfig(_Model):
+    secret: SecretStr | None = None
+
+
+class SourcesConfig(_Model):
+    alertmanager: AlertmanagerSourceConfig = AlertmanagerSourceConfig()
+    grafana: GrafanaSourceConfig = GrafanaSourceConfig()
+    github: GithubSourceConfig = GithubSourceConfig()
+
+
+class PersonConfig(_Model):
+    phone: str
+
+
+RecipientConfig = str | PersonConfig | list[str]
+
+
+class DefaultsConfig(_Model):
+    dedupe_window: Duration = 3600.0
+    send_resolved: bool = True
+
+
+class TemplatesConfig(_Model):
+    directory: str | None = None
+    max_length: int = Field(default=4096, ge=200)
+
+
+class RouteConfig(_Model):
+    name: str = Field(min_length=1)
+    source: Literal["alertmanager", "grafana", "github"] | list[
+        Literal["alertmanager", "grafana", "github"]
+    ] | None = None
+    matchers: list[str] = []
+    to: list[str] = Field(min_length=1)
+    template: str | None = None
+    message: str | None = None
+    dedupe_window: Duration | None = None
+    send_resolved: bool | None = None
+    continue_: bool = Field(default=False, alias="continue")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("message")
+    @classmethod
+    def _not_both(cls, value: str | None, info: Any) -> str | None:
+        if value is not None and info.data.get("template") is not None:
+            raise ValueError("set either template or message, not both")
+        return value
+
+
+class BridgeConfig(_Model):
+    server: ServerConfig = ServerConfig()
+    blueticks: BluetickConfig = BluetickConfig()
+    store: StoreConfig = StoreConfig()
+    sources: SourcesConfig = SourcesConfig()
+    recipients: dict[str, RecipientConfig] = {}
+    defaults: DefaultsConfig = DefaultsConfig()
+    templates: TemplatesConfig = TemplatesConfig()
+    rule_files: list[str] = []
+    routes: list[RouteConfig] = []

@@ -1,0 +1,105 @@
+"""Every Prometheus metric alertbridge exports, in one registry per running app."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    """The bridge's metrics; labels are bounded (source, route, outcome), never numbers or ids."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.webhooks_received = Counter(
+            "alertbridge_webhooks_received_total",
+            "Webhook requests by source and outcome (accepted, duplicate, bad_request, "
+            "unauthorized, too_large, unsupported_media_type, unavailable, ping).",
+            ["source", "outcome"],
+            registry=r,
+        )
+        self.github_events = Counter(
+            "alertbridge_github_events_total",
+            "GitHub webhook deliveries by X-GitHub-Event.",
+            ["event"],
+            registry=r,
+        )
+        self.events = Counter(
+            "alertbridge_events_total",
+            "Normalised events by source and status.",
+            ["source", "status"],
+            registry=r,
+        )
+        self.route_matches = Counter(
+            "alertbridge_route_matches_total", "Events matched by route.", ["route"], registry=r
+        )
+        self.unrouted_events = Counter(
+            "alertbridge_unrouted_events_total",
+            "Events that matched no route.",
+            ["source"],
+            registry=r,
+        )
+        self.dedupe_suppressed = Counter(
+            "alertbridge_dedupe_suppressed_total",
+            "Events not sent again, by route and reason (duplicate, resolved_not_wanted, "
+            "github_redelivery).",
+            ["route", "reason"],
+            registry=r,
+        )
+        self.notifications = Counter(
+            "alertbridge_notifications_total",
+            "Notifications by route and outcome (queued, sent, retried, dead).",
+            ["route", "outcome"],
+            registry=r,
+        )
+        self.template_failures = Counter(
+            "alertbridge_template_failures_total",
+            "Templates that failed to render; the default template was used instead.",
+            ["route"],
+            registry=r,
+        )
+        self.outbox_depth = Gauge(
+            "alertbridge_outbox_depth", "Notifications in the outbox by state.", ["state"], registry=r
+        )
+        self.delivery_latency = Histogram(
+            "alertbridge_delivery_latency_seconds",
+            "Time from accepting the webhook to Blueticks accepting the message.",
+            buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+            registry=r,
+        )
+        self.blueticks_responses = Counter(
+            "alertbridge_blueticks_responses_total",
+            "Blueticks API responses by HTTP status (or 'error' for no response).",
+            ["status"],
+            registry=r,
+        )
+        self.send_attempts = Counter(
+            "alertbridge_send_attempts_total",
+            "Send attempts by outcome (sent, transient, permanent).",
+            ["outcome"],
+            registry=r,
+        )
+        self.config_reloads = Counter(
+            "alertbridge_config_reloads_total",
+            "Configuration reloads by outcome (success, failure).",
+            ["outcome"],
+            registry=r,
+        )
+        self.config_last_reload_successful = Gauge(
+            "alertbridge_config_last_reload_successful",
+            "1 if the last configuration reload succeeded.",
+            registry=r,
+        )
+        self.whatsapp_session_up = Gauge(
+            "alertbridge_whatsapp_session_up",
+            "1 while Blueticks reports a connected WhatsApp session, 0 when it is down.",
+            registry=r,
+        )
+        self.sender_ready = Gauge(
+            "alertbridge_sender_ready",
+            "0 after Blueticks rejected the API key (401): every send will fail until fixed.",
+            registry=r,
+        )
+        self.config_last_reload_successful.set(1)
+        self.sender_ready.set(1)
+        self.whatsapp_session_up.set(1)

@@ -1,0 +1,85 @@
+"""The one interface every stage keeps its state behind; memory and SQLite implement it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from bridge.model import Notification, NotificationState
+
+
+@dataclass(slots=True, frozen=True)
+class DedupeEntry:
+    """The last status seen for one (route, recipient, fingerprint), and when."""
+
+    status: str
+    at: float  # Unix seconds
+    notification_id: str | None = None
+
+
+class Store(Protocol):
+    """State of the pipeline: one-shot keys, dedupe entries, and the outbox of notifications.
+
+    Times are Unix seconds passed in by the caller, so decisions stay testable.
+    Every method may raise `bridge.errors.StoreUnavailable`.
+    """
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable when the store cannot be used."""
+
+    # --- one-shot keys (GitHub deliveries, open GitHub failures) ---
+    async def remember(self, key: str, ttl: float, now: float) -> bool:
+        """Store key until now+ttl; True if it was not already there (unexpired)."""
+
+    async def forget(self, key: str) -> bool:
+        """Remove key; True if it was there."""
+
+    async def contains(self, key: str, now: float) -> bool: ...
+
+    # --- dedupe entries ---
+    async def get_dedupe(self, keys: Sequence[str], now: float) -> dict[str, DedupeEntry]:
+        """The unexpired entries among keys."""
+
+    async def put_dedupe(self, entries: dict[str, DedupeEntry], ttl: float) -> None:
+        """Write entries, each expiring at entry.at + ttl."""
+
+    # --- outbox ---
+    async def enqueue(self, notifications: Sequence[Notification]) -> None:
+        """Persist new pending notifications; durable when this returns."""
+
+    async def claim_due(self, now: float, limit: int) -> list[Notification]:
+        """Move up to limit pending notifications with next_attempt_at <= now to 'sending'."""
+
+    async def mark_sent(
+        self,
+        notification_id: str,
+        *,
+        now: float,
+        provider_id: str | None = None,
+        provider_status: str | None = None,
+    ) -> None: ...
+
+    async def mark_retry(self, notification_id: str, *, error: str, next_attempt_at: float) -> None:
+        """Back to pending after a failed attempt (attempts + 1)."""
+
+    async def mark_dead(self, notification_id: str, *, error: str, now: float) -> None:
+        """Give up: the notification goes to the dead-letter list (attempts + 1)."""
+
+    async def requeue_inflight(self) -> int:
+        """On start: notifications left in 'sending' by a crash go back to pending."""
+
+    async def outbox_counts(self) -> dict[NotificationState, int]: ...
+
+    async def get_notification(self, notification_id: str) -> Notification | None: ...
+
+    async def list_notifications(
+        self, state: NotificationState | None = None, limit: int = 100
+    ) -> list[Notification]: ...
+
+    async def purge_expired(self, now: float) -> int:
+        """Drop expired keys and dedupe entries; returns how many."""
