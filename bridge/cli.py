@@ -1,0 +1,138 @@
+"""The `alertbridge` command line: serve, check, routes test, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+
+from bridge import __version__
+from bridge.errors import BridgeError, ConfigErrors, PayloadError
+from bridge.logs import configure_logging
+from bridge.runtime import Runtime, load_runtime
+
+
+def _load(path: str) -> Runtime:
+    """Load the runtime or exit 1 with every error on its own line."""
+    try:
+        return load_runtime(path)
+    except ConfigErrors as exc:
+        for error in exc.errors:
+            print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from exc
+    except BridgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from exc
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bridge.service import Bridge
+    from bridge.web.app import create_app
+
+    configure_logging(args.log_level, json={"json": True, "console": False}.get(args.log_format))
+    runtime = _load(args.config)
+    bridge = Bridge(runtime)
+    app = create_app(bridge)
+
+    async def on_startup(app: web.Application) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, bridge.reload)
+
+    app.on_startup.append(on_startup)
+    server = runtime.config.server
+    web.run_app(
+        app,
+        host=server.host,
+        port=server.port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=args.grace,
+    )
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    runtime = _load(args.config)
+    files = sorted({r.file for r in runtime.loaded.routes})
+    print(
+        f"{args.config}: OK ({len(runtime.routes)} routes from {len(files) or 1} file(s), "
+        f"{sum(len(r.recipients) for r in runtime.routes)} route recipients)"
+    )
+    return 0
+
+
+def cmd_routes_test(args: argparse.Namespace) -> int:
+    from bridge.routes_test import explain_payload, format_explanation
+
+    runtime = _load(args.config)
+    try:
+        body = Path(args.payload).read_bytes()
+    except OSError as exc:
+        print(f"error: {args.payload}: {exc.strerror}", file=sys.stderr)
+        return 1
+    try:
+        report = explain_payload(runtime, args.source, body, github_event=args.event)
+    except PayloadError as exc:
+        print(f"error: {args.payload}: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        print(format_explanation(report))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bridge.demo.run import run_demo
+
+    return asyncio.run(run_demo())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="alertbridge",
+        description="Alertmanager, Grafana and GitHub webhooks to WhatsApp through Blueticks.",
+    )
+    parser.add_argument("--version", action="version", version=f"alertbridge {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the service")
+    serve.add_argument("--config", required=True, help="config file (YAML)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--log-format", default="auto", choices=["auto", "json", "console"])
+    serve.add_argument(
+        "--grace", type=float, default=10.0, help="seconds to finish in-flight sends on SIGTERM"
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    check = commands.add_parser("check", help="validate config, rules and templates")
+    check.add_argument("--config", required=True)
+    check.set_defaults(func=cmd_check)
+
+    routes = commands.add_parser("routes", help="routing tools")
+    routes_commands = routes.add_subparsers(dest="routes_command", required=True)
+    test = routes_commands.add_parser(
+        "test", help="show which routes match a payload, who gets what, and the text; sends nothing"
+    )
+    test.add_argument("--config", required=True)
+    test.add_argument("--source", required=True, choices=["alertmanager", "grafana", "github"])
+    test.add_argument("--event", help="GitHub event name (X-GitHub-Event); guessed if omitted")
+    test.add_argument("--json", action="store_true", help="machine-readable output")
+    test.add_argument("payload", help="the webhook body, as a JSON file")
+    test.set_defaults(func=cmd_routes_test)
+
+    demo = commands.add_parser(
+        "demo", help="run the bridge locally in dry-run mode on example payloads"
+    )
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))

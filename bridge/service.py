@@ -1,0 +1,140 @@
+"""The running bridge: the current runtime, the store, the sender and the outbox worker."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import aiohttp
+import structlog
+
+from bridge.config.loader import load_config
+from bridge.delivery.sender import Sender, build_sender
+from bridge.delivery.worker import OutboxWorker
+from bridge.errors import BridgeError, ConfigErrors, StoreUnavailable
+from bridge.logs import redactor
+from bridge.metrics import Metrics
+from bridge.model import utcnow
+from bridge.pipeline.ingest import IngestResult, Pipeline
+from bridge.runtime import Runtime, build_runtime
+from bridge.store import build_store
+from bridge.store.base import Store
+
+log = structlog.get_logger("alertbridge")
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    ready: bool
+    checks: dict[str, str]
+
+
+class Bridge:
+    """One alertbridge instance: what `serve`, the tests and the demo all run."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        store: Store | None = None,
+        sender: Sender | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.metrics = metrics or Metrics()
+        self.store = store or build_store(runtime.config.store)
+        self._sender = sender
+        self.sender: Sender | None = sender
+        self.pipeline = Pipeline(self.store, self.metrics)
+        self.worker: OutboxWorker | None = None
+        self.http: aiohttp.ClientSession | None = None
+        redactor.set_secrets(runtime.loaded.secrets)
+
+    async def start(self) -> None:
+        await self.store.open()
+        if self.sender is None:
+            timeout = aiohttp.ClientTimeout(total=self.runtime.config.blueticks.timeout)
+            self.http = aiohttp.ClientSession(timeout=timeout)
+            self.sender = build_sender(self.http, self.runtime.config.blueticks)
+        self.worker = OutboxWorker(
+            self.store, self.sender, self.metrics, self.runtime.config.blueticks
+        )
+        await self.worker.start()
+        for name, source in self.runtime.sources.items():
+            if not source.auth_configured:
+                log.warning(
+                    "source.unauthenticated",
+                    source=name,
+                    message=f"no auth configured for {name}: anyone who can reach "
+                    f"/webhook/{name} can send notifications",
+                )
+        log.info(
+            "bridge.started",
+            config=self.runtime.loaded.file,
+            routes=len(self.runtime.routes),
+            store=self.runtime.config.store.backend,
+            sender=self.sender.name,
+        )
+
+    async def stop(self, grace: float = 10.0) -> None:
+        if self.worker is not None:
+            await self.worker.stop(grace)
+        if self.http is not None:
+            await self.http.close()
+        await self.store.close()
+        log.info("bridge.stopped")
+
+    async def receive(
+        self, source_name: str, headers: Mapping[str, str], body: bytes, content_type: str
+    ) -> IngestResult:
+        """Authenticate, parse and ingest one webhook; raises the errors the web layer maps."""
+        runtime = self.runtime
+        source = runtime.sources[source_name]
+        source.authenticate(headers, body, time.time())
+        source.check_content_type(content_type)
+        webhook = source.parse(headers, body, utcnow())
+        if webhook.kind:
+            self.metrics.github_events.labels(webhook.kind).inc()
+        result = await self.pipeline.ingest(webhook, runtime.routes, runtime.renderer)
+        if result.notifications and self.worker is not None:
+            self.worker.wake()
+        return result
+
+    def reload(self) -> list[str]:
+        """Load the config file again; keep the current one if the new one is bad.
+
+        Returns the errors found, empty when the new config is in use.
+        """
+        file = self.runtime.loaded.file
+        try:
+            runtime = build_runtime(load_config(file))
+        except (ConfigErrors, BridgeError) as exc:
+            self.metrics.config_reloads.labels("failure").inc()
+            self.metrics.config_last_reload_successful.set(0)
+            errors = [str(e) for e in exc.errors] if isinstance(exc, ConfigErrors) else [str(exc)]
+            log.error("config.reload_failed", config=file, errors=errors)
+            return errors
+        for section in ("store", "blueticks", "server"):
+            if getattr(runtime.config, section) != getattr(self.runtime.config, section):
+                log.warning("config.restart_needed", section=section)
+        # Old secrets stay redacted too: in-flight log lines may still carry them.
+        redactor.set_secrets(runtime.loaded.secrets | self.runtime.loaded.secrets)
+        self.runtime = runtime
+        self.metrics.config_reloads.labels("success").inc()
+        self.metrics.config_last_reload_successful.set(1)
+        log.info("config.reloaded", config=file, routes=len(runtime.routes))
+        return []
+
+    async def readiness(self) -> Readiness:
+        checks = {"config": "ok"}
+        try:
+            await self.store.ping()
+            checks["store"] = "ok"
+        except StoreUnavailable as exc:
+            checks["store"] = f"unavailable: {exc}"
+        if self.worker is not None and not self.worker.api_key_accepted:
+            checks["sender"] = "Blueticks rejected the API key (401)"
+        else:
+            checks["sender"] = "ok"
+        return Readiness(all(v == "ok" for v in checks.values()), checks)

@@ -1,0 +1,184 @@
+"""The HTTP layer: turns requests into calls on the bridge and results into responses."""
+
+from __future__ import annotations
+
+import hmac
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bridge.errors import AuthError, PayloadError, StoreUnavailable, UnsupportedMediaType
+from bridge.model import SOURCE_NAMES
+from bridge.service import Bridge
+
+log = structlog.get_logger("alertbridge.http")
+
+BRIDGE = web.AppKey("bridge", Bridge)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(status: int, message: str, request: web.Request) -> web.Response:
+    return web.json_response(
+        {"status": "error", "error": message, "request_id": request.get("request_id")},
+        status=status,
+    )
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give every request an id (the caller's X-Request-Id if sane) and one access log line."""
+    incoming = request.headers.get("X-Request-Id", "")
+    request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+    request["request_id"] = request_id
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        response = exc
+    except Exception:
+        log.exception("http.unhandled", method=request.method, path=request.path)
+        response = _error(500, "internal error", request)
+    finally:
+        structlog.contextvars.unbind_contextvars("request_id")
+    response.headers["X-Request-Id"] = request_id
+    if request.path.startswith(("/webhook", "/-/", "/callbacks", "/api")):
+        log.info(
+            "http.request",
+            request_id=request_id,
+            method=request.method,
+            path=request.path if not request.path.startswith("/callbacks") else "/callbacks/…",
+            status=response.status,
+            ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+    if isinstance(response, web.HTTPException) and response.status >= 400:
+        return _error(response.status, response.reason, request)
+    return response
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The raw body, refusing (413) anything over `limit` bytes without reading it all."""
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+    return body
+
+
+def webhook_handler(source: str) -> Handler:
+    async def handle(request: web.Request) -> web.Response:
+        bridge = request.app[BRIDGE]
+        metrics = bridge.metrics
+        limit = bridge.runtime.config.server.max_body_bytes
+        try:
+            body = await read_body(request, limit)
+            result = await bridge.receive(source, request.headers, body, request.content_type)
+        except web.HTTPRequestEntityTooLarge:
+            metrics.webhooks_received.labels(source, "too_large").inc()
+            return _error(413, f"body larger than server.max_body_bytes ({limit} bytes)", request)
+        except AuthError as exc:
+            metrics.webhooks_received.labels(source, "unauthorized").inc()
+            log.warning("webhook.unauthorized", source=source, reason=str(exc))
+            response = _error(401, str(exc), request)
+            response.headers["WWW-Authenticate"] = 'Bearer realm="alertbridge"'
+            return response
+        except UnsupportedMediaType as exc:
+            metrics.webhooks_received.labels(source, "unsupported_media_type").inc()
+            return _error(415, str(exc), request)
+        except PayloadError as exc:
+            metrics.webhooks_received.labels(source, "bad_request").inc()
+            log.warning("webhook.bad_request", source=source, reason=str(exc))
+            return _error(400, str(exc), request)
+        except StoreUnavailable as exc:
+            metrics.webhooks_received.labels(source, "unavailable").inc()
+            log.error("webhook.not_persisted", source=source, error=str(exc))
+            return _error(503, "cannot persist the notification now; retry later", request)
+        if result.duplicate_delivery:
+            outcome = "duplicate"
+        elif source == "github" and request.headers.get("X-GitHub-Event") == "ping":
+            outcome = "ping"
+        else:
+            outcome = "accepted"
+        metrics.webhooks_received.labels(source, outcome).inc()
+        return web.json_response(
+            {
+                "status": outcome,
+                "request_id": request["request_id"],
+                "events": result.events,
+                "notifications": len(result.notifications),
+            },
+            status=200 if outcome == "ping" else 202,
+        )
+
+    return handle
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    readiness = await request.app[BRIDGE].readiness()
+    return web.json_response(
+        {"status": "ready" if readiness.ready else "not ready", "checks": readiness.checks},
+        status=200 if readiness.ready else 503,
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    registry = request.app[BRIDGE].metrics.registry
+    return web.Response(
+        body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
+
+
+def require_admin(request: web.Request) -> None:
+    """Admin endpoints need server.admin_token as a Bearer token; without one they are off."""
+    token = request.app[BRIDGE].runtime.config.server.admin_token
+    if token is None:
+        raise web.HTTPForbidden(reason="admin API disabled: set server.admin_token")
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), token.get_secret_value().encode()
+    ):
+        raise web.HTTPUnauthorized(reason="missing or wrong admin token")
+
+
+async def reload(request: web.Request) -> web.Response:
+    require_admin(request)
+    errors = request.app[BRIDGE].reload()
+    if not errors:
+        return web.json_response({"status": "reloaded"})
+    return web.json_response(
+        {"status": "error", "error": "invalid configuration; the old one is kept", "errors": errors},
+        status=400,
+    )
+
+
+def create_app(bridge: Bridge) -> web.Application:
+    """The aiohttp application around one Bridge; starting the app starts the bridge."""
+    app = web.Application(
+        middlewares=[request_context],
+        client_max_size=bridge.runtime.config.server.max_body_bytes,
+    )
+    app[BRIDGE] = bridge
+    for source in SOURCE_NAMES:
+        app.router.add_post(f"/webhook/{source}", webhook_handler(source))
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_post("/-/reload", reload)
+
+    async def lifecycle(app: web.Application) -> object:
+        await bridge.start()
+        yield
+        await bridge.stop()
+
+    app.cleanup_ctx.append(lifecycle)  # type: ignore[arg-type]
+    return app

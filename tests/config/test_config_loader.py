@@ -1,0 +1,102 @@
+"""Config loading: variable expansion, *_file secrets, rule files, and errors that say where."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bridge.config.loader import load_config
+from bridge.errors import ConfigErrors
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def errors_of(path: Path, env: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigErrors) as caught:
+        load_config(path, env or {})
+    return [str(e) for e in caught.value.errors]
+
+
+def test_env_variables_and_defaults_are_expanded(tmp_path: Path) -> None:
+    cfg = write(
+        tmp_path / "c.yaml",
+        "blueticks: {api_key: '${KEY}', base_url: '${URL:-http://x}'}\n"
+        "server: {public_url: 'cost $$5'}\n",
+    )
+    loaded = load_config(cfg, {"KEY": "bt_live_abc"})
+    assert loaded.config.blueticks.api_key is not None
+    assert loaded.config.blueticks.api_key.get_secret_value() == "bt_live_abc"
+    assert loaded.config.blueticks.base_url == "http://x"
+    assert loaded.config.server.public_url == "cost $5"
+    assert "bt_live_abc" in loaded.secrets
+
+
+def test_unset_variable_is_an_error_naming_file_and_path(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "c.yaml", "sources:\n  github: {secret: '${GH_SECRET}'}\n")
+    assert errors_of(cfg) == [
+        f"{cfg}: sources.github.secret: environment variable GH_SECRET is not set"
+    ]
+
+
+def test_file_secrets_are_read_and_trailing_newline_dropped(tmp_path: Path) -> None:
+    write(tmp_path / "secrets" / "key", "bt_live_from_file\n")
+    cfg = write(tmp_path / "c.yaml", "blueticks: {api_key_file: secrets/key}\n")
+    loaded = load_config(cfg, {})
+    assert loaded.config.blueticks.api_key is not None
+    assert loaded.config.blueticks.api_key.get_secret_value() == "bt_live_from_file"
+
+
+def test_missing_secret_file_is_an_error(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "c.yaml", "blueticks: {api_key_file: /nonexistent/key}\n")
+    (error,) = errors_of(cfg)
+    assert error.startswith(f"{cfg}: blueticks.api_key_file: cannot read /nonexistent/key")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("server: {listen: nope}\n", "server.listen: 'nope' is not host:port"),
+        ("blueticks: {timeout: 5q}\n", "blueticks.timeout: '5q' is not a duration"),
+        ("routes:\n  - {name: a, to: [x], bogus: 1}\n", "routes[0].bogus: unknown field"),
+        ("routes:\n  - {name: a}\n", "routes[0].to: Field required"),
+        ("store: {backend: mongo}\n", "store.backend: Input should be 'memory', 'sqlite'"),
+        ("routes:\n  - {name: a, to: [x], template: a.j2, message: hi}\n", "routes[0].message"),
+        ("key: [unclosed\n", "line 2, column 1: invalid YAML"),
+    ],
+    ids=["listen", "duration", "unknown-field", "missing-field", "enum", "template-and-message",
+         "yaml-syntax"],
+)
+def test_errors_name_the_file_and_the_path(tmp_path: Path, text: str, expected: str) -> None:
+    cfg = write(tmp_path / "c.yaml", text)
+    found = errors_of(cfg)
+    assert any(e.startswith(f"{cfg}: ") and expected in e for e in found), found
+
+
+def test_rule_files_are_appended_in_order_with_their_locations(tmp_path: Path) -> None:
+    write(tmp_path / "rules" / "b.yaml", "- {name: b1, to: [x]}\n")
+    write(tmp_path / "rules" / "a.yaml", "- {name: a1, to: [x]}\n- {name: a2, to: [x]}\n")
+    cfg = write(
+        tmp_path / "c.yaml", "rule_files: ['rules/*.yaml']\nroutes:\n  - {name: top, to: [x]}\n"
+    )
+    loaded = load_config(cfg, {})
+    assert [r.config.name for r in loaded.routes] == ["top", "a1", "a2", "b1"]
+    assert loaded.routes[2].file == str(tmp_path / "rules" / "a.yaml")
+    assert loaded.routes[2].path == "[1]"
+
+
+def test_rule_file_errors_name_the_rule_file(tmp_path: Path) -> None:
+    rules = write(tmp_path / "rules" / "x.yaml", "- {name: ok, to: [x]}\n- {name: bad, to: 3}\n")
+    cfg = write(tmp_path / "c.yaml", "rule_files: ['rules/*.yaml']\n")
+    (error,) = errors_of(cfg)
+    assert error.startswith(f"{rules}: [1].to: ")
+
+
+def test_a_named_rule_file_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "c.yaml", "rule_files: ['rules/missing.yaml']\n")
+    (error,) = errors_of(cfg)
+    assert "rule_files[0]: no such file" in error
