@@ -49,8 +49,16 @@ class Store(Protocol):
         """Write entries, each expiring at entry.at + ttl."""
 
     # --- outbox ---
-    async def enqueue(self, notifications: Sequence[Notification]) -> None:
-        """Persist new pending notifications; durable when this returns."""
+    async def enqueue(
+        self,
+        notifications: Sequence[Notification],
+        dedupe: Sequence[tuple[dict[str, DedupeEntry], float]] = (),
+    ) -> None:
+        """Persist new pending notifications; durable when this returns.
+
+        `dedupe` holds (entries, ttl) pairs written in the same transaction, so a crash never
+        keeps the dedupe record of a notification that was not persisted.
+        """
 
     async def claim_due(self, now: float, limit: int) -> list[Notification]:
         """Move up to limit pending notifications with next_attempt_at <= now to 'sending'."""

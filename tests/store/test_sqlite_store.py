@@ -1,0 +1,195 @@
+"""SQLite-only promises: durability across restarts and crashes, group commit, clear failures."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bridge.errors import StoreUnavailable
+from bridge.model import Notification
+from bridge.store import SqliteStore
+from bridge.store.base import DedupeEntry
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def make_notification(nid: str) -> Notification:
+    return Notification(
+        id=nid,
+        route="prod-critical",
+        recipient="alice",
+        phone="+972501234567",
+        text=f"message {nid}",
+        created_at=1000.0,
+        event_keys=[("fp", "firing")],
+    )
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> str:
+    return str(tmp_path / "bridge.db")
+
+
+@pytest.fixture
+async def store(db_path: str) -> AsyncIterator[SqliteStore]:
+    opened = SqliteStore(db_path)
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+async def test_everything_survives_close_and_reopen(db_path: str) -> None:
+    first = SqliteStore(db_path)
+    await first.open()
+    await first.enqueue([make_notification("n1"), make_notification("n2")])
+    await first.claim_due(now=100, limit=1)
+    await first.remember("delivery-1", ttl=60, now=100)
+    await first.put_dedupe({"a": DedupeEntry("firing", 100, "n1")}, ttl=60)
+    await first.close()
+
+    second = SqliteStore(db_path)
+    await second.open()
+    try:
+        assert await second.get_notification("n2") == make_notification("n2")
+        assert await second.requeue_inflight() == 1
+        assert await second.contains("delivery-1", now=120) is True
+        assert await second.get_dedupe(["a"], now=120) == {"a": DedupeEntry("firing", 100, "n1")}
+    finally:
+        await second.close()
+
+
+_ENQUEUE_THEN_SIGKILL = textwrap.dedent(
+    """
+    import asyncio, os, signal, sys
+    from bridge.model import Notification
+    from bridge.store.sqlite import SqliteStore
+
+    async def main(path: str) -> None:
+        store = SqliteStore(path)
+        await store.open()
+        returned = 0
+
+        async def enqueue_one(i: int) -> None:
+            nonlocal returned
+            await store.enqueue([Notification(
+                id=f"n{i}", route="r", recipient="alice", phone="+972501234567",
+                text="t", created_at=1000.0)])
+            print(f"n{i}", flush=True)
+            returned += 1
+            if returned == 50:  # kill with other enqueues still in flight
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        await asyncio.gather(*(enqueue_one(i) for i in range(300)))
+
+    asyncio.run(main(sys.argv[1]))
+    """
+)
+
+
+async def test_what_enqueue_returned_for_survives_sigkill(db_path: str) -> None:
+    crashed = subprocess.run(
+        [sys.executable, "-c", _ENQUEUE_THEN_SIGKILL, db_path],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        check=False,
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    returned = crashed.stdout.split()
+    assert len(returned) >= 50
+
+    reopened = SqliteStore(db_path)
+    await reopened.open()
+    try:
+        missing = [nid for nid in returned if await reopened.get_notification(nid) is None]
+        assert missing == []
+    finally:
+        await reopened.close()
+
+
+async def test_concurrent_enqueues_share_commits(store: SqliteStore) -> None:
+    before = store.commits
+    await asyncio.gather(*(store.enqueue([make_notification(f"n{i}")]) for i in range(200)))
+    assert store.commits - before <= 20
+    assert (await store.outbox_counts())["pending"] == 200
+
+
+async def test_reads_see_writes_queued_before_them(store: SqliteStore) -> None:
+    remembered, seen = await asyncio.gather(
+        store.remember("k", ttl=60, now=100), store.contains("k", now=100)
+    )
+    assert (remembered, seen) == (True, True)
+
+
+async def test_reads_alone_commit_nothing(store: SqliteStore) -> None:
+    before = store.commits
+    await store.get_notification("n1")
+    await store.outbox_counts()
+    assert store.commits == before
+
+
+async def test_file_uses_wal_and_records_its_schema_version(store: SqliteStore) -> None:
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+
+
+async def test_newer_schema_version_is_refused(db_path: str) -> None:
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (99)")
+    with pytest.raises(StoreUnavailable, match="schema version 99"):
+        await SqliteStore(db_path).open()
+
+
+@pytest.mark.parametrize(
+    ("relative_path", "message"),
+    [
+        ("no-such-dir/bridge.db", "does not exist"),
+        ("a-file/bridge.db", "does not exist"),
+        (".", "unable to open"),
+    ],
+    ids=["missing-directory", "parent-is-a-file", "path-is-a-directory"],
+)
+async def test_unusable_path_is_store_unavailable_naming_it(
+    tmp_path: Path, relative_path: str, message: str
+) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    path = str(tmp_path / relative_path)
+    with pytest.raises(StoreUnavailable, match=message) as raised:
+        await SqliteStore(path).open()
+    assert path in str(raised.value)
+
+
+async def test_calls_on_a_store_not_open_are_store_unavailable(db_path: str) -> None:
+    with pytest.raises(StoreUnavailable, match="not open"):
+        await SqliteStore(db_path).enqueue([make_notification("n1")])
+
+
+async def test_write_lock_held_elsewhere_is_store_unavailable_then_recovers(
+    db_path: str,
+) -> None:
+    store = SqliteStore(db_path, busy_timeout=0.05)
+    await store.open()
+    other = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        other.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(StoreUnavailable, match="locked"):
+            await store.enqueue([make_notification("n1")])
+        other.execute("ROLLBACK")
+        await store.enqueue([make_notification("n2")])
+        assert await store.get_notification("n1") is None
+        assert await store.get_notification("n2") is not None
+    finally:
+        other.close()
+        await store.close()
