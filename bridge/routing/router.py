@@ -1,0 +1,173 @@
+"""Routes: compiled once from the config, then matched against each event in order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bridge.config.schema import DefaultsConfig, RouteConfig
+from bridge.errors import ConfigError, ConfigErrors
+from bridge.model import Event, Recipient
+from bridge.routing.matchers import Matcher, parse_matcher
+from bridge.routing.recipients import (
+    is_address,
+    normalise_address,
+    unique_by_phone,
+    unknown_recipient,
+)
+
+# GitHub events a catch-all route is meant for. A repository hook set to "send me everything"
+# also delivers stars, forks, wiki edits, member changes and kinds GitHub adds later; those only
+# reach a route that names them with a matcher on `event`, so nobody is paged for a star.
+WELL_KNOWN_GITHUB_EVENTS = frozenset(
+    {
+        "workflow_run",
+        "workflow_job",
+        "check_run",
+        "check_suite",
+        "deployment_status",
+        "push",
+        "pull_request",
+        "issues",
+        "release",
+        "status",
+        "dependabot_alert",
+        "code_scanning_alert",
+        "secret_scanning_alert",
+        "repository_vulnerability_alert",
+        "security_advisory",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A compiled routing rule: which events it takes and who gets them, how."""
+
+    name: str
+    sources: frozenset[str] | None  # None: any source
+    matchers: tuple[Matcher, ...]
+    recipients: tuple[Recipient, ...]
+    template: str | None
+    message: str | None
+    dedupe_window: float
+    send_resolved: bool
+    continue_: bool
+
+    @property
+    def names_github_event(self) -> bool:
+        """Whether a matcher selects on the GitHub `event` label (opting in to any kind)."""
+        return any(matcher.name == "event" for matcher in self.matchers)
+
+    def matches(self, event: Event) -> bool:
+        """Whether this route takes the event: source fits and every matcher matches."""
+        if self.sources is not None and event.source not in self.sources:
+            return False
+        if (
+            event.source == "github"
+            and event.labels.get("event", "") not in WELL_KNOWN_GITHUB_EVENTS
+            and not self.names_github_event
+        ):
+            return False
+        return all(matcher.matches(event.labels) for matcher in self.matchers)
+
+
+def match_routes(routes: Sequence[Route], event: Event) -> list[Route]:
+    """The routes an event goes to, in order: the first match, and more while `continue` is set."""
+    matched: list[Route] = []
+    for route in routes:
+        if route.matches(event):
+            matched.append(route)
+            if not route.continue_:
+                break
+    return matched
+
+
+def compile_routes(
+    routes: Sequence[tuple[RouteConfig, str, str]],
+    recipients: dict[str, tuple[Recipient, ...]],
+    defaults: DefaultsConfig,
+) -> list[Route]:
+    """Compile route configs (each with its file and path prefix such as `routes[3]`).
+
+    Raises ConfigErrors naming file and path for every bad matcher, recipient or duplicate name.
+    """
+    compiled: list[Route] = []
+    errors: list[ConfigError] = []
+    first_seen: dict[str, str] = {}
+    for config, file, prefix in routes:
+        where = f"{file}: {prefix}" if file else prefix
+        if config.name in first_seen:
+            message = (
+                f"duplicate route name {config.name!r} (first used at {first_seen[config.name]})"
+            )
+            errors.append(ConfigError(message, file=file, path=f"{prefix}.name"))
+        else:
+            first_seen[config.name] = where
+        matchers = _compile_matchers(config, file, prefix, errors)
+        people = _compile_recipients(config, recipients, file, prefix, errors)
+        compiled.append(
+            Route(
+                name=config.name,
+                sources=_sources(config),
+                matchers=matchers,
+                recipients=people,
+                template=config.template,
+                message=config.message,
+                dedupe_window=(
+                    defaults.dedupe_window if config.dedupe_window is None else config.dedupe_window
+                ),
+                send_resolved=(
+                    defaults.send_resolved if config.send_resolved is None else config.send_resolved
+                ),
+                continue_=config.continue_,
+            )
+        )
+    if errors:
+        raise ConfigErrors(errors)
+    return compiled
+
+
+def _sources(config: RouteConfig) -> frozenset[str] | None:
+    if config.source is None:
+        return None
+    if isinstance(config.source, str):
+        return frozenset({config.source})
+    return frozenset(config.source)
+
+
+def _compile_matchers(
+    config: RouteConfig, file: str, prefix: str, errors: list[ConfigError]
+) -> tuple[Matcher, ...]:
+    matchers: list[Matcher] = []
+    for index, text in enumerate(config.matchers):
+        try:
+            matchers.append(parse_matcher(text))
+        except ValueError as exc:
+            errors.append(ConfigError(str(exc), file=file, path=f"{prefix}.matchers[{index}]"))
+    return tuple(matchers)
+
+
+def _compile_recipients(
+    config: RouteConfig,
+    recipients: dict[str, tuple[Recipient, ...]],
+    file: str,
+    prefix: str,
+    errors: list[ConfigError],
+) -> tuple[Recipient, ...]:
+    people: list[Recipient] = []
+    for index, target in enumerate(config.to):
+        path = f"{prefix}.to[{index}]"
+        if target in recipients:
+            people.extend(recipients[target])
+        elif is_address(target):
+            try:
+                phone = normalise_address(target)
+            except ValueError as exc:
+                errors.append(ConfigError(str(exc), file=file, path=path))
+            else:
+                people.append(Recipient(name=phone, phone=phone))
+        else:
+            message = unknown_recipient(target, list(recipients))
+            errors.append(ConfigError(message, file=file, path=path))
+    return unique_by_phone(people)
