@@ -18,12 +18,13 @@ from bridge.service import Bridge
 log = structlog.get_logger("alertbridge.http")
 
 BRIDGE = web.AppKey("bridge", Bridge)
+REQUEST_ID = web.RequestKey("request_id", str)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _error(status: int, message: str, request: web.Request) -> web.Response:
     return web.json_response(
-        {"status": "error", "error": message, "request_id": request.get("request_id")},
+        {"status": "error", "error": message, "request_id": request.get(REQUEST_ID)},
         status=status,
     )
 
@@ -33,7 +34,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     """Give every request an id (the caller's X-Request-Id if sane) and one access log line."""
     incoming = request.headers.get("X-Request-Id", "")
     request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
     try:
@@ -108,7 +109,7 @@ def webhook_handler(source: str) -> Handler:
         return web.json_response(
             {
                 "status": outcome,
-                "request_id": request["request_id"],
+                "request_id": request[REQUEST_ID],
                 "events": result.events,
                 "notifications": len(result.notifications),
             },

@@ -1,0 +1,199 @@
+"""Shared test harness: the real bridge on a real port, in front of the Blueticks stand-in."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import sys
+import textwrap
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from multidict import CIMultiDict
+
+TESTS = Path(__file__).parent
+sys.path.insert(0, str(TESTS))
+
+from blueticks_standin import DEFAULT_API_KEY, RunningStandin, run_standin  # noqa: E402
+
+from bridge.runtime import load_runtime  # noqa: E402
+from bridge.service import Bridge  # noqa: E402
+from bridge.web.app import create_app  # noqa: E402
+
+FIXTURES = TESTS / "fixtures"
+AM_TOKEN = "am-test-token"
+GRAFANA_USER, GRAFANA_PASSWORD = "grafana", "grafana-test-password"
+GITHUB_SECRET = "github-test-secret"
+ADMIN_TOKEN = "admin-test-token"
+
+BASE_CONFIG = """\
+server: {{listen: "127.0.0.1:0", admin_token: {admin}, max_body_bytes: 65536}}
+blueticks:
+  api: {api}
+  base_url: {standin}
+  api_key: {api_key}
+  timeout: 2s
+  backoff_initial: 50ms
+  backoff_max: 200ms
+store: {{backend: sqlite, path: {db}}}
+sources:
+  alertmanager: {{auth: {{bearer_token: {am_token}}}}}
+  grafana: {{auth: {{basic: {{username: {g_user}, password: {g_password}}}}}}}
+  github: {{secret: {gh_secret}}}
+recipients:
+  alice: "+14155550123"
+  bob: {{phone: "+4915112345678"}}
+  oncall: [alice, bob]
+"""
+
+DEFAULT_ROUTES = """\
+routes:
+  - name: alerts
+    source: [alertmanager, grafana]
+    to: [oncall]
+  - name: github
+    source: github
+    matchers: ['event!="push"']
+    to: [alice]
+"""
+
+
+def fixture_bytes(*parts: str) -> bytes:
+    return FIXTURES.joinpath(*parts).read_bytes()
+
+
+def fixture_json(*parts: str) -> Any:
+    return json.loads(fixture_bytes(*parts))
+
+
+def am_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {AM_TOKEN}", "Content-Type": "application/json"}
+
+
+def grafana_headers() -> dict[str, str]:
+    basic = base64.b64encode(f"{GRAFANA_USER}:{GRAFANA_PASSWORD}".encode()).decode()
+    return {"Authorization": f"Basic {basic}", "Content-Type": "application/json"}
+
+
+def github_headers(event: str, body: bytes, delivery: str = "d-1", hook: str = "7") -> dict[str, str]:
+    signature = hmac.new(GITHUB_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery,
+        "X-GitHub-Hook-ID": hook,
+        "X-Hub-Signature-256": f"sha256={signature}",
+        "Content-Type": "application/json",
+    }
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: CIMultiDict[str]
+
+
+@dataclass
+class BridgeHarness:
+    """A running bridge (real server, real SQLite file) sending to a running stand-in."""
+
+    url: str
+    bridge: Bridge
+    standin: RunningStandin
+    http: aiohttp.ClientSession
+    config_path: Path
+
+    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> Reply:
+        async with self.http.post(self.url + path, data=body, headers=headers) as response:
+            text = await response.text()
+            try:
+                parsed: Any = json.loads(text)
+            except ValueError:
+                parsed = text
+            return Reply(response.status, parsed, CIMultiDict(response.headers))
+
+    async def get(self, path: str, headers: dict[str, str] | None = None) -> Reply:
+        async with self.http.get(self.url + path, headers=headers or {}) as response:
+            text = await response.text()
+            try:
+                parsed: Any = json.loads(text)
+            except ValueError:
+                parsed = text
+            return Reply(response.status, parsed, CIMultiDict(response.headers))
+
+    def texts(self) -> list[str]:
+        """The message texts the stand-in received, in order."""
+        return [m.request.get("message") or m.request.get("text") or "" for m in
+                self.standin.state.messages]
+
+
+def write_config(tmp_path: Path, standin_url: str, routes: str = DEFAULT_ROUTES,
+                 api: str = "legacy", extra: str = "") -> Path:
+    text = BASE_CONFIG.format(
+        admin=ADMIN_TOKEN,
+        api=api,
+        standin=standin_url,
+        api_key=DEFAULT_API_KEY,
+        db=tmp_path / "alertbridge.db",
+        am_token=AM_TOKEN,
+        g_user=GRAFANA_USER,
+        g_password=GRAFANA_PASSWORD,
+        gh_secret=GITHUB_SECRET,
+    ) + textwrap.dedent(routes) + extra
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+StartBridge = Callable[..., Awaitable[BridgeHarness]]
+
+
+@pytest.fixture
+async def start_bridge(tmp_path: Path) -> AsyncIterator[StartBridge]:
+    """Start the stand-in and a bridge configured to send to it; both stop after the test."""
+    cleanups: list[Callable[[], Awaitable[Any]]] = []
+
+    async def start(routes: str = DEFAULT_ROUTES, api: str = "legacy", extra: str = "") -> BridgeHarness:
+        standin_cm = run_standin()
+        standin = await standin_cm.__aenter__()
+        cleanups.append(lambda: standin_cm.__aexit__(None, None, None))
+        config_path = write_config(tmp_path, standin.url, routes, api, extra)
+        bridge = Bridge(load_runtime(str(config_path)))
+        runner = web.AppRunner(create_app(bridge), access_log=None)
+        await runner.setup()
+        cleanups.append(runner.cleanup)
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        http = aiohttp.ClientSession()
+        cleanups.append(http.close)
+        port = runner.addresses[0][1]
+        return BridgeHarness(f"http://127.0.0.1:{port}", bridge, standin, http, config_path)
+
+    yield start
+    for cleanup in reversed(cleanups):
+        await cleanup()
+
+
+async def wait_until(
+    condition: Callable[[], Awaitable[bool]], timeout: float = 5.0, what: str = "condition"
+) -> None:
+    """Poll an async condition until it holds; fail the test after `timeout` seconds."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+async def outbox_state_count(h: BridgeHarness, state: str) -> int:
+    return (await h.bridge.store.outbox_counts()).get(state, 0)  # type: ignore[call-overload]
