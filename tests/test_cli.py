@@ -1,0 +1,102 @@
+"""The command line, run as users run it: `python -m bridge ...` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import FIXTURES
+
+ROOT = Path(__file__).parent.parent
+
+
+def run(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bridge", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
+def test_check_accepts_the_example_config() -> None:
+    result = run("check", "--config", "config.example.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout
+
+
+def test_check_names_a_bad_number_with_file_and_path(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        "recipients:\n  alice: '+1 not a number'\n"
+        "routes:\n  - {name: r, to: [alice], matchers: ['severity=~\"(\"']}\n"
+    )
+    result = run("check", "--config", str(config))
+    assert result.returncode == 1
+    assert f"{config}: recipients.alice" in result.stderr
+    assert result.stdout == ""
+
+
+def test_check_reports_a_broken_matcher_with_its_path(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        "recipients:\n  alice: '+14155550123'\n"
+        "routes:\n  - {name: r, to: [alice], matchers: ['severity=~\"(\"']}\n"
+    )
+    result = run("check", "--config", str(config))
+    assert result.returncode == 1
+    assert f"{config}: routes[0].matchers[0]" in result.stderr
+
+
+def test_routes_test_shows_routes_recipients_and_text() -> None:
+    payload = FIXTURES / "alertmanager" / "zulip-alert-firing-2alerts.json"
+    result = run(
+        "routes", "test", "--config", "config.example.yaml", "--source", "alertmanager",
+        str(payload), "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert len(report["events"]) == 2
+    by_route = {r["route"]: r for r in report["routes"]}
+    # Not critical+prod, not team=platform, not a database alert: the catch-all route.
+    assert list(by_route) == ["everything-else"]
+    assert by_route["everything-else"]["recipients"] == [
+        {"name": "alice", "phone": "+14155550123"}
+    ]
+    assert "High CPU Temperature" in by_route["everything-else"]["text"]
+
+
+def test_routes_test_guesses_the_github_event() -> None:
+    payload = FIXTURES / "github" / "octokit-release.published.json"
+    result = run(
+        "routes", "test", "--config", "config.example.yaml", "--source", "github", str(payload)
+    )
+    assert result.returncode == 0, result.stderr
+    assert "(release)" in result.stdout
+    assert "route releases: 1 event(s) -> bob (+4915112345678)" in result.stdout
+
+
+def test_routes_test_rejects_a_payload_of_the_wrong_shape(tmp_path: Path) -> None:
+    payload = tmp_path / "p.json"
+    payload.write_text('{"version": "4"}')
+    result = run(
+        "routes", "test", "--config", "config.example.yaml", "--source", "alertmanager",
+        str(payload),
+    )
+    assert result.returncode == 1
+    assert "alerts" in result.stderr
+
+
+def test_demo_prints_messages_from_all_three_sources_and_exits_0() -> None:
+    result = run("demo")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for source in ("alertmanager", "grafana", "github"):
+        assert f"POST /webhook/{source}" in out
+    assert "would be sent" in out
+    assert out.count("── WhatsApp to") >= 10
+    assert "*FIRING*" in out and "*RESOLVED*" in out and "Dependabot" in out
