@@ -1,0 +1,123 @@
+"""What both Blueticks clients share: one bounded HTTP call, and its outcome classified.
+
+2xx is sent; 429, 408 and 5xx are transient; other statuses are permanent (blueticks.md §B.6).
+A failure after the request may have reached the API is flagged `outcome_unknown`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from bridge.delivery.retry_after import parse_retry_after
+from bridge.errors import PermanentDeliveryError, TransientDeliveryError
+
+TRANSIENT_STATUSES = frozenset({408, 425, 429})
+_TAG = re.compile(r"<[^>]*>")
+_SPACE = re.compile(r"\s+")
+SNIPPET_CHARS = 160
+
+
+@dataclass(frozen=True, slots=True)
+class ApiResponse:
+    """A response read in full: status, headers, raw body and the JSON body when there is one."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    payload: Any
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The `data` object of a success envelope, or the body itself when not enveloped."""
+        if not isinstance(self.payload, dict):
+            return {}
+        data = self.payload.get("data", self.payload)
+        return data if isinstance(data, dict) else {}
+
+    @property
+    def error(self) -> dict[str, Any]:
+        error = self.payload.get("error") if isinstance(self.payload, dict) else None
+        return error if isinstance(error, dict) else {}
+
+    @property
+    def request_id(self) -> str | None:
+        """`requestId` (spec) or `request_id` (older guide, SDK 4.0.1), else `X-Request-Id`."""
+        for name in ("requestId", "request_id"):
+            value = self.error.get(name)
+            if isinstance(value, str) and value:
+                return value
+        return self.headers.get("X-Request-Id")
+
+    def describe_error(self) -> str:
+        """`code: message` from the envelope, or a short text of a non-JSON body (an HTML page)."""
+        code, message = self.error.get("code"), self.error.get("message")
+        if code or message:
+            return ": ".join(str(part) for part in (code, message) if part)
+        text = _SPACE.sub(" ", _TAG.sub(" ", self.body.decode("utf-8", "replace"))).strip()
+        return f"non-JSON body: {text[:SNIPPET_CHARS]}" if text else "empty body"
+
+
+async def call_api(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: URL,
+    *,
+    api_name: str,
+    time_limit: float,
+    headers: Mapping[str, str],
+    json_body: Any = None,
+) -> ApiResponse:
+    """Make one call with a total timeout; network failures become TransientDeliveryError."""
+    client_timeout = aiohttp.ClientTimeout(total=time_limit, sock_connect=time_limit)
+    try:
+        async with session.request(
+            method, url, headers=dict(headers), json=json_body, timeout=client_timeout
+        ) as response:
+            body = await response.read()
+            return ApiResponse(response.status, response.headers, body, _parse_json(body))
+    except aiohttp.ConnectionTimeoutError as exc:
+        raise TransientDeliveryError(f"{api_name}: connect timed out ({exc})") from exc
+    except TimeoutError as exc:
+        message = f"{api_name}: no response within {time_limit:g}s; the message may have been sent"
+        raise TransientDeliveryError(message, outcome_unknown=True) from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise TransientDeliveryError(f"{api_name}: cannot connect ({exc.os_error})") from exc
+    except aiohttp.ClientError as exc:
+        message = f"{api_name}: connection failed after sending ({type(exc).__name__}: {exc})"
+        raise TransientDeliveryError(message, outcome_unknown=True) from exc
+
+
+def raise_for_status(
+    response: ApiResponse, *, api_name: str, secret: str | None, reason: str | None = None
+) -> None:
+    """Raise the delivery error a non-2xx response means; `reason` replaces the API's text."""
+    if response.ok:
+        return
+    text = f"{api_name} answered HTTP {response.status}: {reason or response.describe_error()}"
+    if secret:
+        text = text.replace(secret, "***")
+    request_id = response.request_id
+    if response.status in TRANSIENT_STATUSES or response.status >= 500:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        raise TransientDeliveryError(
+            text, status=response.status, request_id=request_id, retry_after=retry_after
+        )
+    raise PermanentDeliveryError(text, status=response.status, request_id=request_id)
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None

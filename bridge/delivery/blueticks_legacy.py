@@ -1,0 +1,84 @@
+"""The client of Blueticks' legacy `POST /messages` (blueticks.md §A): no idempotency, no ping.
+
+Sends the key both in the body (as the guide's example does) and as a Bearer header (as its
+text says), because which one the server honours is undocumented.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from yarl import URL
+
+from bridge.config.schema import BluetickConfig
+from bridge.delivery.blueticks_http import call_api, raise_for_status
+from bridge.delivery.sender import SendReceipt
+from bridge.errors import PermanentDeliveryError
+from bridge.model import Notification
+
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+}
+DEFAULT_IMAGE_TYPE = "image/png"  # Grafana renders panels as PNG
+
+
+def image_mime_type(url: str) -> str:
+    """The image's MIME type from its URL's extension (PNG when there is none we know)."""
+    suffix = PurePosixPath(urlsplit(url).path).suffix.lower()
+    return IMAGE_TYPES.get(suffix, DEFAULT_IMAGE_TYPE)
+
+
+class LegacyBlueticksClient:
+    """Sends through `POST {base_url}/messages`; any 2xx means accepted."""
+
+    name = "blueticks-legacy"
+
+    def __init__(self, session: aiohttp.ClientSession, config: BluetickConfig) -> None:
+        self._session = session
+        self._config = config
+        self._url = URL(config.base_url.rstrip("/") + "/messages")
+
+    async def send(self, notification: Notification) -> SendReceipt:
+        api_key = self._config.api_key.get_secret_value() if self._config.api_key else ""
+        if not api_key:
+            raise PermanentDeliveryError(f"{self.name}: no API key configured")
+        body: dict[str, Any] = {
+            "apiKey": api_key,
+            "to": notification.phone,
+            "message": notification.text,
+        }
+        if notification.image_url:
+            body["fileUrl"] = notification.image_url
+            body["mimeType"] = image_mime_type(notification.image_url)
+        headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+        response = await call_api(
+            self._session,
+            "POST",
+            self._url,
+            api_name=self.name,
+            time_limit=self._config.timeout,
+            headers=headers,
+            json_body=body,
+        )
+        raise_for_status(response, api_name=self.name, secret=api_key)
+        # The success body is undocumented (§A.2): take an id or status if one is there.
+        data = response.data
+        provider_id = data.get("id")
+        status = data.get("status")
+        return SendReceipt(
+            provider_id=str(provider_id) if provider_id is not None else None,
+            status=str(status) if status is not None else None,
+            request_id=response.request_id,
+            http_status=response.status,
+        )
+
+    async def ping(self) -> bool | None:
+        """The legacy API has no way to tell whether the WhatsApp session is connected."""
+        return None

@@ -1,0 +1,92 @@
+"""The client of the Blueticks v1 API: `POST /v1/scheduled-messages/{chatId}` and `GET /v1/ping`.
+
+Every send carries the notification's Idempotency-Key, so a retry after a lost response is
+answered with the original message instead of a second one (blueticks.md §B.5).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from yarl import URL
+
+from bridge.config.schema import BluetickConfig
+from bridge.delivery.blueticks_http import ApiResponse, call_api, raise_for_status
+from bridge.delivery.sender import SendReceipt
+from bridge.errors import PermanentDeliveryError
+from bridge.model import Notification
+
+CONFLICT_REASON = "idempotency key reused with a different body"
+
+
+def message_body(notification: Notification) -> dict[str, Any]:
+    """The send body: media for an https image (the API fetches only https), else text."""
+    image = notification.image_url
+    if image and image.startswith("https://"):
+        return {"type": "media", "mediaUrl": image, "text": notification.text}
+    text = f"{notification.text}\n{image}" if image else notification.text
+    return {"type": "text", "text": text}
+
+
+class V1BlueticksClient:
+    """Sends scheduled messages (sent now) and reports the WhatsApp session from `/v1/ping`."""
+
+    name = "blueticks-v1"
+
+    def __init__(self, session: aiohttp.ClientSession, config: BluetickConfig) -> None:
+        self._session = session
+        self._config = config
+        self._base = config.base_url.rstrip("/")
+
+    def _api_key(self) -> str:
+        api_key = self._config.api_key.get_secret_value() if self._config.api_key else ""
+        if not api_key:
+            raise PermanentDeliveryError(f"{self.name}: no API key configured")
+        return api_key
+
+    def message_url(self, chat_id: str) -> URL:
+        """The send URL with the recipient percent-encoded (`+` is `%2B`; `@` kept)."""
+        path = quote(chat_id, safe="@.-")
+        return URL(f"{self._base}/v1/scheduled-messages/{path}", encoded=True)
+
+    async def send(self, notification: Notification) -> SendReceipt:
+        api_key = self._api_key()
+        headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Accept": "application/json",
+            "Idempotency-Key": notification.idempotency_key,
+        }
+        response = await self._call(
+            "POST", self.message_url(notification.phone), headers, message_body(notification)
+        )
+        reason = CONFLICT_REASON if response.status == 409 else None
+        raise_for_status(response, api_name=self.name, secret=api_key, reason=reason)
+        data = response.data
+        provider_id, status = data.get("id"), data.get("status")
+        return SendReceipt(
+            provider_id=str(provider_id) if provider_id is not None else None,
+            status=str(status) if status is not None else None,
+            request_id=response.request_id,
+            http_status=response.status,
+        )
+
+    async def ping(self) -> bool | None:
+        """Whether a WhatsApp session is connected; raises DeliveryError when the call fails."""
+        api_key = self._api_key()
+        headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+        response = await self._call("GET", URL(f"{self._base}/v1/ping"), headers, None)
+        raise_for_status(response, api_name=self.name, secret=api_key)
+        return bool(response.data.get("whatsappConnections"))
+
+    async def _call(self, method: str, url: URL, headers: dict[str, str], body: Any) -> ApiResponse:
+        return await call_api(
+            self._session,
+            method,
+            url,
+            api_name=self.name,
+            time_limit=self._config.timeout,
+            headers=headers,
+            json_body=body,
+        )
