@@ -193,9 +193,7 @@ class Pipeline:
                         event.status, now, notification.id
                     )
         notifications = result.notifications
-        if notifications:
-            await self.store.enqueue(notifications)
-            for n in notifications:
-                self.metrics.notifications.labels(n.route, "queued").inc()
-        for ttl, entries in writes.items():
-            await self.store.put_dedupe(entries, ttl)
+        # One transaction: the outbox rows and the dedupe records that point at them.
+        await self.store.enqueue(notifications, [(e, ttl) for ttl, e in writes.items()])
+        for n in notifications:
+            self.metrics.notifications.labels(n.route, "queued").inc()
