@@ -59,7 +59,10 @@ class Metrics:
             registry=r,
         )
         self.outbox_depth = Gauge(
-            "alertbridge_outbox_depth", "Notifications in the outbox by state.", ["state"], registry=r
+            "alertbridge_outbox_depth",
+            "Notifications in the outbox by state.",
+            ["state"],
+            registry=r,
         )
         self.delivery_latency = Histogram(
             "alertbridge_delivery_latency_seconds",
@@ -98,6 +101,50 @@ class Metrics:
         self.sender_ready = Gauge(
             "alertbridge_sender_ready",
             "0 after Blueticks rejected the API key (401): every send will fail until fixed.",
+            registry=r,
+        )
+        self.rate_limit_waits = Counter(
+            "alertbridge_rate_limit_waits_total",
+            "Sends held back by the bridge's own pacing, by bucket (global, recipient) "
+            "or by Blueticks (retry_after).",
+            ["scope"],
+            registry=r,
+        )
+        self.digests = Counter(
+            "alertbridge_digests_total",
+            "Digest messages that replaced a recipient's backlog.",
+            registry=r,
+        )
+        self.digest_merged = Counter(
+            "alertbridge_digest_merged_notifications_total",
+            "Notifications folded into a digest instead of being sent one by one.",
+            registry=r,
+        )
+        self.delivery_statuses = Counter(
+            "alertbridge_delivery_statuses_total",
+            "Delivery statuses reported by Blueticks callbacks (pending, confirmed, received, "
+            "read, failed, ...).",
+            ["status"],
+            registry=r,
+        )
+        self.callbacks = Counter(
+            "alertbridge_callbacks_total",
+            "Blueticks callback requests by outcome (accepted, duplicate, unknown_event, "
+            "unknown_message, unauthorized, bad_request).",
+            ["outcome"],
+            registry=r,
+        )
+        self.suppressed = Counter(
+            "alertbridge_suppressed_total",
+            "Events not sent (yet) by route and reason (silenced, muted, deferred, grouped, "
+            "flapping).",
+            ["route", "reason"],
+            registry=r,
+        )
+        self.groups_flushed = Counter(
+            "alertbridge_groups_flushed_total",
+            "Alert groups flushed to notifications, by route and reason (first, changed, repeat).",
+            ["route", "reason"],
             registry=r,
         )
         self.config_last_reload_successful.set(1)

@@ -10,7 +10,15 @@ Status = Literal["firing", "resolved"]
 SourceName = Literal["alertmanager", "grafana", "github"]
 SOURCE_NAMES: tuple[SourceName, ...] = ("alertmanager", "grafana", "github")
 
-SEVERITY_RANK = {"critical": 0, "error": 1, "high": 1, "warning": 2, "medium": 2, "info": 3, "low": 3}
+SEVERITY_RANK = {
+    "critical": 0,
+    "error": 1,
+    "high": 1,
+    "warning": 2,
+    "medium": 2,
+    "info": 3,
+    "low": 3,
+}
 
 
 def utcnow() -> datetime:
@@ -69,7 +77,8 @@ class Recipient:
     phone: str
 
 
-NotificationState = Literal["pending", "sending", "sent", "failed", "dead"]
+# merged: folded into a digest notification (see Notification.merged_into); never sent itself.
+NotificationState = Literal["pending", "sending", "sent", "failed", "dead", "merged"]
 
 
 @dataclass(slots=True)
@@ -93,6 +102,15 @@ class Notification:
     sent_at: float | None = None
     # The events the message carries, as (fingerprint, status) pairs, for explain and digests.
     event_keys: list[tuple[str, str]] = field(default_factory=list)
+    # Blueticks' delivery status from callbacks (pending, confirmed, received, read, failed).
+    delivery_status: str | None = None
+    delivery_status_at: float | None = None
+    # WhatsApp wire key (waMessageKey._serialized) once Blueticks reports it.
+    provider_key: str | None = None
+    # Set when this notification was folded into a digest notification.
+    merged_into: str | None = None
+    # Per-notification token for legacy callbackUrl deliveries.
+    callback_token: str | None = None
 
     @property
     def idempotency_key(self) -> str:

@@ -92,8 +92,10 @@ def explain_payload(
 
 
 def format_explanation(report: dict[str, Any]) -> str:
-    lines = [f"{len(report['events'])} event(s) from {report['source']}"
-             + (f" ({report['kind']})" if report["kind"] else "")]
+    lines = [
+        f"{len(report['events'])} event(s) from {report['source']}"
+        + (f" ({report['kind']})" if report["kind"] else "")
+    ]
     for event in report["events"]:
         lines.append(f"  - {event['status']:8} {event['title']} [{event['fingerprint']}]")
     if not report["routes"]:

@@ -44,8 +44,13 @@ def build_runtime(loaded: LoadedConfig) -> Runtime:
         templates_dir = os.path.join(os.path.dirname(loaded.file), templates_dir)
     if templates_dir and not os.path.isdir(templates_dir):
         raise ConfigErrors(
-            [ConfigError(f"no such directory: {templates_dir}", file=loaded.file,
-                         path="templates.directory")]
+            [
+                ConfigError(
+                    f"no such directory: {templates_dir}",
+                    file=loaded.file,
+                    path="templates.directory",
+                )
+            ]
         )
     renderer = Renderer(templates_dir, config.templates.max_length)
     errors = []
@@ -54,10 +59,12 @@ def build_runtime(loaded: LoadedConfig) -> Runtime:
             renderer.check(route)
         except ConfigError as exc:
             field = "template" if route.template else "message"
-            errors.append(ConfigError(exc.message, file=located.file, path=f"{located.path}.{field}"))
+            errors.append(
+                ConfigError(exc.message, file=located.file, path=f"{located.path}.{field}")
+            )
     if errors:
         raise ConfigErrors(errors)
-    return Runtime(loaded, build_sources(config.sources), routes, renderer)
+    return Runtime(loaded, dict(build_sources(config.sources).items()), routes, renderer)
 
 
 def load_runtime(path: str, env: dict[str, str] | None = None) -> Runtime:

@@ -82,7 +82,9 @@ def grafana_headers() -> dict[str, str]:
     return {"Authorization": f"Basic {basic}", "Content-Type": "application/json"}
 
 
-def github_headers(event: str, body: bytes, delivery: str = "d-1", hook: str = "7") -> dict[str, str]:
+def github_headers(
+    event: str, body: bytes, delivery: str = "d-1", hook: str = "7"
+) -> dict[str, str]:
     signature = hmac.new(GITHUB_SECRET.encode(), body, hashlib.sha256).hexdigest()
     return {
         "X-GitHub-Event": event,
@@ -130,23 +132,34 @@ class BridgeHarness:
 
     def texts(self) -> list[str]:
         """The message texts the stand-in received, in order."""
-        return [m.request.get("message") or m.request.get("text") or "" for m in
-                self.standin.state.messages]
+        return [
+            m.request.get("message") or m.request.get("text") or ""
+            for m in self.standin.state.messages
+        ]
 
 
-def write_config(tmp_path: Path, standin_url: str, routes: str = DEFAULT_ROUTES,
-                 api: str = "legacy", extra: str = "") -> Path:
-    text = BASE_CONFIG.format(
-        admin=ADMIN_TOKEN,
-        api=api,
-        standin=standin_url,
-        api_key=DEFAULT_API_KEY,
-        db=tmp_path / "alertbridge.db",
-        am_token=AM_TOKEN,
-        g_user=GRAFANA_USER,
-        g_password=GRAFANA_PASSWORD,
-        gh_secret=GITHUB_SECRET,
-    ) + textwrap.dedent(routes) + extra
+def write_config(
+    tmp_path: Path,
+    standin_url: str,
+    routes: str = DEFAULT_ROUTES,
+    api: str = "legacy",
+    extra: str = "",
+) -> Path:
+    text = (
+        BASE_CONFIG.format(
+            admin=ADMIN_TOKEN,
+            api=api,
+            standin=standin_url,
+            api_key=DEFAULT_API_KEY,
+            db=tmp_path / "alertbridge.db",
+            am_token=AM_TOKEN,
+            g_user=GRAFANA_USER,
+            g_password=GRAFANA_PASSWORD,
+            gh_secret=GITHUB_SECRET,
+        )
+        + textwrap.dedent(routes)
+        + extra
+    )
     path = tmp_path / "config.yaml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -160,7 +173,9 @@ async def start_bridge(tmp_path: Path) -> AsyncIterator[StartBridge]:
     """Start the stand-in and a bridge configured to send to it; both stop after the test."""
     cleanups: list[Callable[[], Awaitable[Any]]] = []
 
-    async def start(routes: str = DEFAULT_ROUTES, api: str = "legacy", extra: str = "") -> BridgeHarness:
+    async def start(
+        routes: str = DEFAULT_ROUTES, api: str = "legacy", extra: str = ""
+    ) -> BridgeHarness:
         standin_cm = run_standin()
         standin = await standin_cm.__aenter__()
         cleanups.append(lambda: standin_cm.__aexit__(None, None, None))

@@ -12,7 +12,9 @@ from conftest import FIXTURES
 ROOT = Path(__file__).parent.parent
 
 
-def run(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bridge", *args],
         cwd=cwd,
@@ -55,8 +57,14 @@ def test_check_reports_a_broken_matcher_with_its_path(tmp_path: Path) -> None:
 def test_routes_test_shows_routes_recipients_and_text() -> None:
     payload = FIXTURES / "alertmanager" / "zulip-alert-firing-2alerts.json"
     result = run(
-        "routes", "test", "--config", "config.example.yaml", "--source", "alertmanager",
-        str(payload), "--json",
+        "routes",
+        "test",
+        "--config",
+        "config.example.yaml",
+        "--source",
+        "alertmanager",
+        str(payload),
+        "--json",
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -64,9 +72,7 @@ def test_routes_test_shows_routes_recipients_and_text() -> None:
     by_route = {r["route"]: r for r in report["routes"]}
     # Not critical+prod, not team=platform, not a database alert: the catch-all route.
     assert list(by_route) == ["everything-else"]
-    assert by_route["everything-else"]["recipients"] == [
-        {"name": "alice", "phone": "+14155550123"}
-    ]
+    assert by_route["everything-else"]["recipients"] == [{"name": "alice", "phone": "+14155550123"}]
     assert "High CPU Temperature" in by_route["everything-else"]["text"]
 
 
@@ -84,7 +90,12 @@ def test_routes_test_rejects_a_payload_of_the_wrong_shape(tmp_path: Path) -> Non
     payload = tmp_path / "p.json"
     payload.write_text('{"version": "4"}')
     result = run(
-        "routes", "test", "--config", "config.example.yaml", "--source", "alertmanager",
+        "routes",
+        "test",
+        "--config",
+        "config.example.yaml",
+        "--source",
+        "alertmanager",
         str(payload),
     )
     assert result.returncode == 1

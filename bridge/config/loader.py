@@ -151,7 +151,9 @@ def _load_rule_file(file: Path, env: dict[str, str]) -> list[LocatedRoute]:
     if isinstance(doc, dict) and "routes" in doc:
         doc, prefix = doc["routes"], "routes"
     if not isinstance(doc, list):
-        raise ConfigError("a rule file holds a list of routes (or a mapping with routes:)", file=name)
+        raise ConfigError(
+            "a rule file holds a list of routes (or a mapping with routes:)", file=name
+        )
     routes, errors = [], []
     for i, item in enumerate(doc):
         path = f"{prefix}[{i}]"
@@ -168,7 +170,7 @@ def _load_rule_file(file: Path, env: dict[str, str]) -> list[LocatedRoute]:
 
 
 def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None) -> LoadedConfig:
-    """Read and validate a config file and its rule files; raise ConfigErrors naming each problem."""
+    """Read and validate a config file and its rule files; ConfigErrors names each problem."""
     env = dict(os.environ) if env is None else env
     file = Path(path)
     name = str(file)

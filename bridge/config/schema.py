@@ -29,7 +29,9 @@ def parse_duration(value: Any) -> float:
         total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
         pos = match.end()
     if pos != len(text) or pos == 0:
-        raise ValueError(f"{value!r} is not a duration (use units ms, s, m, h, d, w, y: e.g. 1h30m)")
+        raise ValueError(
+            f"{value!r} is not a duration (use units ms, s, m, h, d, w, y: e.g. 1h30m)"
+        )
     return total
 
 
@@ -50,7 +52,7 @@ class ServerConfig(_Model):
     @field_validator("listen")
     @classmethod
     def _host_port(cls, value: str) -> str:
-        host, sep, port = value.rpartition(":")
+        _host, sep, port = value.rpartition(":")
         if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ValueError(f"{value!r} is not host:port (e.g. 0.0.0.0:8080)")
         return value
@@ -76,6 +78,31 @@ class BluetickConfig(_Model):
     max_attempts: int = Field(default=8, ge=1)
     backoff_initial: Duration = 1.0
     backoff_max: Duration = 300.0
+    # The unguessable token in the callback URL registered with Blueticks
+    # ({server.public_url}/callbacks/blueticks/{callback_token}); Blueticks does not sign.
+    callback_token: SecretStr | None = None
+    # Only for the legacy signed webhooks (Blueticks-Webhook-Signature); optional.
+    webhook_secret: SecretStr | None = None
+    webhook_tolerance: Duration = 300.0
+    # How often GET /v1/ping checks that a WhatsApp session is connected (v1 only; 0 = never).
+    session_check_interval: Duration = 60.0
+
+
+class RateConfig(_Model):
+    """A token bucket: `per_minute` messages on average, bursts of up to `burst`."""
+
+    per_minute: float = Field(gt=0)
+    burst: int = Field(ge=1)
+
+
+class PacingConfig(_Model):
+    """Self-imposed limits: a personal WhatsApp account gets banned for floods."""
+
+    # Defaults a personal WhatsApp account tolerates: ~1 message / 3 s overall, 6 / min per chat.
+    global_rate: RateConfig = RateConfig(per_minute=20, burst=10)
+    per_recipient: RateConfig = RateConfig(per_minute=6, burst=3)
+    # When this many notifications wait for one recipient, they are merged into one digest.
+    digest_after: int = Field(default=5, ge=2)
 
 
 class StoreConfig(_Model):
@@ -137,6 +164,33 @@ RecipientConfig = str | PersonConfig | list[str]
 class DefaultsConfig(_Model):
     dedupe_window: Duration = 3600.0
     send_resolved: bool = True
+    # Grouping (Alertmanager's meaning), used by routes that set group_by.
+    group_wait: Duration = 30.0
+    group_interval: Duration = 300.0
+    repeat_interval: Duration = 14400.0
+    # firing -> resolved -> firing within this window is reported once, as flapping.
+    flap_window: Duration = 600.0
+
+
+class TimeRangeConfig(_Model):
+    start_time: str
+    end_time: str
+
+
+class TimeIntervalSpec(_Model):
+    """One Alertmanager time_interval entry: every listed field must match (AND)."""
+
+    times: list[TimeRangeConfig] | None = None
+    weekdays: list[str] | None = None
+    days_of_month: list[str] | None = None
+    months: list[str] | None = None
+    years: list[str] | None = None
+    location: str | None = None
+
+
+class TimeIntervalConfig(_Model):
+    name: str = Field(min_length=1)
+    time_intervals: list[TimeIntervalSpec] = []
 
 
 class TemplatesConfig(_Model):
@@ -146,9 +200,11 @@ class TemplatesConfig(_Model):
 
 class RouteConfig(_Model):
     name: str = Field(min_length=1)
-    source: Literal["alertmanager", "grafana", "github"] | list[
+    source: (
         Literal["alertmanager", "grafana", "github"]
-    ] | None = None
+        | list[Literal["alertmanager", "grafana", "github"]]
+        | None
+    ) = None
     matchers: list[str] = []
     to: list[str] = Field(min_length=1)
     template: str | None = None
@@ -156,6 +212,18 @@ class RouteConfig(_Model):
     dedupe_window: Duration | None = None
     send_resolved: bool | None = None
     continue_: bool = Field(default=False, alias="continue")
+    # Grouping: off unless group_by is set; ["..."] groups by all labels.
+    group_by: list[str] | None = None
+    group_wait: Duration | None = None
+    group_interval: Duration | None = None
+    repeat_interval: Duration | None = None
+    # A message over templates.max_length: one digest, or numbered parts (at most max_parts).
+    overflow: Literal["digest", "split"] = "digest"
+    max_parts: int = Field(default=3, ge=1, le=20)
+    active_time_intervals: list[str] = []
+    mute_time_intervals: list[str] = []
+    # What a muted notification becomes: dropped, or held until the window ends.
+    when_muted: Literal["drop", "defer"] = "drop"
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -175,5 +243,7 @@ class BridgeConfig(_Model):
     recipients: dict[str, RecipientConfig] = {}
     defaults: DefaultsConfig = DefaultsConfig()
     templates: TemplatesConfig = TemplatesConfig()
+    pacing: PacingConfig = PacingConfig()
+    time_intervals: list[TimeIntervalConfig] = []
     rule_files: list[str] = []
     routes: list[RouteConfig] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import sys
@@ -53,17 +54,20 @@ def _print_message(n: Notification) -> None:
     print()
 
 
-async def run_demo(timeout: float = 15.0) -> int:
+async def run_demo(wait_seconds: float = 15.0) -> int:
     configure_logging("warning")
     runtime = load_runtime(str(DEMO_DIR / "config.yaml"))
-    sender = DryRunSender()
+    sent_one = asyncio.Event()
+    sender = DryRunSender(on_send=lambda _: sent_one.set())
     bridge = Bridge(runtime, sender=sender)
     runner = web.AppRunner(create_app(bridge), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    print(f"alertbridge demo: bridge listening on http://127.0.0.1:{port} (dry run: nothing sent)\n")
+    print(
+        f"alertbridge demo: bridge listening on http://127.0.0.1:{port} (dry run: nothing sent)\n"
+    )
     expected = 0
     try:
         async with aiohttp.ClientSession() as http:
@@ -74,20 +78,26 @@ async def run_demo(timeout: float = 15.0) -> int:
                 url = f"http://127.0.0.1:{port}/webhook/{source}"
                 async with http.post(url, data=body, headers=headers) as response:
                     reply = await response.json()
-                print(f"POST /webhook/{source} {path.name} -> {response.status} {reply['status']}, "
-                      f"{reply.get('notifications', 0)} message(s)")
+                print(
+                    f"POST /webhook/{source} {path.name} -> {response.status} {reply['status']}, "
+                    f"{reply.get('notifications', 0)} message(s)"
+                )
                 if response.status != 202:
                     return 1
                 expected += int(reply["notifications"])
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + wait_seconds
         while len(sender.sent) < expected and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+            sent_one.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(sent_one.wait(), deadline - time.monotonic())
         print(f"\n{len(sender.sent)} WhatsApp message(s) would be sent:\n")
         for notification in sender.sent:
             _print_message(notification)
         if len(sender.sent) < expected:
-            print(f"only {len(sender.sent)} of {expected} messages were sent in {timeout}s",
-                  file=sys.stderr)
+            print(
+                f"only {len(sender.sent)} of {expected} messages were sent in {wait_seconds}s",
+                file=sys.stderr,
+            )
             return 1
         return 0
     finally:

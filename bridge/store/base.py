@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from bridge.model import Notification, NotificationState
 
@@ -90,4 +90,51 @@ class Store(Protocol):
     ) -> list[Notification]: ...
 
     async def purge_expired(self, now: float) -> int:
-        """Drop expired keys and dedupe entries; returns how many."""
+        """Drop expired keys, dedupe entries and records; returns how many."""
+
+    # --- delivery status (Blueticks callbacks) ---
+    async def find_notification(
+        self,
+        *,
+        provider_id: str | None = None,
+        provider_key: str | None = None,
+        callback_token: str | None = None,
+    ) -> Notification | None:
+        """The notification with this Blueticks id, wire key or legacy callback token."""
+
+    async def set_delivery_status(
+        self,
+        notification_id: str,
+        *,
+        status: str,
+        at: float,
+        provider_key: str | None = None,
+    ) -> None:
+        """Record Blueticks' delivery status (and the wire key when first known)."""
+
+    # --- dead letters and digests ---
+    async def requeue(self, notification_ids: Sequence[str] | None, *, now: float) -> int:
+        """Dead notifications (all when ids is None) back to pending, due now, attempts reset."""
+
+    async def drop(self, notification_ids: Sequence[str] | None) -> int:
+        """Delete dead notifications (all when ids is None); returns how many."""
+
+    async def pending_for(self, phone: str, limit: int = 1000) -> list[Notification]:
+        """Pending notifications to one phone, oldest first (for digests)."""
+
+    async def merge_into(self, notification_ids: Sequence[str], digest: Notification) -> int:
+        """Atomically: enqueue `digest` and mark those of `notification_ids` still pending as
+        'merged' (merged_into = digest.id). Returns how many were merged; if none were still
+        pending the digest is not enqueued."""
+
+    # --- records: small JSON documents by kind and key (groups, silences, webhook event ids) ---
+    async def put_record(
+        self, kind: str, key: str, value: dict[str, Any], expires_at: float | None = None
+    ) -> None: ...
+
+    async def get_record(self, kind: str, key: str, now: float) -> dict[str, Any] | None: ...
+
+    async def list_records(self, kind: str, now: float) -> list[tuple[str, dict[str, Any]]]:
+        """Unexpired records of one kind, ordered by key."""
+
+    async def delete_record(self, kind: str, key: str) -> bool: ...

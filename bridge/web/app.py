@@ -33,7 +33,9 @@ def _error(status: int, message: str, request: web.Request) -> web.Response:
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give every request an id (the caller's X-Request-Id if sane) and one access log line."""
     incoming = request.headers.get("X-Request-Id", "")
-    request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+    request_id = (
+        incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+    )
     request[REQUEST_ID] = request_id
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
@@ -157,7 +159,11 @@ async def reload(request: web.Request) -> web.Response:
     if not errors:
         return web.json_response({"status": "reloaded"})
     return web.json_response(
-        {"status": "error", "error": "invalid configuration; the old one is kept", "errors": errors},
+        {
+            "status": "error",
+            "error": "invalid configuration; the old one is kept",
+            "errors": errors,
+        },
         status=400,
     )
 

@@ -68,8 +68,15 @@ def test_missing_secret_file_is_an_error(tmp_path: Path) -> None:
         ("routes:\n  - {name: a, to: [x], template: a.j2, message: hi}\n", "routes[0].message"),
         ("key: [unclosed\n", "line 2, column 1: invalid YAML"),
     ],
-    ids=["listen", "duration", "unknown-field", "missing-field", "enum", "template-and-message",
-         "yaml-syntax"],
+    ids=[
+        "listen",
+        "duration",
+        "unknown-field",
+        "missing-field",
+        "enum",
+        "template-and-message",
+        "yaml-syntax",
+    ],
 )
 def test_errors_name_the_file_and_the_path(tmp_path: Path, text: str, expected: str) -> None:
     cfg = write(tmp_path / "c.yaml", text)

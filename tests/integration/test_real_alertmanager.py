@@ -17,7 +17,8 @@ from conftest import AM_TOKEN, BridgeHarness, StartBridge, wait_until
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 pytestmark = pytest.mark.skipif(
-    ALERTMANAGER is None, reason="prometheus-alertmanager is not installed (scripts/test installs it)"
+    ALERTMANAGER is None,
+    reason="prometheus-alertmanager is not installed (scripts/test installs it)",
 )
 
 

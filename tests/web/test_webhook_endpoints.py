@@ -23,7 +23,7 @@ from conftest import (
 AM_FIRING = ("alertmanager", "zulip-alert-firing-2alerts.json")
 
 
-def am_payload(*alerts: dict, group_key: str = "{}:{alertname=\"Disk\"}") -> bytes:
+def am_payload(*alerts: dict, group_key: str = '{}:{alertname="Disk"}') -> bytes:
     return json.dumps(
         {
             "version": "4",
@@ -188,23 +188,56 @@ async def test_github_secret_scanning_never_shows_the_secret(start_bridge: Start
         ("/webhook/alertmanager", b"{not json", am_headers(), 400, "malformed JSON"),
         ("/webhook/alertmanager", b'{"version": "4"}', am_headers(), 400, "alerts"),
         ("/webhook/alertmanager", b"[]", am_headers(), 400, "object"),
-        ("/webhook/alertmanager", b"{}", {"Content-Type": "application/json"}, 401,
-         "Authorization"),
-        ("/webhook/alertmanager", b"{}", {**am_headers(), "Authorization": "Bearer nope"}, 401,
-         "bearer"),
-        ("/webhook/alertmanager", b"{}", {**am_headers(), "Content-Type": "text/plain"}, 415,
-         "application/json"),
+        (
+            "/webhook/alertmanager",
+            b"{}",
+            {"Content-Type": "application/json"},
+            401,
+            "Authorization",
+        ),
+        (
+            "/webhook/alertmanager",
+            b"{}",
+            {**am_headers(), "Authorization": "Bearer nope"},
+            401,
+            "bearer",
+        ),
+        (
+            "/webhook/alertmanager",
+            b"{}",
+            {**am_headers(), "Content-Type": "text/plain"},
+            415,
+            "application/json",
+        ),
         ("/webhook/alertmanager", b"x" * 70000, am_headers(), 413, "max_body_bytes"),
         ("/webhook/grafana", b"{}", {"Content-Type": "application/json"}, 401, "Authorization"),
-        ("/webhook/github", b"{}", {"X-GitHub-Event": "push", "Content-Type": "application/json"},
-         401, "signature"),
-        ("/webhook/github", b"{}",
-         {**github_headers("push", b"{}"), "X-Hub-Signature-256": "sha256=" + "0" * 64}, 401,
-         "signature"),
+        (
+            "/webhook/github",
+            b"{}",
+            {"X-GitHub-Event": "push", "Content-Type": "application/json"},
+            401,
+            "signature",
+        ),
+        (
+            "/webhook/github",
+            b"{}",
+            {**github_headers("push", b"{}"), "X-Hub-Signature-256": "sha256=" + "0" * 64},
+            401,
+            "signature",
+        ),
     ],
-    ids=["malformed-json", "missing-alerts", "not-an-object", "no-auth", "wrong-token",
-         "content-type", "too-large", "grafana-no-auth", "github-no-signature",
-         "github-bad-signature"],
+    ids=[
+        "malformed-json",
+        "missing-alerts",
+        "not-an-object",
+        "no-auth",
+        "wrong-token",
+        "content-type",
+        "too-large",
+        "grafana-no-auth",
+        "github-no-signature",
+        "github-bad-signature",
+    ],
 )
 async def test_bad_requests_get_a_specific_error(
     start_bridge: StartBridge, path: str, body: bytes, headers: dict, status: int, message: str
@@ -234,8 +267,14 @@ async def test_health_readiness_and_metrics(start_bridge: StartBridge) -> None:
     assert ready.status == 200 and ready.body["checks"]["store"] == "ok"
     await h.post("/webhook/alertmanager", b"{broken", am_headers())
     metrics = (await h.get("/metrics")).body
-    assert 'alertbridge_webhooks_received_total{outcome="accepted",source="alertmanager"} 1.0' in metrics
-    assert 'alertbridge_webhooks_received_total{outcome="bad_request",source="alertmanager"} 1.0' in metrics
+    assert (
+        'alertbridge_webhooks_received_total{outcome="accepted",source="alertmanager"} 1.0'
+        in metrics
+    )
+    assert (
+        'alertbridge_webhooks_received_total{outcome="bad_request",source="alertmanager"} 1.0'
+        in metrics
+    )
     assert 'alertbridge_notifications_total{outcome="queued",route="alerts"} 2.0' in metrics
     assert "alertbridge_delivery_latency_seconds_count" in metrics
 

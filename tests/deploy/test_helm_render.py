@@ -1,0 +1,441 @@
+"""The chart's rendered manifests agree with the app: ports, probes, paths, config, secrets.
+
+helm-sdkpy has no `helm template`; its Install renders the chart for real, so these tests install
+into a stand-in Kubernetes API (aiohttp) that answers discovery and accepts every object, and read
+the manifest and NOTES Helm returns. Install also runs the chart's `fail` checks, which Helm 4's
+lint only logs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from bridge.config.schema import BridgeConfig, RouteConfig
+from bridge.metrics import Metrics
+
+CHART = Path(__file__).resolve().parents[2] / "helm" / "alertbridge"
+PIP_HINT = "install it with: .venv/bin/pip install --ignore-requires-python helm-sdkpy"
+CONFIG_PATH = "/etc/alertbridge/config.yaml"
+SECRET_KEYS = {
+    "BLUETICKS_API_KEY",
+    "ALERTMANAGER_TOKEN",
+    "GRAFANA_PASSWORD",
+    "GITHUB_WEBHOOK_SECRET",
+    "ADMIN_TOKEN",
+    "BLUETICKS_CALLBACK_TOKEN",
+}
+
+for _var, _sub in (("HELM_CACHE_HOME", "cache"), ("HELM_CONFIG_HOME", "config")):
+    os.environ.setdefault(_var, f"/tmp/alertbridge-helm-test/{_sub}")
+os.environ.setdefault("HELM_DATA_HOME", "/tmp/alertbridge-helm-test/data")
+
+helm = pytest.importorskip("helm_sdkpy", reason=PIP_HINT)
+
+# The API groups the chart uses, as discovery reports them: group -> version -> (plural, kind).
+API_GROUPS: dict[str, dict[str, list[tuple[str, str]]]] = {
+    "": {
+        "v1": [
+            ("configmaps", "ConfigMap"),
+            ("secrets", "Secret"),
+            ("services", "Service"),
+            ("serviceaccounts", "ServiceAccount"),
+            ("persistentvolumeclaims", "PersistentVolumeClaim"),
+        ]
+    },
+    "apps": {"v1": [("deployments", "Deployment")]},
+    "policy": {"v1": [("poddisruptionbudgets", "PodDisruptionBudget")]},
+    "networking.k8s.io": {"v1": [("networkpolicies", "NetworkPolicy")]},
+    "monitoring.coreos.com": {
+        "v1": [("servicemonitors", "ServiceMonitor"), ("prometheusrules", "PrometheusRule")]
+    },
+}
+
+NOT_FOUND = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound"}
+
+
+def _resource_list(group_version: str, resources: list[tuple[str, str]]) -> dict[str, Any]:
+    verbs = ["create", "delete", "get", "list", "patch", "update", "watch"]
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": [
+            {
+                "name": plural,
+                "singularName": kind.lower(),
+                "namespaced": True,
+                "kind": kind,
+                "verbs": verbs,
+            }
+            for plural, kind in resources
+        ],
+    }
+
+
+async def _fake_kube_api(request: web.Request) -> web.Response:
+    """Just enough of the Kubernetes API for `helm install --wait=false` to succeed."""
+    path, method = request.path, request.method
+    if path == "/version":
+        return web.json_response({"major": "1", "minor": "31", "gitVersion": "v1.31.0"})
+    if path == "/api":
+        return web.json_response({"kind": "APIVersions", "versions": ["v1"]})
+    if path == "/apis":
+        groups = [
+            {
+                "name": group,
+                "versions": [{"groupVersion": f"{group}/{v}", "version": v} for v in versions],
+                "preferredVersion": {"groupVersion": f"{group}/v1", "version": "v1"},
+            }
+            for group, versions in API_GROUPS.items()
+            if group
+        ]
+        return web.json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+    if path == "/api/v1":
+        return web.json_response(_resource_list("v1", API_GROUPS[""]["v1"]))
+    parts = path.strip("/").split("/")
+    if parts[0] == "apis" and len(parts) == 3:
+        return web.json_response(
+            _resource_list(f"{parts[1]}/{parts[2]}", API_GROUPS[parts[1]][parts[2]])
+        )
+    if method in ("POST", "PUT"):
+        body = await request.read()
+        # Helm keeps its release record as a protobuf Secret: acknowledge it, unread.
+        obj = {} if "protobuf" in request.content_type else json.loads(body)
+        obj.setdefault("kind", "Secret")
+        obj.setdefault("apiVersion", "v1")
+        obj.setdefault("metadata", {}).update(resourceVersion="1", uid="0")
+        return web.json_response(obj, status=201 if method == "POST" else 200)
+    if method == "GET" and "labelSelector" in request.query:
+        return web.json_response(
+            {"kind": "List", "apiVersion": "v1", "items": [], "metadata": {"resourceVersion": "1"}}
+        )
+    return web.json_response(NOT_FOUND, status=404)
+
+
+@dataclass
+class Rendered:
+    """The objects of one rendered release, and its NOTES."""
+
+    objects: list[dict[str, Any]]
+    notes: str
+
+    def get(self, kind: str, suffix: str = "") -> dict[str, Any]:
+        name = "r-alertbridge" + suffix
+        found = [o for o in self.objects if o["kind"] == kind and o["metadata"]["name"] == name]
+        assert len(found) == 1, f"expected one {kind} {name}, got {len(found)}"
+        return found[0]
+
+    def kinds(self) -> set[str]:
+        return {o["kind"] for o in self.objects}
+
+    @property
+    def container(self) -> dict[str, Any]:
+        containers = self.get("Deployment")["spec"]["template"]["spec"]["containers"]
+        assert len(containers) == 1
+        return containers[0]
+
+    @property
+    def pod_spec(self) -> dict[str, Any]:
+        return self.get("Deployment")["spec"]["template"]["spec"]
+
+    def config(self) -> dict[str, Any]:
+        return yaml.safe_load(self.get("ConfigMap")["data"]["config.yaml"])
+
+    def secret_env(self) -> dict[str, str]:
+        data = self.get("Secret")["data"]
+        return {k: base64.b64decode(v).decode() for k, v in data.items()}
+
+
+Render = Callable[[dict[str, Any] | None], Awaitable[Rendered]]
+
+
+@pytest.fixture
+async def render() -> Any:
+    """Install the chart with the given values into the stand-in API; return what Helm rendered."""
+    server = TestServer(_app())
+    await server.start_server()
+    kubeconfig = yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "fake", "cluster": {"server": str(server.make_url(""))}}],
+            "users": [{"name": "fake", "user": {"token": "unused"}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+            "current-context": "fake",
+        }
+    )
+
+    async def install(values: dict[str, Any] | None = None) -> Rendered:
+        config = helm.Configuration(namespace="monitoring", kubeconfig=kubeconfig)
+        release = await helm.Install(config).run(
+            "r", str(CHART), values=values, wait=False, timeout=30
+        )
+        objects = [doc for doc in yaml.safe_load_all(release["manifest"]) if doc]
+        return Rendered(objects, release["info"].get("notes", ""))
+
+    yield install
+    await server.close()
+
+
+def _app() -> web.Application:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", _fake_kube_api)
+    return app
+
+
+EVERYTHING_ON: dict[str, Any] = {
+    "serviceMonitor": {"enabled": True},
+    "prometheusRule": {"enabled": True},
+    "networkPolicy": {"enabled": True},
+    "podDisruptionBudget": {"enabled": True},
+    "dashboards": {"enabled": True},
+    "rules": {
+        "prod.yaml": [
+            {
+                "name": "prod-critical",
+                "source": "alertmanager",
+                "matchers": ['severity="critical"'],
+                "to": ["sre"],
+            },
+        ],
+        "ci.yaml": [{"name": "ci", "source": "github", "to": ["sre"], "template": "alert.j2"}],
+    },
+    "templates": {"alert.j2": "{{ event.title }}\n"},
+    "config": {"templates": {"directory": "/etc/alertbridge/templates"}},
+}
+
+
+async def test_default_release_has_the_core_objects_only(render: Render) -> None:
+    rendered = await render(None)
+    core = "ServiceAccount Secret ConfigMap PersistentVolumeClaim Service Deployment"
+    assert rendered.kinds() == set(core.split())
+
+
+async def test_probes_hit_healthz_and_readyz_on_the_port_the_bridge_listens_on(
+    render: Render,
+) -> None:
+    rendered = await render(None)
+    container = rendered.container
+    (port,) = container["ports"]
+    assert (port["name"], port["containerPort"]) == ("http", 8080)
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert BridgeConfig.model_validate(rendered.config()).server.port == port["containerPort"]
+
+
+async def test_container_serves_the_mounted_config_file(render: Render) -> None:
+    rendered = await render(None)
+    container = rendered.container
+    assert container["args"] == ["serve", "--config", CONFIG_PATH]
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == CONFIG_PATH)
+    volume = next(v for v in rendered.pod_spec["volumes"] if v["name"] == mount["name"])
+    assert volume["configMap"]["name"] == "r-alertbridge"
+    assert mount["subPath"] in rendered.get("ConfigMap")["data"]
+
+
+async def test_pod_runs_as_non_root_with_read_only_root_and_no_capabilities(
+    render: Render,
+) -> None:
+    rendered = await render(None)
+    pod = rendered.pod_spec["securityContext"]
+    container = rendered.container["securityContext"]
+    assert pod["runAsNonRoot"] is True and pod["runAsUser"] == 10001
+    assert pod["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["readOnlyRootFilesystem"] is True
+    assert container["allowPrivilegeEscalation"] is False
+    assert container["capabilities"] == {"drop": ["ALL"]}
+    assert container["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert rendered.pod_spec["automountServiceAccountToken"] is False
+
+
+async def test_default_config_is_valid_once_the_secrets_are_expanded(render: Render) -> None:
+    rendered = await render({"secrets": {"blueticksApiKey": "bt-key"}})
+    text = rendered.get("ConfigMap")["data"]["config.yaml"]
+    env = rendered.secret_env()
+    referenced = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text))
+    assert referenced <= env.keys()
+    expanded = re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: env[m.group(1)], text)
+    config = BridgeConfig.model_validate(yaml.safe_load(expanded))
+    assert config.blueticks.api_key is not None
+    assert config.blueticks.api_key.get_secret_value() == "bt-key"
+    assert config.rule_files == ["/etc/alertbridge/rules/*.yaml"]
+
+
+async def test_secret_holds_every_variable_and_generates_the_missing_tokens(
+    render: Render,
+) -> None:
+    rendered = await render({"secrets": {"alertmanagerToken": "am-token"}})
+    env = rendered.secret_env()
+    assert env.keys() == SECRET_KEYS
+    assert env["ALERTMANAGER_TOKEN"] == "am-token"
+    assert env["BLUETICKS_API_KEY"] == ""
+    generated = [env[k] for k in SECRET_KEYS - {"ALERTMANAGER_TOKEN", "BLUETICKS_API_KEY"}]
+    assert all(len(token) == 32 for token in generated)
+    assert len(set(generated)) == len(generated)
+    secret_ref = rendered.container["envFrom"][0]["secretRef"]["name"]
+    assert secret_ref == "r-alertbridge"
+
+
+async def test_existing_secret_replaces_the_chart_secret(render: Render) -> None:
+    rendered = await render({"secrets": {"existingSecret": "alertbridge-secrets"}})
+    assert "Secret" not in rendered.kinds()
+    assert rendered.container["envFrom"] == [{"secretRef": {"name": "alertbridge-secrets"}}]
+
+
+async def test_store_file_is_on_the_persistent_volume(render: Render) -> None:
+    rendered = await render(None)
+    store_dir = str(Path(BridgeConfig.model_validate(rendered.config()).store.path).parent)
+    mount = next(m for m in rendered.container["volumeMounts"] if m["mountPath"] == store_dir)
+    volume = next(v for v in rendered.pod_spec["volumes"] if v["name"] == mount["name"])
+    assert volume["persistentVolumeClaim"]["claimName"] == "r-alertbridge"
+    assert rendered.get("PersistentVolumeClaim")["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert rendered.get("Deployment")["spec"]["replicas"] == 1
+    assert rendered.get("Deployment")["spec"]["strategy"] == {"type": "Recreate"}
+
+
+async def test_service_targets_the_container_port(render: Render) -> None:
+    service = (await render(None)).get("Service")
+    assert service["spec"]["ports"] == [
+        {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}
+    ]
+
+
+async def test_config_change_rolls_the_pods(render: Render) -> None:
+    def checksum(rendered: Rendered) -> str:
+        annotations = rendered.get("Deployment")["spec"]["template"]["metadata"]["annotations"]
+        return str(annotations["checksum/config"])
+
+    before = await render(None)
+    same = await render(None)
+    changed = await render({"config": {"defaults": {"dedupe_window": "2h"}}})
+    assert checksum(before) == checksum(same)
+    assert checksum(before) != checksum(changed)
+
+
+async def test_rules_and_templates_are_mounted_where_the_config_reads_them(
+    render: Render,
+) -> None:
+    rendered = await render(EVERYTHING_ON)
+    config = BridgeConfig.model_validate(rendered.config())
+    mounts = {m["mountPath"]: m["name"] for m in rendered.container["volumeMounts"]}
+    volumes = {v["name"]: v for v in rendered.pod_spec["volumes"]}
+    rules_dir = str(Path(config.rule_files[0]).parent)
+    assert volumes[mounts[rules_dir]]["configMap"]["name"] == "r-alertbridge-rules"
+    assert volumes[mounts[str(config.templates.directory)]]["configMap"]["name"] == (
+        "r-alertbridge-templates"
+    )
+    rule_files = rendered.get("ConfigMap", "-rules")["data"]
+    assert set(rule_files) == {"prod.yaml", "ci.yaml"}
+    for text in rule_files.values():
+        for route in yaml.safe_load(text):
+            RouteConfig.model_validate(route)
+    templates = rendered.get("ConfigMap", "-templates")["data"]
+    assert templates == {"alert.j2": "{{ event.title }}\n"}
+
+
+def _exported_series() -> set[str]:
+    """Every series name the bridge exports, with the suffixes Prometheus adds."""
+    names = set()
+    for family in Metrics().registry.collect():
+        if family.type == "counter":
+            names.add(f"{family.name}_total")
+        elif family.type == "histogram":
+            names |= {f"{family.name}_{s}" for s in ("bucket", "sum", "count")}
+        else:
+            names.add(family.name)
+    return names
+
+
+async def test_prometheus_rule_alerts_on_metrics_the_bridge_exports(render: Render) -> None:
+    rendered = await render(EVERYTHING_ON)
+    (group,) = rendered.get("PrometheusRule")["spec"]["groups"]
+    alerts = {rule["alert"]: rule["expr"] for rule in group["rules"]}
+    used = {name for expr in alerts.values() for name in re.findall(r"alertbridge_\w+", expr)}
+    assert used and used <= _exported_series()
+    needed = "notifications outbox_depth whatsapp_session_up config_last_reload_successful"
+    for name in needed.split():
+        assert any(u.startswith(f"alertbridge_{name}") for u in used), name
+    assert all('job="r-alertbridge",namespace="monitoring"' in e for e in alerts.values())
+
+
+async def test_service_monitor_scrapes_metrics_on_the_http_port(render: Render) -> None:
+    monitor = (await render(EVERYTHING_ON)).get("ServiceMonitor")
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")
+
+
+async def test_network_policy_lets_webhooks_in_and_blueticks_out(render: Render) -> None:
+    policy = (await render(EVERYTHING_ON)).get("NetworkPolicy")["spec"]
+    assert policy["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+    egress_ports = {p["port"] for rule in policy["egress"] for p in rule["ports"]}
+    assert egress_ports == {53, 443}
+
+
+async def test_dashboard_configmap_carries_the_sidecar_label(render: Render) -> None:
+    dashboard = (await render(EVERYTHING_ON)).get("ConfigMap", "-dashboard")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["alertbridge.json"])["uid"] == "alertbridge"
+
+
+async def test_notes_show_the_webhook_urls_and_the_alertmanager_receiver(
+    render: Render,
+) -> None:
+    notes = (await render(None)).notes
+    base = "http://r-alertbridge.monitoring.svc:8080"
+    for path in ("/webhook/alertmanager", "/webhook/grafana", "/webhook/github", "/metrics"):
+        assert base + path in notes
+    assert "send_resolved: true" in notes
+    assert "type: Bearer" in notes
+    assert "no Blueticks API key is set" in notes
+
+
+UNWORKABLE = [
+    ("several_replicas_on_sqlite", {"replicaCount": 2}, "several replicas need the shared"),
+    ("listen_port_differs_from_container_port", {"containerPort": 9090}, "must use containerPort"),
+    (
+        "sqlite_file_outside_the_volume",
+        {"config": {"store": {"path": "/tmp/alertbridge.db"}}},
+        "must be inside persistence.mountPath",
+    ),
+    (
+        "rules_without_their_rule_files_glob",
+        {"rules": {"a.yaml": []}, "config": {"rule_files": ["rules/*.yaml"]}},
+        "does not list /etc/alertbridge/rules/*.yaml",
+    ),
+    (
+        "templates_without_templates_directory",
+        {"templates": {"alert.j2": "x"}},
+        "config.templates.directory is not",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "values", "message"), UNWORKABLE, ids=[u[0] for u in UNWORKABLE])
+async def test_values_that_cannot_work_are_refused(
+    render: Render, name: str, values: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(helm.InstallError, match=re.escape(message)):
+        await render(values)
+
+
+async def test_several_replicas_render_on_the_shared_backend(render: Render) -> None:
+    rendered = await render(
+        {
+            "replicaCount": 3,
+            "config": {"store": {"backend": "redis", "url": "redis://redis:6379/0"}},
+            "updateStrategy": {"type": "RollingUpdate"},
+        }
+    )
+    assert rendered.get("Deployment")["spec"]["replicas"] == 3
