@@ -34,7 +34,7 @@ GITHUB_SECRET = "github-test-secret"
 ADMIN_TOKEN = "admin-test-token"
 
 BASE_CONFIG = """\
-server: {{listen: "127.0.0.1:0", admin_token: {admin}, max_body_bytes: 65536}}
+server: {{listen: "127.0.0.1:0", admin_token: {admin}, max_body_bytes: 65536{server_extra}}}
 blueticks:
   api: {api}
   base_url: {standin}
@@ -42,11 +42,15 @@ blueticks:
   timeout: 2s
   backoff_initial: 50ms
   backoff_max: 200ms
-store: {{backend: sqlite, path: {db}}}
+{blueticks_extra}store: {{backend: sqlite, path: {db}}}
 sources:
   alertmanager: {{auth: {{bearer_token: {am_token}}}}}
   grafana: {{auth: {{basic: {{username: {g_user}, password: {g_password}}}}}}}
   github: {{secret: {gh_secret}}}
+# Generous pacing, so tests that are not about pacing are not slowed by it.
+pacing:
+  global_rate: {{per_minute: 60000, burst: 1000}}
+  per_recipient: {{per_minute: 60000, burst: 1000}}
 recipients:
   alice: "+14155550123"
   bob: {{phone: "+4915112345678"}}
@@ -144,9 +148,15 @@ def write_config(
     routes: str = DEFAULT_ROUTES,
     api: str = "legacy",
     extra: str = "",
+    blueticks_extra: str = "",
+    server_extra: str = "",
 ) -> Path:
+    """The test config; `extra` adds top-level YAML, `blueticks_extra` lines (indented two
+    spaces) to the blueticks section, `server_extra` flow-mapping items (", public_url: x")."""
     text = (
         BASE_CONFIG.format(
+            blueticks_extra=blueticks_extra,
+            server_extra=server_extra,
             admin=ADMIN_TOKEN,
             api=api,
             standin=standin_url,
@@ -174,12 +184,18 @@ async def start_bridge(tmp_path: Path) -> AsyncIterator[StartBridge]:
     cleanups: list[Callable[[], Awaitable[Any]]] = []
 
     async def start(
-        routes: str = DEFAULT_ROUTES, api: str = "legacy", extra: str = ""
+        routes: str = DEFAULT_ROUTES,
+        api: str = "legacy",
+        extra: str = "",
+        blueticks_extra: str = "",
+        server_extra: str = "",
     ) -> BridgeHarness:
         standin_cm = run_standin()
         standin = await standin_cm.__aenter__()
         cleanups.append(lambda: standin_cm.__aexit__(None, None, None))
-        config_path = write_config(tmp_path, standin.url, routes, api, extra)
+        config_path = write_config(
+            tmp_path, standin.url, routes, api, extra, blueticks_extra, server_extra
+        )
         bridge = Bridge(load_runtime(str(config_path)))
         runner = web.AppRunner(create_app(bridge), access_log=None)
         await runner.setup()
