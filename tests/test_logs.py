@@ -1,0 +1,75 @@
+"""Logs are JSON lines with request ids, and never contain a secret."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import structlog
+from conftest import (
+    ADMIN_TOKEN,
+    AM_TOKEN,
+    GITHUB_SECRET,
+    GRAFANA_PASSWORD,
+    StartBridge,
+    am_headers,
+    fixture_bytes,
+    github_headers,
+    grafana_headers,
+)
+
+from bridge.logs import REDACTED, configure_logging, redactor
+
+
+@pytest.fixture
+def json_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture[str]]:
+    configure_logging("debug", json=True)
+    yield capsys
+    structlog.reset_defaults()
+    redactor.set_secrets([])
+
+
+def log_lines(capsys: pytest.CaptureFixture[str]) -> list[dict]:
+    captured = capsys.readouterr()
+    return [json.loads(line) for line in captured.err.splitlines() if line.startswith("{")]
+
+
+def test_secret_named_keys_and_known_values_are_redacted(
+    json_logs: pytest.CaptureFixture[str],
+) -> None:
+    redactor.set_secrets(["bt_live_supersecret"])
+    log = structlog.get_logger("t")
+    log.info(
+        "x",
+        api_key="bt_live_supersecret",
+        headers={"Authorization": "Bearer abc"},
+        detail="request failed for key bt_live_supersecret at /messages",
+        route="ok",
+    )
+    (line,) = log_lines(json_logs)
+    assert line["api_key"] == REDACTED
+    assert line["headers"]["Authorization"] == REDACTED
+    assert line["detail"] == f"request failed for key {REDACTED} at /messages"
+    assert line["route"] == "ok"
+
+
+async def test_no_secret_reaches_the_logs_end_to_end(
+    start_bridge: StartBridge, json_logs: pytest.CaptureFixture[str]
+) -> None:
+    h = await start_bridge()
+    body = fixture_bytes("alertmanager", "zulip-alert-firing-2alerts.json")
+    assert (await h.post("/webhook/alertmanager", body, am_headers())).status == 202
+    await h.post("/webhook/alertmanager", body, {**am_headers(), "Authorization": "Bearer bad"})
+    await h.post("/webhook/grafana", b"{", grafana_headers())
+    gh = fixture_bytes("github", "octokit-ping.repository.json")
+    await h.post("/webhook/github", gh, github_headers("ping", gh))
+    await h.post("/-/reload", b"", {"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    await h.standin.state.wait_for_messages(2)
+    lines = log_lines(json_logs)
+    text = "\n".join(json.dumps(line) for line in lines)
+    assert "bridge.started" in text and "notification.sent" in text
+    for secret in (AM_TOKEN, GRAFANA_PASSWORD, GITHUB_SECRET, ADMIN_TOKEN, "bt_live_standin"):
+        assert secret not in text
+    requests = [line for line in lines if line["event"] == "http.request"]
+    assert requests and all(len(line["request_id"]) == 32 for line in requests)
