@@ -1,25 +1,25 @@
 """An in-process Store: fast, for tests and `alertbridge demo`, and lost on restart.
 
-Memory stays bounded: expired keys and dedupe entries are purged lazily (after a number of writes
-that grows with the table, so the cost is amortised O(1) per write), and only the last
-`max_sent` sent notifications are kept for inspection. Pending, sending and dead ones are kept.
+Memory stays bounded: expired keys, dedupe entries and records are purged lazily (after a number
+of writes that grows with the tables, so the cost is amortised O(1) per write), and only the last
+`max_sent` finished (sent or merged) notifications are kept for inspection. Pending, sending and
+dead ones are kept.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
+from typing import Any, get_args
 
 from bridge.model import Notification, NotificationState
 from bridge.store.base import DedupeEntry
 
-NOTIFICATION_STATES: tuple[NotificationState, ...] = (
-    "pending",
-    "sending",
-    "sent",
-    "failed",
-    "dead",
-)
+NOTIFICATION_STATES: tuple[NotificationState, ...] = get_args(NotificationState)
+_FINISHED_STATES: frozenset[NotificationState] = frozenset({"sent", "merged"})
+# Fields callbacks look notifications up by, in the order find_notification tries them.
+_LOOKUP_FIELDS = ("provider_id", "provider_key", "callback_token")
 
 _MIN_WRITES_BETWEEN_PURGES = 1024
 
@@ -38,8 +38,12 @@ class MemoryStore:
         self._dedupe: dict[str, tuple[DedupeEntry, float]] = {}  # key -> (entry, expires_at)
         self._outbox: dict[str, Notification] = {}
         self._pending: set[str] = set()
-        # Sent ids, oldest first (a dict used as an ordered set), to drop the oldest over max_sent.
-        self._sent_order: dict[str, None] = {}
+        # Finished ids, oldest first (a dict used as an ordered set), to drop those over max_sent.
+        self._finished_order: dict[str, None] = {}
+        # field -> value -> id, for find_notification; the last notification written wins.
+        self._lookup: dict[str, dict[str, str]] = {name: {} for name in _LOOKUP_FIELDS}
+        # kind -> key -> (value as JSON, expires_at or None for never)
+        self._records: dict[str, dict[str, tuple[str, float | None]]] = {}
         self._latest_now = 0.0
         self._writes_since_purge = 0
         self._writes_before_purge = _MIN_WRITES_BETWEEN_PURGES
@@ -96,12 +100,7 @@ class MemoryStore:
         for entries, ttl in dedupe:
             await self.put_dedupe(entries, ttl)
         for notification in notifications:
-            if notification.id in self._outbox:
-                continue
-            stored = _copy(notification)
-            stored.state = "pending"
-            self._outbox[stored.id] = stored
-            self._pending.add(stored.id)
+            self._add(notification)
 
     async def claim_due(self, now: float, limit: int) -> list[Notification]:
         self._saw(now)
@@ -126,11 +125,13 @@ class MemoryStore:
         notification = self._outbox.get(notification_id)
         if notification is None:
             return
-        self._set_state(notification, "sent")
+        self._unindex(notification)
         notification.attempts += 1
         notification.sent_at = now
         notification.provider_id = provider_id
         notification.provider_status = provider_status
+        self._index(notification)
+        self._set_state(notification, "sent")
 
     async def mark_retry(self, notification_id: str, *, error: str, next_attempt_at: float) -> None:
         notification = self._outbox.get(notification_id)
@@ -178,6 +179,112 @@ class MemoryStore:
         self._saw(now)
         return self._drop_expired(now)
 
+    # --- delivery status ---
+    async def find_notification(
+        self,
+        *,
+        provider_id: str | None = None,
+        provider_key: str | None = None,
+        callback_token: str | None = None,
+    ) -> Notification | None:
+        """The first of provider_id, provider_key, callback_token (in that order) that matches."""
+        for name, value in zip(
+            _LOOKUP_FIELDS, (provider_id, provider_key, callback_token), strict=True
+        ):
+            nid = None if value is None else self._lookup[name].get(value)
+            if nid is not None:
+                return _copy(self._outbox[nid])
+        return None
+
+    async def set_delivery_status(
+        self,
+        notification_id: str,
+        *,
+        status: str,
+        at: float,
+        provider_key: str | None = None,
+    ) -> None:
+        """A provider_key of None keeps the one already recorded."""
+        notification = self._outbox.get(notification_id)
+        if notification is None:
+            return
+        self._unindex(notification)
+        notification.delivery_status = status
+        notification.delivery_status_at = at
+        if provider_key is not None:
+            notification.provider_key = provider_key
+        self._index(notification)
+
+    # --- dead letters and digests ---
+    async def requeue(self, notification_ids: Sequence[str] | None, *, now: float) -> int:
+        self._saw(now)
+        dead = self._dead(notification_ids)
+        for notification in dead:
+            notification.attempts = 0
+            notification.next_attempt_at = now
+            notification.last_error = None
+            self._set_state(notification, "pending")
+        return len(dead)
+
+    async def drop(self, notification_ids: Sequence[str] | None) -> int:
+        dead = self._dead(notification_ids)
+        for notification in dead:
+            self._remove(notification)
+        return len(dead)
+
+    async def pending_for(self, phone: str, limit: int = 1000) -> list[Notification]:
+        """Oldest first."""
+        chosen = [self._outbox[nid] for nid in self._pending if self._outbox[nid].phone == phone]
+        chosen.sort(key=lambda n: (n.created_at, n.id))
+        return [_copy(n) for n in chosen[: max(limit, 0)]]
+
+    async def merge_into(self, notification_ids: Sequence[str], digest: Notification) -> int:
+        """Nothing here awaits, so the digest and the merges happen together."""
+        still_pending = [
+            self._outbox[nid]
+            for nid in dict.fromkeys(notification_ids)
+            if nid in self._pending and nid != digest.id
+        ]
+        if not still_pending:
+            return 0
+        self._add(digest)
+        for notification in still_pending:
+            notification.merged_into = digest.id
+            self._set_state(notification, "merged")
+        return len(still_pending)
+
+    # --- records ---
+    async def put_record(
+        self, kind: str, key: str, value: dict[str, Any], expires_at: float | None = None
+    ) -> None:
+        # Kept as JSON, as SQLite keeps it: same accepted values, and no aliasing with the caller.
+        self._records.setdefault(kind, {})[key] = (json.dumps(value), expires_at)
+        self._count_write()
+
+    async def get_record(self, kind: str, key: str, now: float) -> dict[str, Any] | None:
+        self._saw(now)
+        stored = self._records.get(kind, {}).get(key)
+        if stored is None or not _unexpired(stored[1], now):
+            return None
+        return _decode(stored[0])
+
+    async def list_records(self, kind: str, now: float) -> list[tuple[str, dict[str, Any]]]:
+        """Unexpired records of one kind, ordered by key."""
+        self._saw(now)
+        of_kind = self._records.get(kind, {})
+        return [
+            (key, _decode(value))
+            for key, (value, expires_at) in sorted(of_kind.items())
+            if _unexpired(expires_at, now)
+        ]
+
+    async def delete_record(self, kind: str, key: str) -> bool:
+        of_kind = self._records.get(kind, {})
+        found = of_kind.pop(key, None) is not None
+        if not of_kind:
+            self._records.pop(kind, None)
+        return found
+
     # --- bookkeeping ---
     def _saw(self, now: float) -> None:
         """Track the latest time callers passed in, the clock for lazy purges."""
@@ -190,26 +297,79 @@ class MemoryStore:
             self._drop_expired(self._latest_now)
 
     def _drop_expired(self, now: float) -> int:
-        before = len(self._keys) + len(self._dedupe)
+        before = self._live_entries()
         self._keys = {key: exp for key, exp in self._keys.items() if exp > now}
         self._dedupe = {key: stored for key, stored in self._dedupe.items() if stored[1] > now}
-        after = len(self._keys) + len(self._dedupe)
+        records = {
+            kind: {key: stored for key, stored in of_kind.items() if _unexpired(stored[1], now)}
+            for kind, of_kind in self._records.items()
+        }
+        self._records = {kind: of_kind for kind, of_kind in records.items() if of_kind}
+        after = self._live_entries()
         self._writes_since_purge = 0
         self._writes_before_purge = max(_MIN_WRITES_BETWEEN_PURGES, after)
         return before - after
 
+    def _live_entries(self) -> int:
+        records = sum(len(of_kind) for of_kind in self._records.values())
+        return len(self._keys) + len(self._dedupe) + records
+
+    def _add(self, notification: Notification) -> None:
+        """Keep a copy as pending; an id already in the outbox is left as it is."""
+        if notification.id in self._outbox:
+            return
+        stored = _copy(notification)
+        stored.state = "pending"
+        self._outbox[stored.id] = stored
+        self._pending.add(stored.id)
+        self._index(stored)
+
+    def _dead(self, notification_ids: Sequence[str] | None) -> list[Notification]:
+        """The dead notifications among ids (all of them when ids is None), each once."""
+        if notification_ids is None:
+            return [n for n in self._outbox.values() if n.state == "dead"]
+        chosen = (self._outbox.get(nid) for nid in dict.fromkeys(notification_ids))
+        return [n for n in chosen if n is not None and n.state == "dead"]
+
     def _set_state(self, notification: Notification, state: NotificationState) -> None:
-        """Change state and keep the pending index and the sent cap in step."""
+        """Change state and keep the pending index and the finished cap in step."""
         nid = notification.id
         notification.state = state
         if state == "pending":
             self._pending.add(nid)
         else:
             self._pending.discard(nid)
-        self._sent_order.pop(nid, None)
-        if state == "sent":
-            self._sent_order[nid] = None
-            while len(self._sent_order) > self.max_sent:
-                oldest = next(iter(self._sent_order))
-                del self._sent_order[oldest]
-                del self._outbox[oldest]
+        self._finished_order.pop(nid, None)
+        if state in _FINISHED_STATES:
+            self._finished_order[nid] = None
+            while len(self._finished_order) > self.max_sent:
+                self._remove(self._outbox[next(iter(self._finished_order))])
+
+    def _remove(self, notification: Notification) -> None:
+        nid = notification.id
+        self._unindex(notification)
+        self._pending.discard(nid)
+        self._finished_order.pop(nid, None)
+        del self._outbox[nid]
+
+    def _index(self, notification: Notification) -> None:
+        for name, by_value in self._lookup.items():
+            value = getattr(notification, name)
+            if value is not None:
+                by_value[value] = notification.id
+
+    def _unindex(self, notification: Notification) -> None:
+        """Forget the notification's lookup values, unless a later one has taken them over."""
+        for name, by_value in self._lookup.items():
+            value = getattr(notification, name)
+            if value is not None and by_value.get(value) == notification.id:
+                del by_value[value]
+
+
+def _unexpired(expires_at: float | None, now: float) -> bool:
+    return expires_at is None or expires_at > now
+
+
+def _decode(value: str) -> dict[str, Any]:
+    decoded: dict[str, Any] = json.loads(value)
+    return decoded

@@ -10,60 +10,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast, get_args
 
 from bridge.errors import StoreUnavailable
 from bridge.model import Notification, NotificationState
 from bridge.store.base import DedupeEntry
+from bridge.store.sqlite_schema import (
+    INSERT_OUTBOX,
+    OUTBOX_COLUMNS,
+    PUT_DEDUPE,
+    SCHEMA_VERSION,
+    UNEXPIRED,
+    decode_record,
+    dedupe_rows,
+    encode_record,
+    from_row,
+    set_up_file,
+    to_row,
+)
 
-SCHEMA_VERSION = 1
+__all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, expires_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS dedupe (
-    key TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    at REAL NOT NULL,
-    notification_id TEXT,
-    expires_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS outbox (
-    id TEXT PRIMARY KEY,
-    route TEXT NOT NULL,
-    recipient TEXT NOT NULL,
-    phone TEXT NOT NULL,
-    text TEXT NOT NULL,
-    image_url TEXT,
-    source TEXT NOT NULL,
-    state TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    next_attempt_at REAL NOT NULL,
-    created_at REAL NOT NULL,
-    last_error TEXT,
-    provider_id TEXT,
-    provider_status TEXT,
-    sent_at REAL,
-    event_keys TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_at);
-"""
-
-_OUTBOX_COLUMN_NAMES = (
-    "id", "route", "recipient", "phone", "text", "image_url", "source", "state", "attempts",
-    "next_attempt_at", "created_at", "last_error", "provider_id", "provider_status", "sent_at",
-    "event_keys",
-)  # fmt: skip
-_OUTBOX_COLUMNS = ", ".join(_OUTBOX_COLUMN_NAMES)
-_STATES: tuple[NotificationState, ...] = ("pending", "sending", "sent", "failed", "dead")
+_STATES: tuple[NotificationState, ...] = get_args(NotificationState)
 _IN_CHUNK = 500  # stays under SQLite's limit on bound parameters
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -119,31 +95,27 @@ class SqliteStore:
 
     # --- one-shot keys ---
     async def remember(self, key: str, ttl: float, now: float) -> bool:
-        return bool(await self._call(functools.partial(_remember, key=key, ttl=ttl, now=now)))
+        return await self._call(functools.partial(_remember, key=key, ttl=ttl, now=now))
 
     async def forget(self, key: str) -> bool:
-        def run(conn: sqlite3.Connection) -> bool:
-            return conn.execute("DELETE FROM keys WHERE key = ?", (key,)).rowcount > 0
-
-        return bool(await self._call(run))
+        return await self._write("DELETE FROM keys WHERE key = ?", (key,)) > 0
 
     async def contains(self, key: str, now: float) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
             sql = "SELECT 1 FROM keys WHERE key = ? AND expires_at > ?"
             return conn.execute(sql, (key, now)).fetchone() is not None
 
-        return bool(await self._call(run, writes=False))
+        return await self._call(run, writes=False)
 
     # --- dedupe entries ---
     async def get_dedupe(self, keys: Sequence[str], now: float) -> dict[str, DedupeEntry]:
-        found: dict[str, DedupeEntry] = await self._call(
+        return await self._call(
             functools.partial(_get_dedupe, keys=list(keys), now=now), writes=False
         )
-        return found
 
     async def put_dedupe(self, entries: dict[str, DedupeEntry], ttl: float) -> None:
-        rows = _dedupe_rows([(entries, ttl)])
-        await self._call(lambda conn: conn.executemany(_PUT_DEDUPE, rows))
+        rows = dedupe_rows([(entries, ttl)])
+        await self._call(lambda conn: conn.executemany(PUT_DEDUPE, rows))
 
     # --- outbox ---
     async def enqueue(
@@ -152,23 +124,18 @@ class SqliteStore:
         dedupe: Sequence[tuple[dict[str, DedupeEntry], float]] = (),
     ) -> None:
         """Persist as pending, committed before this returns; an id already stored is kept as is."""
-        rows = [_to_row(n) for n in notifications]
-        dedupe_rows = _dedupe_rows(dedupe)
-        placeholders = ", ".join("?" * len(_OUTBOX_COLUMN_NAMES))
-        sql = f"INSERT OR IGNORE INTO outbox ({_OUTBOX_COLUMNS}) VALUES ({placeholders})"  # noqa: S608
+        rows = [to_row(n) for n in notifications]
+        dedupe_values = dedupe_rows(dedupe)
 
         def run(conn: sqlite3.Connection) -> None:
-            conn.executemany(sql, rows)
-            if dedupe_rows:
-                conn.executemany(_PUT_DEDUPE, dedupe_rows)
+            conn.executemany(INSERT_OUTBOX, rows)
+            if dedupe_values:
+                conn.executemany(PUT_DEDUPE, dedupe_values)
 
         await self._call(run)
 
     async def claim_due(self, now: float, limit: int) -> list[Notification]:
-        claimed: list[Notification] = await self._call(
-            functools.partial(_claim_due, now=now, limit=limit)
-        )
-        return claimed
+        return await self._call(functools.partial(_claim_due, now=now, limit=limit))
 
     async def mark_sent(
         self,
@@ -183,7 +150,7 @@ class SqliteStore:
             "provider_id = ?, provider_status = ? WHERE id = ?"
         )
         params = (now, provider_id, provider_status, notification_id)
-        await self._call(lambda conn: conn.execute(sql, params))
+        await self._write(sql, params)
 
     async def mark_retry(self, notification_id: str, *, error: str, next_attempt_at: float) -> None:
         sql = (
@@ -191,20 +158,16 @@ class SqliteStore:
             "next_attempt_at = ? WHERE id = ?"
         )
         params = (error, next_attempt_at, notification_id)
-        await self._call(lambda conn: conn.execute(sql, params))
+        await self._write(sql, params)
 
     async def mark_dead(self, notification_id: str, *, error: str, now: float) -> None:
         sql = (
             "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ?"
         )
-        await self._call(lambda conn: conn.execute(sql, (error, notification_id)))
+        await self._write(sql, (error, notification_id))
 
     async def requeue_inflight(self) -> int:
-        def run(conn: sqlite3.Connection) -> int:
-            sql = "UPDATE outbox SET state = 'pending' WHERE state = 'sending'"
-            return conn.execute(sql).rowcount
-
-        return int(await self._call(run))
+        return await self._write("UPDATE outbox SET state = 'pending' WHERE state = 'sending'")
 
     async def outbox_counts(self) -> dict[NotificationState, int]:
         def run(conn: sqlite3.Connection) -> dict[NotificationState, int]:
@@ -213,45 +176,144 @@ class SqliteStore:
                 counts[state] = count
             return counts
 
-        counts: dict[NotificationState, int] = await self._call(run, writes=False)
-        return counts
+        return await self._call(run, writes=False)
 
     async def get_notification(self, notification_id: str) -> Notification | None:
-        def run(conn: sqlite3.Connection) -> Notification | None:
-            sql = f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id = ?"  # noqa: S608
-            row = conn.execute(sql, (notification_id,)).fetchone()
-            return None if row is None else _from_row(row)
-
-        found: Notification | None = await self._call(run, writes=False)
-        return found
+        found = await self._select_notifications("WHERE id = ?", (notification_id,))
+        return found[0] if found else None
 
     async def list_notifications(
         self, state: NotificationState | None = None, limit: int = 100
     ) -> list[Notification]:
         """Newest first."""
-
-        def run(conn: sqlite3.Connection) -> list[Notification]:
-            where = "" if state is None else "WHERE state = ?"
-            sql = (
-                f"SELECT {_OUTBOX_COLUMNS} FROM outbox {where} "  # noqa: S608
-                "ORDER BY created_at DESC, id DESC LIMIT ?"
-            )
-            params: tuple[Any, ...] = (max(limit, 0),) if state is None else (state, max(limit, 0))
-            return [_from_row(row) for row in conn.execute(sql, params)]
-
-        found: list[Notification] = await self._call(run, writes=False)
-        return found
+        where = "" if state is None else "WHERE state = ?"
+        params = (max(limit, 0),) if state is None else (state, max(limit, 0))
+        order = "ORDER BY created_at DESC, id DESC LIMIT ?"
+        return await self._select_notifications(f"{where} {order}", params)
 
     async def purge_expired(self, now: float) -> int:
         def run(conn: sqlite3.Connection) -> int:
             keys = conn.execute("DELETE FROM keys WHERE expires_at <= ?", (now,)).rowcount
             dedupe = conn.execute("DELETE FROM dedupe WHERE expires_at <= ?", (now,)).rowcount
-            return keys + dedupe
+            records = conn.execute("DELETE FROM records WHERE expires_at <= ?", (now,)).rowcount
+            return keys + dedupe + records
 
-        return int(await self._call(run))
+        return await self._call(run)
+
+    # --- delivery status ---
+    async def find_notification(
+        self,
+        *,
+        provider_id: str | None = None,
+        provider_key: str | None = None,
+        callback_token: str | None = None,
+    ) -> Notification | None:
+        """The first of provider_id, provider_key, callback_token (in that order) that matches."""
+        lookups = {
+            "provider_id": provider_id,
+            "provider_key": provider_key,
+            "callback_token": callback_token,
+        }
+        run = functools.partial(_find_notification, lookups=lookups)
+        return await self._call(run, writes=False)
+
+    async def set_delivery_status(
+        self,
+        notification_id: str,
+        *,
+        status: str,
+        at: float,
+        provider_key: str | None = None,
+    ) -> None:
+        """A provider_key of None keeps the one already recorded."""
+        sql = (
+            "UPDATE outbox SET delivery_status = ?, delivery_status_at = ?, "
+            "provider_key = COALESCE(?, provider_key) WHERE id = ?"
+        )
+        params = (status, at, provider_key, notification_id)
+        await self._write(sql, params)
+
+    # --- dead letters and digests ---
+    async def requeue(self, notification_ids: Sequence[str] | None, *, now: float) -> int:
+        sql = (
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, "
+            "last_error = NULL WHERE state = 'dead'"
+        )
+        return await self._call(functools.partial(_for_ids, sql, (now,), notification_ids))
+
+    async def drop(self, notification_ids: Sequence[str] | None) -> int:
+        sql = "DELETE FROM outbox WHERE state = 'dead'"
+        return await self._call(functools.partial(_for_ids, sql, (), notification_ids))
+
+    async def pending_for(self, phone: str, limit: int = 1000) -> list[Notification]:
+        """Oldest first."""
+        where = "WHERE phone = ? AND state = 'pending' ORDER BY created_at, id LIMIT ?"
+        return await self._select_notifications(where, (phone, max(limit, 0)))
+
+    async def merge_into(self, notification_ids: Sequence[str], digest: Notification) -> int:
+        """One operation, so one savepoint: the digest and the merges commit together or not."""
+        ids = list(dict.fromkeys(notification_ids))
+        digest_row = to_row(digest)
+
+        def run(conn: sqlite3.Connection) -> int:
+            sql = "UPDATE outbox SET state = 'merged', merged_into = ? WHERE id = ?"
+            sql += " AND state = 'pending'"
+            merged = sum(
+                conn.execute(sql, (digest.id, nid)).rowcount for nid in ids if nid != digest.id
+            )
+            if merged:
+                conn.execute(INSERT_OUTBOX, digest_row)
+            return merged
+
+        return await self._call(run)
+
+    # --- records ---
+    async def put_record(
+        self, kind: str, key: str, value: dict[str, Any], expires_at: float | None = None
+    ) -> None:
+        sql = "INSERT OR REPLACE INTO records (kind, key, value, expires_at) VALUES (?, ?, ?, ?)"
+        params = (kind, key, encode_record(value), expires_at)
+        await self._write(sql, params)
+
+    async def get_record(self, kind: str, key: str, now: float) -> dict[str, Any] | None:
+        sql = f"SELECT value FROM records WHERE kind = ? AND key = ? AND {UNEXPIRED}"  # noqa: S608
+
+        def run(conn: sqlite3.Connection) -> dict[str, Any] | None:
+            row = conn.execute(sql, (kind, key, now)).fetchone()
+            return None if row is None else decode_record(row[0])
+
+        return await self._call(run, writes=False)
+
+    async def list_records(self, kind: str, now: float) -> list[tuple[str, dict[str, Any]]]:
+        """Unexpired records of one kind, ordered by key."""
+        sql = f"SELECT key, value FROM records WHERE kind = ? AND {UNEXPIRED} ORDER BY key"  # noqa: S608
+
+        def run(conn: sqlite3.Connection) -> list[tuple[str, dict[str, Any]]]:
+            return [(key, decode_record(value)) for key, value in conn.execute(sql, (kind, now))]
+
+        return await self._call(run, writes=False)
+
+    async def delete_record(self, kind: str, key: str) -> bool:
+        return await self._write("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key)) > 0
+
+    # --- statements shared by several methods ---
+    async def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one write statement; how many rows it changed."""
+        return await self._call(lambda conn: conn.execute(sql, params).rowcount)
+
+    async def _select_notifications(
+        self, clauses: str, params: Sequence[Any]
+    ) -> list[Notification]:
+        """The outbox rows that the WHERE / ORDER BY / LIMIT clauses select."""
+        sql = f"SELECT {OUTBOX_COLUMNS} FROM outbox {clauses}"  # noqa: S608
+
+        def run(conn: sqlite3.Connection) -> list[Notification]:
+            return [from_row(row) for row in conn.execute(sql, params)]
+
+        return await self._call(run, writes=False)
 
     # --- the queue and the worker thread ---
-    async def _call(self, run: Callable[[sqlite3.Connection], Any], *, writes: bool = True) -> Any:
+    async def _call(self, run: Callable[[sqlite3.Connection], T], *, writes: bool = True) -> T:
         """Queue run, then wait for the worker to have drained the queue past it."""
         executor = self._executor
         if executor is None:
@@ -264,7 +326,7 @@ class SqliteStore:
         await asyncio.get_running_loop().run_in_executor(executor, self._drain)
         if operation.error is not None:
             raise operation.error
-        return operation.result
+        return cast(T, operation.result)
 
     def _drain(self) -> None:
         """Worker thread: run everything queued in one transaction and commit once."""
@@ -297,20 +359,14 @@ class SqliteStore:
                     operation.error = self._unavailable(operation.error)
 
     def _connect(self) -> None:
-        """Worker thread: open the file, set it up for durability, create the schema."""
+        """Worker thread: open the file, set it up for durability, bring its schema up to date."""
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout)
         except sqlite3.Error as exc:
             raise self._unavailable(exc) from exc
         try:
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            # In WAL mode, NORMAL writes each commit to the WAL before returning, so a committed
-            # transaction survives the process being killed; only an OS crash or power loss can
-            # lose the last commits (FULL would fsync every commit for that, at a large cost).
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
-            _check_schema_version(conn, self.path)
+            set_up_file(conn, self.path)
         except (sqlite3.Error, StoreUnavailable) as exc:
             conn.close()
             if isinstance(exc, StoreUnavailable):
@@ -349,17 +405,6 @@ def _rollback_quietly(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
 
 
-def _check_schema_version(conn: sqlite3.Connection, path: str) -> None:
-    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-    if row[0] is None:
-        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-    elif row[0] > SCHEMA_VERSION:
-        raise StoreUnavailable(
-            f"sqlite store {path}: schema version {row[0]} is newer than this alertbridge "
-            f"supports ({SCHEMA_VERSION})"
-        )
-
-
 def _remember(conn: sqlite3.Connection, *, key: str, ttl: float, now: float) -> bool:
     """Insert key, or renew it only if it had expired; the row count says which happened."""
     sql = (
@@ -383,59 +428,41 @@ def _get_dedupe(conn: sqlite3.Connection, *, keys: list[str], now: float) -> dic
     return found
 
 
-_PUT_DEDUPE = (
-    "INSERT OR REPLACE INTO dedupe (key, status, at, notification_id, expires_at) "
-    "VALUES (?, ?, ?, ?, ?)"
-)
-
-
-def _dedupe_rows(
-    batches: Sequence[tuple[dict[str, DedupeEntry], float]],
-) -> list[tuple[str, str, float, str | None, float]]:
-    return [
-        (key, e.status, e.at, e.notification_id, e.at + ttl)
-        for entries, ttl in batches
-        for key, e in entries.items()
-    ]
-
-
 def _claim_due(conn: sqlite3.Connection, *, now: float, limit: int) -> list[Notification]:
     """Select the due rows and mark them sending in the same write transaction."""
     sql = (
-        f"SELECT {_OUTBOX_COLUMNS} FROM outbox "  # noqa: S608
+        f"SELECT {OUTBOX_COLUMNS} FROM outbox "  # noqa: S608
         "WHERE state = 'pending' AND next_attempt_at <= ? "
         "ORDER BY next_attempt_at, created_at, id LIMIT ?"
     )
-    claimed = [_from_row(row) for row in conn.execute(sql, (now, max(limit, 0)))]
+    claimed = [from_row(row) for row in conn.execute(sql, (now, max(limit, 0)))]
     conn.executemany("UPDATE outbox SET state = 'sending' WHERE id = ?", [(n.id,) for n in claimed])
     for notification in claimed:
         notification.state = "sending"
     return claimed
 
 
-def _to_row(n: Notification) -> tuple[Any, ...]:
-    return (
-        n.id,
-        n.route,
-        n.recipient,
-        n.phone,
-        n.text,
-        n.image_url,
-        n.source,
-        "pending",
-        n.attempts,
-        n.next_attempt_at,
-        n.created_at,
-        n.last_error,
-        n.provider_id,
-        n.provider_status,
-        n.sent_at,
-        json.dumps([list(pair) for pair in n.event_keys]),
-    )
+def _find_notification(
+    conn: sqlite3.Connection, *, lookups: dict[str, str | None]
+) -> Notification | None:
+    """Try each column with a value in turn; the newest row wins if a value was ever reused."""
+    for column, value in lookups.items():
+        if value is None:
+            continue
+        sql = (
+            f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE {column} = ? "  # noqa: S608
+            "ORDER BY created_at DESC, id DESC LIMIT 1"
+        )
+        row = conn.execute(sql, (value,)).fetchone()
+        if row is not None:
+            return from_row(row)
+    return None
 
 
-def _from_row(row: sqlite3.Row) -> Notification:
-    """Column names are Notification's field names; only event_keys needs decoding."""
-    fields = dict(zip(row.keys(), row, strict=True))
-    fields["event_keys"] = [(fp, status) for fp, status in json.loads(fields["event_keys"])]
-    return Notification(**fields)
+def _for_ids(
+    sql: str, params: tuple[Any, ...], ids: Sequence[str] | None, conn: sqlite3.Connection
+) -> int:
+    """Run sql (whose WHERE clause is last) on every row it selects, or only on ids; row count."""
+    if ids is None:
+        return conn.execute(sql, params).rowcount
+    return sum(conn.execute(f"{sql} AND id = ?", (*params, nid)).rowcount for nid in set(ids))

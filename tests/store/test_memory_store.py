@@ -7,9 +7,15 @@ from bridge.store import MemoryStore
 from bridge.store.base import DedupeEntry
 
 
-def make_notification(nid: str) -> Notification:
-    return Notification(
-        id=nid, route="r", recipient="alice", phone="+972501234567", text="t", created_at=1000.0
+def make_notification(nid: str, **fields: object) -> Notification:
+    return Notification(  # type: ignore[arg-type]
+        id=nid,
+        route="r",
+        recipient="alice",
+        phone="+972501234567",
+        text="t",
+        created_at=1000.0,
+        **fields,
     )
 
 
@@ -37,4 +43,43 @@ async def test_expired_dedupe_entries_are_dropped_without_an_explicit_purge() ->
     for i in range(20_000):
         await store.contains("clock", now=i)  # callers' times drive the lazy purge
         await store.put_dedupe({f"k{i}": DedupeEntry("firing", at=i)}, ttl=1)
+    assert await store.purge_expired(now=1_000_000) < 5_000
+
+
+async def test_only_the_latest_finished_notifications_are_kept_merged_ones_too() -> None:
+    store = MemoryStore(max_sent=3)
+    await store.enqueue([make_notification(f"n{i}") for i in range(6)])
+    await store.merge_into(["n0", "n1", "n2", "n3"], make_notification("digest"))
+    assert [n.id for n in await store.list_notifications("merged")] == ["n3", "n2", "n1"]
+    await store.claim_due(now=100, limit=10)
+    await store.mark_sent("digest", now=101)
+    assert {n.id for n in await store.list_notifications(limit=100)} == {
+        "n2",
+        "n3",
+        "n4",
+        "n5",
+        "digest",
+    }
+
+
+async def test_evicted_and_dropped_notifications_cannot_be_found_by_callbacks() -> None:
+    store = MemoryStore(max_sent=1)
+    await store.enqueue([make_notification(f"n{i}", callback_token=f"tok-{i}") for i in range(3)])
+    await store.claim_due(now=100, limit=3)
+    await store.mark_sent("n0", now=101, provider_id="bt-0")
+    await store.mark_sent("n1", now=102, provider_id="bt-1")
+    await store.mark_dead("n2", error="HTTP 400", now=102)
+    await store.drop(["n2"])
+    assert await store.find_notification(provider_id="bt-0") is None
+    assert await store.find_notification(callback_token="tok-0") is None
+    assert await store.find_notification(callback_token="tok-2") is None
+    found = await store.find_notification(provider_id="bt-1")
+    assert found is not None and found.id == "n1"
+
+
+async def test_expired_records_are_dropped_without_an_explicit_purge() -> None:
+    store = MemoryStore()
+    for i in range(20_000):
+        await store.get_record("clock", "k", now=i)  # callers' times drive the lazy purge
+        await store.put_record("group", f"g{i}", {"i": i}, expires_at=i + 1)
     assert await store.purge_expired(now=1_000_000) < 5_000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import sqlite3
@@ -18,6 +19,7 @@ from bridge.errors import StoreUnavailable
 from bridge.model import Notification
 from bridge.store import SqliteStore
 from bridge.store.base import DedupeEntry
+from bridge.store.sqlite_schema import OUTBOX_COLUMN_NAMES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -141,7 +143,7 @@ async def test_reads_alone_commit_nothing(store: SqliteStore) -> None:
 async def test_file_uses_wal_and_records_its_schema_version(store: SqliteStore) -> None:
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
 
 
 async def test_newer_schema_version_is_refused(db_path: str) -> None:
@@ -193,3 +195,128 @@ async def test_write_lock_held_elsewhere_is_store_unavailable_then_recovers(
     finally:
         other.close()
         await store.close()
+
+
+# The schema alertbridge wrote before version 2, verbatim: a file made by that release.
+_VERSION_1_SCHEMA = """
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+INSERT INTO schema_version VALUES (1);
+CREATE TABLE keys (key TEXT PRIMARY KEY, expires_at REAL NOT NULL);
+CREATE TABLE dedupe (
+    key TEXT PRIMARY KEY, status TEXT NOT NULL, at REAL NOT NULL, notification_id TEXT,
+    expires_at REAL NOT NULL
+);
+CREATE TABLE outbox (
+    id TEXT PRIMARY KEY, route TEXT NOT NULL, recipient TEXT NOT NULL, phone TEXT NOT NULL,
+    text TEXT NOT NULL, image_url TEXT, source TEXT NOT NULL, state TEXT NOT NULL,
+    attempts INTEGER NOT NULL, next_attempt_at REAL NOT NULL, created_at REAL NOT NULL,
+    last_error TEXT, provider_id TEXT, provider_status TEXT, sent_at REAL,
+    event_keys TEXT NOT NULL
+);
+CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+INSERT INTO outbox VALUES ('old-sent', 'r', 'alice', '+972501234567', 'hi', NULL, 'grafana',
+    'sent', 1, 0, 1000, NULL, 'bt-1', 'queued', 1001, '[["fp", "firing"]]');
+INSERT INTO outbox VALUES ('old-pending', 'r', 'alice', '+972501234567', 'hi', NULL, 'grafana',
+    'pending', 0, 0, 1000, NULL, NULL, NULL, NULL, '[]');
+INSERT INTO keys VALUES ('delivery-1', 5000);
+INSERT INTO dedupe VALUES ('dd', 'firing', 1000, 'old-sent', 5000);
+"""
+
+_NEW_INDEXES = {
+    "outbox_provider_id",
+    "outbox_provider_key",
+    "outbox_callback_token",
+    "outbox_phone_state",
+}
+
+
+def _write_version_1_file(path: str) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.executescript(_VERSION_1_SCHEMA)
+
+
+async def test_version_1_file_is_migrated_keeping_its_data(db_path: str) -> None:
+    _write_version_1_file(db_path)
+    store = SqliteStore(db_path)
+    await store.open()
+    try:
+        old_sent = await store.get_notification("old-sent")
+        assert old_sent is not None
+        assert (old_sent.state, old_sent.provider_id, old_sent.event_keys) == (
+            "sent",
+            "bt-1",
+            [("fp", "firing")],
+        )
+        assert (old_sent.delivery_status, old_sent.merged_into, old_sent.callback_token) == (
+            None,
+            None,
+            None,
+        )
+        assert await store.contains("delivery-1", now=1000) is True
+        assert await store.get_dedupe(["dd"], now=1000) == {
+            "dd": DedupeEntry("firing", 1000, "old-sent")
+        }
+        await store.set_delivery_status("old-sent", status="read", at=1002, provider_key="wa-1")
+        found = await store.find_notification(provider_key="wa-1")
+        assert found is not None and found.id == "old-sent"
+        assert await store.merge_into(["old-pending"], make_notification("digest")) == 1
+        await store.put_record("group", "g", {"n": 1})
+        assert await store.get_record("group", "g", now=1000) == {"n": 1}
+    finally:
+        await store.close()
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+
+
+async def test_migrated_file_has_the_same_schema_as_a_new_one(tmp_path: Path) -> None:
+    migrated, fresh = str(tmp_path / "migrated.db"), str(tmp_path / "fresh.db")
+    _write_version_1_file(migrated)
+    for path in (migrated, fresh):
+        store = SqliteStore(path)
+        await store.open()
+        await store.close()
+    assert _shape(migrated) == _shape(fresh)
+    assert {"records", *_NEW_INDEXES} <= set(_shape(fresh))
+
+
+def _shape(path: str) -> dict[str, list[tuple[object, ...]]]:
+    """Each table's columns and each index's columns, whatever the text of the DDL was."""
+    with sqlite3.connect(path) as conn:
+        objects = conn.execute("SELECT type, name FROM sqlite_master WHERE sql IS NOT NULL")
+        return {
+            name: conn.execute(
+                f"PRAGMA {'table_info' if kind == 'table' else 'index_info'}({name})"
+            ).fetchall()
+            for kind, name in objects.fetchall()
+        }
+
+
+async def test_reopening_a_current_file_migrates_nothing(db_path: str) -> None:
+    for _ in range(2):
+        store = SqliteStore(db_path)
+        await store.open()
+        await store.close()
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+
+
+@pytest.mark.parametrize(
+    ("lookup", "index"),
+    [
+        ("provider_id = 'x'", "outbox_provider_id"),
+        ("provider_key = 'x'", "outbox_provider_key"),
+        ("callback_token = 'x'", "outbox_callback_token"),
+        ("phone = 'x' AND state = 'pending'", "outbox_phone_state"),
+    ],
+    ids=["provider-id", "provider-key", "callback-token", "pending-for-phone"],
+)
+async def test_callback_and_digest_lookups_use_an_index(
+    store: SqliteStore, lookup: str, index: str
+) -> None:
+    with sqlite3.connect(store.path) as conn:
+        plan = conn.execute(f"EXPLAIN QUERY PLAN SELECT id FROM outbox WHERE {lookup}").fetchall()
+    assert any(index in str(step) for step in plan), plan
+
+
+def test_outbox_columns_are_every_notification_field() -> None:
+    assert set(OUTBOX_COLUMN_NAMES) == {field.name for field in dataclasses.fields(Notification)}

@@ -1,40 +1,15 @@
-"""The Store contract, run against every implementation (memory, and SQLite on a real file)."""
+"""The Store contract for keys, dedupe entries and the outbox, run against every implementation."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
+from notification_factory import make_notification
+from store_fixture import store_fixture  # noqa: F401  (the `store` fixture)
 
-from bridge.model import Notification
-from bridge.store import MemoryStore, SqliteStore, Store
+from bridge.store import Store
 from bridge.store.base import DedupeEntry
-
-
-def make_notification(nid: str, **fields: object) -> Notification:
-    values: dict[str, object] = {
-        "id": nid,
-        "route": "prod-critical",
-        "recipient": "alice",
-        "phone": "+972501234567",
-        "text": f"message {nid}",
-        "created_at": 1000.0,
-    }
-    values.update(fields)
-    return Notification(**values)  # type: ignore[arg-type]
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    opened: Store = (
-        MemoryStore() if request.param == "memory" else SqliteStore(str(tmp_path / "bridge.db"))
-    )
-    await opened.open()
-    yield opened
-    await opened.close()
-
 
 # --- one-shot keys ---
 
@@ -125,8 +100,18 @@ async def test_enqueued_notification_round_trips_every_field(store: Store) -> No
         "n1",
         image_url="https://grafana.example.com/panel.png",
         source="grafana",
+        attempts=2,
         next_attempt_at=5.0,
+        last_error="HTTP 503",
+        provider_id="bt-1",
+        provider_status="queued",
+        sent_at=4.0,
         event_keys=[("fp1", "firing"), ("fp2", "resolved")],
+        delivery_status="read",
+        delivery_status_at=6.0,
+        provider_key="true_972501234567@c.us_3EB0",
+        merged_into="digest-1",
+        callback_token="tok-1",
     )
     await store.enqueue([original])
     assert await store.get_notification("n1") == original
@@ -242,17 +227,20 @@ async def test_outbox_counts_every_state(store: Store) -> None:
         "sent": 0,
         "failed": 0,
         "dead": 0,
+        "merged": 0,
     }
     await store.enqueue([make_notification(f"n{i}") for i in range(5)])
     await store.claim_due(now=100, limit=3)
     await store.mark_sent("n0", now=101)
     await store.mark_dead("n1", error="HTTP 400", now=101)
+    await store.merge_into(["n3"], make_notification("digest"))
     assert await store.outbox_counts() == {
         "pending": 2,
         "sending": 1,
         "sent": 1,
         "failed": 0,
         "dead": 1,
+        "merged": 1,
     }
 
 

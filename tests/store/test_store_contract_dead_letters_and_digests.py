@@ -1,0 +1,186 @@
+"""The Store contract for dead letters (requeue, drop) and digests (pending_for, merge_into)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from notification_factory import make_notification
+from store_fixture import store_fixture  # noqa: F401  (the `store` fixture)
+
+from bridge.model import Notification
+from bridge.store import Store
+
+BOB = "+14155550123"
+
+
+async def _outbox_in_every_state(store: Store) -> None:
+    """dead-1 and dead-2 dead, one sending, one sent, and one pending (due at 1000)."""
+    await store.enqueue(
+        [make_notification(nid) for nid in ("dead-1", "dead-2", "sending", "sent")]
+        + [make_notification("pending", next_attempt_at=1000)]
+    )
+    await store.claim_due(now=100, limit=10)
+    await store.mark_dead("dead-1", error="HTTP 401", now=101)
+    await store.mark_dead("dead-2", error="HTTP 400", now=101)
+    await store.mark_sent("sent", now=101)
+
+
+async def _states(store: Store) -> dict[str, str]:
+    return {n.id: n.state for n in await store.list_notifications(limit=1000)}
+
+
+# --- requeue ---
+
+
+@pytest.mark.parametrize(
+    ("ids", "requeued"),
+    [
+        (None, {"dead-1", "dead-2"}),
+        (["dead-2"], {"dead-2"}),
+        (["dead-2", "dead-2"], {"dead-2"}),
+        (["sending", "sent", "pending", "unknown"], set()),
+        ([], set()),
+    ],
+    ids=["all-dead", "one-id", "repeated-id", "only-dead-ones", "empty-list-is-none"],
+)
+async def test_requeue_returns_only_dead_notifications_to_pending(
+    store: Store, ids: list[str] | None, requeued: set[str]
+) -> None:
+    await _outbox_in_every_state(store)
+    before = await _states(store)
+    assert await store.requeue(ids, now=500) == len(requeued)
+    after = await _states(store)
+    assert {nid for nid in after if after[nid] != before[nid]} == requeued
+    assert all(after[nid] == "pending" for nid in requeued)
+
+
+async def test_requeued_notification_starts_over_due_now(store: Store) -> None:
+    await _outbox_in_every_state(store)
+    await store.requeue(["dead-1"], now=500)
+    found = await store.get_notification("dead-1")
+    assert found is not None
+    assert (found.state, found.attempts, found.next_attempt_at, found.last_error) == (
+        "pending",
+        0,
+        500,
+        None,
+    )
+    assert await store.claim_due(now=499, limit=10) == []
+    assert [n.id for n in await store.claim_due(now=500, limit=10)] == ["dead-1"]
+
+
+# --- drop ---
+
+
+@pytest.mark.parametrize(
+    ("ids", "dropped"),
+    [
+        (None, {"dead-1", "dead-2"}),
+        (["dead-1", "dead-1"], {"dead-1"}),
+        (["sending", "sent", "pending", "unknown"], set()),
+        ([], set()),
+    ],
+    ids=["all-dead", "repeated-id", "only-dead-ones", "empty-list-is-none"],
+)
+async def test_drop_deletes_only_dead_notifications(
+    store: Store, ids: list[str] | None, dropped: set[str]
+) -> None:
+    await _outbox_in_every_state(store)
+    before = await _states(store)
+    assert await store.drop(ids) == len(dropped)
+    assert set(await _states(store)) == set(before) - dropped
+    for nid in dropped:
+        assert await store.get_notification(nid) is None
+
+
+# --- pending_for ---
+
+
+async def test_pending_for_is_one_phones_pending_oldest_first_and_limited(store: Store) -> None:
+    await store.enqueue(
+        [
+            make_notification("newer", created_at=300),
+            make_notification("older", created_at=100),
+            make_notification("claimed", created_at=50, next_attempt_at=-1),
+            make_notification("for-bob", created_at=10, phone=BOB),
+            make_notification("middle", created_at=200),
+        ]
+    )
+    await store.claim_due(now=-1, limit=10)
+    assert [n.id for n in await store.pending_for("+972501234567")] == ["older", "middle", "newer"]
+    assert [n.id for n in await store.pending_for("+972501234567", limit=2)] == ["older", "middle"]
+    assert [n.id for n in await store.pending_for(BOB)] == ["for-bob"]
+    assert await store.pending_for("+10000000000") == []
+
+
+# --- merge_into ---
+
+
+def _digest(nid: str = "digest") -> Notification:
+    return make_notification(nid, text="3 alerts", created_at=2000)
+
+
+async def test_merge_into_folds_pending_ones_into_an_enqueued_digest(store: Store) -> None:
+    await store.enqueue([make_notification(f"n{i}") for i in range(3)])
+    assert await store.merge_into(["n0", "n1", "n2", "n1"], _digest()) == 3
+    for nid in ("n0", "n1", "n2"):
+        found = await store.get_notification(nid)
+        assert found is not None
+        assert (found.state, found.merged_into) == ("merged", "digest")
+    assert await store.get_notification("digest") == _digest()
+    assert [n.id for n in await store.claim_due(now=100, limit=10)] == ["digest"]
+
+
+async def test_merge_into_skips_ids_no_longer_pending(store: Store) -> None:
+    await _outbox_in_every_state(store)
+    ids = ["dead-1", "sending", "sent", "pending", "unknown"]
+    assert await store.merge_into(ids, _digest()) == 1
+    states = await _states(store)
+    assert states == {
+        "dead-1": "dead",
+        "dead-2": "dead",
+        "sending": "sending",
+        "sent": "sent",
+        "pending": "merged",
+        "digest": "pending",
+    }
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [[], ["unknown"], ["dead-1", "sending", "sent"]],
+    ids=["no-ids", "unknown-id", "none-still-pending"],
+)
+async def test_digest_is_not_enqueued_when_none_were_pending(store: Store, ids: list[str]) -> None:
+    await _outbox_in_every_state(store)
+    before = await _states(store)
+    assert await store.merge_into(ids, _digest()) == 0
+    assert await store.get_notification("digest") is None
+    assert await _states(store) == before
+
+
+async def test_merge_racing_claims_never_both_merges_and_claims_one(store: Store) -> None:
+    ids = [f"n{i:03}" for i in range(200)]
+    await store.enqueue([make_notification(nid) for nid in ids])
+
+    async def claim_all() -> list[str]:
+        claimed: list[str] = []
+        while batch := await store.claim_due(now=100, limit=7):
+            claimed.extend(n.id for n in batch if not n.id.startswith("digest"))
+            await asyncio.sleep(0)
+        return claimed
+
+    async def merge_in_slices() -> int:
+        merged = 0
+        for start in range(0, len(ids), 20):
+            merged += await store.merge_into(ids[start : start + 20], _digest(f"digest-{start}"))
+            await asyncio.sleep(0)
+        return merged
+
+    claimed, merged = await asyncio.gather(claim_all(), merge_in_slices())
+    states = await _states(store)
+    merged_ids = {nid for nid in ids if states[nid] == "merged"}
+    assert merged == len(merged_ids)
+    assert merged_ids.isdisjoint(claimed)
+    assert merged_ids | set(claimed) == set(ids)
