@@ -36,7 +36,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     configure_logging(args.log_level, json={"json": True, "console": False}.get(args.log_format))
     runtime = _load(args.config)
-    bridge = Bridge(runtime)
+    bridge = Bridge(runtime, shutdown_grace=args.grace)
     app = create_app(bridge)
 
     async def on_startup(app: web.Application) -> None:
@@ -130,6 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="run the bridge locally in dry-run mode on example payloads"
     )
     demo.set_defaults(func=cmd_demo)
+
+    from bridge.commands.blueticks import add_blueticks_commands
+
+    add_blueticks_commands(commands)
+
+    from bridge.commands.outbox import add_outbox_parser
+
+    add_outbox_parser(commands)
     return parser
 
 

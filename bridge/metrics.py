@@ -129,8 +129,8 @@ class Metrics:
         )
         self.callbacks = Counter(
             "alertbridge_callbacks_total",
-            "Blueticks callback requests by outcome (accepted, duplicate, unknown_event, "
-            "unknown_message, unauthorized, bad_request).",
+            "Blueticks callback requests by outcome (accepted, stale, duplicate, unknown_event, "
+            "unknown_message, unauthorized, bad_signature, bad_request, unavailable).",
             ["outcome"],
             registry=r,
         )

@@ -10,12 +10,15 @@ import aiohttp
 import structlog
 
 from bridge.config.loader import load_config
+from bridge.delivery.callback_intake import CallbackIntake
 from bridge.delivery.sender import Sender, build_sender
+from bridge.delivery.session import SessionMonitor
 from bridge.delivery.worker import OutboxWorker
 from bridge.errors import BridgeError, ConfigErrors, StoreUnavailable
 from bridge.logs import redactor
 from bridge.metrics import Metrics
 from bridge.model import utcnow
+from bridge.pipeline.flush import GroupFlusher
 from bridge.pipeline.ingest import IngestResult, Pipeline
 from bridge.runtime import Runtime, build_runtime
 from bridge.store import build_store
@@ -40,15 +43,24 @@ class Bridge:
         store: Store | None = None,
         sender: Sender | None = None,
         metrics: Metrics | None = None,
+        shutdown_grace: float = 10.0,
     ) -> None:
         self.runtime = runtime
+        # Seconds in-flight sends get on shutdown (`alertbridge serve --grace`).
+        self.shutdown_grace = shutdown_grace
         self.metrics = metrics or Metrics()
         self.store = store or build_store(runtime.config.store)
         self._sender = sender
         self.sender: Sender | None = sender
         self.pipeline = Pipeline(self.store, self.metrics)
+        self.flusher = GroupFlusher(
+            self.store, self.metrics, self.pipeline.locks, lambda: self.runtime, self._wake_worker
+        )
+        self.pipeline.group_scheduled = self.flusher.schedule
         self.worker: OutboxWorker | None = None
         self.http: aiohttp.ClientSession | None = None
+        self.session = SessionMonitor(self.metrics, runtime.config.blueticks.session_check_interval)
+        self.callbacks = CallbackIntake(self.store, self.metrics, self.session)
         redactor.set_secrets(runtime.loaded.secrets)
 
     async def start(self) -> None:
@@ -56,11 +68,21 @@ class Bridge:
         if self.sender is None:
             timeout = aiohttp.ClientTimeout(total=self.runtime.config.blueticks.timeout)
             self.http = aiohttp.ClientSession(timeout=timeout)
-            self.sender = build_sender(self.http, self.runtime.config.blueticks)
+            self.sender = build_sender(
+                self.http,
+                self.runtime.config.blueticks,
+                public_url=self.runtime.config.server.public_url,
+            )
         self.worker = OutboxWorker(
-            self.store, self.sender, self.metrics, self.runtime.config.blueticks
+            self.store,
+            self.sender,
+            self.metrics,
+            self.runtime.config.blueticks,
+            self.runtime.config.pacing,
         )
         await self.worker.start()
+        await self.flusher.start()
+        await self.session.start(self.sender)
         for name, source in self.runtime.sources.items():
             if not source.auth_configured:
                 log.warning(
@@ -77,13 +99,20 @@ class Bridge:
             sender=self.sender.name,
         )
 
-    async def stop(self, grace: float = 10.0) -> None:
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop sending: in-flight sends get `grace` seconds (default: shutdown_grace)."""
+        await self.session.stop()
+        await self.flusher.stop()
         if self.worker is not None:
-            await self.worker.stop(grace)
+            await self.worker.stop(self.shutdown_grace if grace is None else grace)
         if self.http is not None:
             await self.http.close()
         await self.store.close()
         log.info("bridge.stopped")
+
+    def _wake_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.wake()
 
     async def receive(
         self, source_name: str, headers: Mapping[str, str], body: bytes, content_type: str
@@ -137,4 +166,8 @@ class Bridge:
             checks["sender"] = "Blueticks rejected the API key (401)"
         else:
             checks["sender"] = "ok"
-        return Readiness(all(v == "ok" for v in checks.values()), checks)
+        ready = all(v == "ok" for v in checks.values())
+        # Detail, not a condition: with the WhatsApp session down the bridge still accepts and
+        # queues webhooks (they go out once it reconnects), so /readyz stays 200 and says so.
+        checks["whatsapp_session"] = self.session.describe()
+        return Readiness(ready, checks)

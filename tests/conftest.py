@@ -153,6 +153,9 @@ def write_config(
 ) -> Path:
     """The test config; `extra` adds top-level YAML, `blueticks_extra` lines (indented two
     spaces) to the blueticks section, `server_extra` flow-mapping items (", public_url: x")."""
+    if "session_check_interval" not in blueticks_extra:
+        # No /v1/ping unless a test asks: it would mix into the stand-in's calls and faults.
+        blueticks_extra = "  session_check_interval: 0s\n" + blueticks_extra
     text = (
         BASE_CONFIG.format(
             blueticks_extra=blueticks_extra,

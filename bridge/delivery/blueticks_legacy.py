@@ -1,7 +1,9 @@
 """The client of Blueticks' legacy `POST /messages` (blueticks.md §A): no idempotency, no ping.
 
 Sends the key both in the body (as the guide's example does) and as a Bearer header (as its
-text says), because which one the server honours is undocumented.
+text says), because which one the server honours is undocumented. With server.public_url and
+blueticks.callback_token set, each message names its own `callbackUrl`, whose token is derived
+from the notification id (bridge.delivery.callbacks.notification_token).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from yarl import URL
 
 from bridge.config.schema import BluetickConfig
 from bridge.delivery.blueticks_http import call_api, raise_for_status
+from bridge.delivery.callbacks import callback_path, notification_token
 from bridge.delivery.sender import SendReceipt
 from bridge.errors import PermanentDeliveryError
 from bridge.model import Notification
@@ -40,10 +43,25 @@ class LegacyBlueticksClient:
 
     name = "blueticks-legacy"
 
-    def __init__(self, session: aiohttp.ClientSession, config: BluetickConfig) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        config: BluetickConfig,
+        *,
+        public_url: str | None = None,
+    ) -> None:
         self._session = session
         self._config = config
         self._url = URL(config.base_url.rstrip("/") + "/messages")
+        self._public_url = public_url.rstrip("/") if public_url else None
+
+    def callback_url(self, notification: Notification) -> str | None:
+        """Where Blueticks reports this message's delivery status; None when not configured."""
+        token = self._config.callback_token
+        if not self._public_url or token is None or not token.get_secret_value():
+            return None
+        path = callback_path(notification_token(token.get_secret_value(), notification.id))
+        return self._public_url + path
 
     async def send(self, notification: Notification) -> SendReceipt:
         api_key = self._config.api_key.get_secret_value() if self._config.api_key else ""
@@ -57,6 +75,9 @@ class LegacyBlueticksClient:
         if notification.image_url:
             body["fileUrl"] = notification.image_url
             body["mimeType"] = image_mime_type(notification.image_url)
+        callback_url = self.callback_url(notification)
+        if callback_url:
+            body["callbackUrl"] = callback_url
         headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
         response = await call_api(
             self._session,

@@ -1,11 +1,14 @@
-"""The client of the Blueticks v1 API: `POST /v1/scheduled-messages/{chatId}` and `GET /v1/ping`.
+"""The client of the Blueticks v1 API: sends (`POST /v1/scheduled-messages/{chatId}`), the
+session check (`GET /v1/ping`) and webhook subscriptions (`/v1/webhooks`).
 
 Every send carries the notification's Idempotency-Key, so a retry after a lost response is
-answered with the original message instead of a second one (blueticks.md §B.5).
+answered with the original message instead of a second one (blueticks.md §B.5), and its id as
+`secret`, so a delivery callback correlates even when it lacks the message id (§C.4).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -58,9 +61,8 @@ class V1BlueticksClient:
             "Accept": "application/json",
             "Idempotency-Key": notification.idempotency_key,
         }
-        response = await self._call(
-            "POST", self.message_url(notification.phone), headers, message_body(notification)
-        )
+        body = message_body(notification) | {"secret": notification.id}
+        response = await self._call("POST", self.message_url(notification.phone), headers, body)
         reason = CONFLICT_REASON if response.status == 409 else None
         raise_for_status(response, api_name=self.name, secret=api_key, reason=reason)
         data = response.data
@@ -74,11 +76,32 @@ class V1BlueticksClient:
 
     async def ping(self) -> bool | None:
         """Whether a WhatsApp session is connected; raises DeliveryError when the call fails."""
+        response = await self._authorized("GET", URL(f"{self._base}/v1/ping"), None)
+        return bool(response.data.get("whatsappConnections"))
+
+    async def create_webhook(
+        self, url: str, events: Sequence[str], description: str | None = None
+    ) -> dict[str, Any]:
+        """Subscribe `url` to `events` (`POST /v1/webhooks`); the created subscription."""
+        body: dict[str, Any] = {"url": url, "events": list(events)}
+        if description:
+            body["description"] = description
+        response = await self._authorized("POST", URL(f"{self._base}/v1/webhooks"), body)
+        return response.data
+
+    async def list_webhooks(self) -> list[dict[str, Any]]:
+        """The workspace's webhook subscriptions (first page of up to 200)."""
+        url = URL(f"{self._base}/v1/webhooks").with_query(limit=200)
+        response = await self._authorized("GET", url, None)
+        data = response.payload.get("data") if isinstance(response.payload, dict) else None
+        return [hook for hook in data if isinstance(hook, dict)] if isinstance(data, list) else []
+
+    async def _authorized(self, method: str, url: URL, body: Any) -> ApiResponse:
         api_key = self._api_key()
         headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
-        response = await self._call("GET", URL(f"{self._base}/v1/ping"), headers, None)
+        response = await self._call(method, url, headers, body)
         raise_for_status(response, api_name=self.name, secret=api_key)
-        return bool(response.data.get("whatsappConnections"))
+        return response
 
     async def _call(self, method: str, url: URL, headers: dict[str, str], body: Any) -> ApiResponse:
         return await call_api(

@@ -54,8 +54,15 @@ class DryRunSender:
         return None
 
 
-def build_sender(session: aiohttp.ClientSession | None, config: BluetickConfig) -> Sender:
-    """The sender `config` asks for; the app owns `session` (one per app) and closes it."""
+def build_sender(
+    session: aiohttp.ClientSession | None,
+    config: BluetickConfig,
+    *,
+    public_url: str | None = None,
+) -> Sender:
+    """The sender `config` asks for; the app owns `session` (one per app) and closes it.
+
+    `public_url` (server.public_url) lets the legacy client name per-message callback URLs."""
     # Imported here because both clients import SendReceipt from this module.
     from bridge.delivery.blueticks_legacy import LegacyBlueticksClient
     from bridge.delivery.blueticks_v1 import V1BlueticksClient
@@ -66,4 +73,4 @@ def build_sender(session: aiohttp.ClientSession | None, config: BluetickConfig) 
         raise ConfigError("an HTTP session is needed unless dry_run is set", path="blueticks")
     if config.api == "v1":
         return V1BlueticksClient(session, config)
-    return LegacyBlueticksClient(session, config)
+    return LegacyBlueticksClient(session, config, public_url=public_url)

@@ -181,6 +181,15 @@ def create_app(bridge: Bridge) -> web.Application:
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     app.router.add_post("/-/reload", reload)
+    from bridge.web.admin import add_admin_routes  # here: admin imports this module
+
+    add_admin_routes(app)
+    from bridge.web.callbacks import add_callback_routes  # here: callbacks imports this module
+
+    add_callback_routes(app)
+    from bridge.web.silences import add_silence_routes  # here: silences imports this module
+
+    add_silence_routes(app)
 
     async def lifecycle(app: web.Application) -> object:
         await bridge.start()

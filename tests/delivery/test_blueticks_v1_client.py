@@ -69,7 +69,7 @@ async def test_text_send_returns_the_created_message(
     assert receipt.request_id == standin.state.calls[0].request_id
     assert message.chat_id == "+972501234567"
     assert message.data["to"] == "972501234567@c.us"
-    assert message.request == {"type": "text", "text": "🔥 DiskFull on db-1"}
+    assert message.request == {"type": "text", "text": "🔥 DiskFull on db-1", "secret": "n-1"}
 
 
 async def test_send_carries_bearer_key_and_idempotency_key(
@@ -125,7 +125,7 @@ async def test_image_is_sent_as_media_only_over_https(
 ) -> None:
     await client.send(note(text="CPU high", image_url=image_url))
 
-    assert standin.state.messages[0].request == expected_body
+    assert standin.state.messages[0].request == expected_body | {"secret": "n-1"}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,1 @@
+"""Command groups of the `alertbridge` command line, one module per group."""

@@ -1,0 +1,106 @@
+"""Whether Blueticks has a WhatsApp session to send through: the one failure that silently stops
+every alert (the phone's WhatsApp Web session closed) made visible.
+
+Two inputs, the latest wins: `GET /v1/ping` polled every blueticks.session_check_interval (an
+empty `whatsappConnections` means none is connected, blueticks.md §B.8), and the
+`session.connected` / `session.disconnected` webhook events. The legacy API cannot tell, so the
+state stays "unknown" there unless events arrive. The output is the
+alertbridge_whatsapp_session_up gauge, the readiness detail and a loud log line on disconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Literal
+
+import structlog
+
+from bridge.delivery.sender import Sender
+from bridge.errors import DeliveryError
+from bridge.metrics import Metrics
+
+log = structlog.get_logger("alertbridge.session")
+
+SessionState = Literal["connected", "disconnected", "unknown"]
+DISCONNECTED_MESSAGE = (
+    "Blueticks reports no connected WhatsApp session: notifications are still accepted and "
+    "queued, but WhatsApp will not deliver them until the session is reconnected (open WhatsApp "
+    "Web with the Blueticks extension, or reconnect the engine in the Blueticks dashboard)"
+)
+
+
+class SessionMonitor:
+    """Tracks the WhatsApp session; owned by the Bridge, started and stopped with it."""
+
+    def __init__(self, metrics: Metrics, interval: float) -> None:
+        self.metrics = metrics
+        self.interval = interval
+        self.state: SessionState = "unknown"
+        self.observed_at: float | None = None
+        # The last failed ping, cleared by the next observation.
+        self.last_error: str | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def observe(self, connected: bool, *, via: str) -> None:
+        """Record what a ping or a session event said; log loudly on the way down."""
+        previous = self.state
+        self.state = "connected" if connected else "disconnected"
+        self.observed_at = time.time()
+        self.last_error = None
+        self.metrics.whatsapp_session_up.set(1 if connected else 0)
+        if self.state == previous:
+            return
+        if connected:
+            log.info("whatsapp.session_connected", via=via, previous=previous)
+        else:
+            log.error("whatsapp.session_disconnected", via=via, message=DISCONNECTED_MESSAGE)
+
+    async def check(self, sender: Sender) -> bool:
+        """Ping once; False when this API cannot tell (legacy, dry run), so polling stops."""
+        try:
+            connected = await sender.ping()
+        except DeliveryError as exc:
+            self.last_error = str(exc)
+            log.warning("whatsapp.session_check_failed", error=str(exc), state=self.state)
+            return True
+        if connected is None:
+            return False
+        self.observe(connected, via="ping")
+        return True
+
+    @property
+    def polling(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self, sender: Sender) -> None:
+        """Poll in the background (first check at once); nothing to do when the interval is 0."""
+        if self.interval > 0 and self._task is None:
+            self._task = asyncio.create_task(self._poll(sender), name="whatsapp-session-check")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _poll(self, sender: Sender) -> None:
+        while True:
+            try:
+                can_tell = await self.check(sender)
+            except Exception:
+                # Keep checking: a bug in one check must not end the only session alarm.
+                log.exception("whatsapp.session_check_crashed")
+                can_tell = True
+            if not can_tell:
+                log.info("whatsapp.session_check_unavailable", sender=sender.name)
+                return
+            await asyncio.sleep(self.interval)
+
+    def describe(self) -> str:
+        """The readiness detail: the state, and why it may be stale."""
+        if self.last_error:
+            return f"{self.state} (last check failed: {self.last_error})"
+        return self.state

@@ -1,0 +1,160 @@
+"""The WhatsApp session monitor: `/v1/ping` polls and session events drive the gauge, the
+readiness detail and a loud log line; the legacy API cannot tell and is not polled."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+import structlog
+from blueticks_standin import DEFAULT_API_KEY, RunningStandin, run_standin
+from blueticks_standin_faults import Fault
+from conftest import StartBridge, wait_until
+from pydantic import SecretStr
+
+from bridge.config.schema import BluetickConfig
+from bridge.delivery.blueticks_legacy import LegacyBlueticksClient
+from bridge.delivery.blueticks_v1 import V1BlueticksClient
+from bridge.delivery.session import SessionMonitor
+from bridge.metrics import Metrics
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[RunningStandin]:
+    async with run_standin() as running:
+        yield running
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def config(base_url: str, api: str = "v1", api_key: str = DEFAULT_API_KEY) -> BluetickConfig:
+    return BluetickConfig(api=api, base_url=base_url, api_key=SecretStr(api_key), timeout=2.0)  # type: ignore[arg-type]
+
+
+def gauge(metrics: Metrics) -> float | None:
+    return metrics.registry.get_sample_value("alertbridge_whatsapp_session_up")
+
+
+async def _false(value: bool) -> bool:
+    return not value
+
+
+def ping_calls(standin: RunningStandin) -> int:
+    return sum(1 for call in standin.state.calls if call.path == "/v1/ping")
+
+
+async def test_polling_follows_the_session_down_and_up(
+    standin: RunningStandin, http: aiohttp.ClientSession
+) -> None:
+    metrics = Metrics()
+    monitor = SessionMonitor(metrics, interval=0.02)
+    await monitor.start(V1BlueticksClient(http, config(standin.url)))
+    try:
+
+        async def state_is(expected: str) -> bool:
+            return monitor.state == expected
+
+        await wait_until(lambda: state_is("connected"), what="first ping")
+        assert gauge(metrics) == 1
+
+        standin.state.session_connected = False  # no event: only the ping can tell
+        await wait_until(lambda: state_is("disconnected"), what="ping to see the session down")
+        assert gauge(metrics) == 0
+
+        standin.state.session_connected = True
+        await wait_until(lambda: state_is("connected"), what="ping to see the session back")
+        assert gauge(metrics) == 1
+    finally:
+        await monitor.stop()
+
+
+async def test_failed_ping_keeps_the_last_state_and_says_why(
+    standin: RunningStandin, http: aiohttp.ClientSession
+) -> None:
+    monitor = SessionMonitor(Metrics(), interval=0)
+    client = V1BlueticksClient(http, config(standin.url))
+    await monitor.check(client)
+    standin.state.faults.push(Fault.error(503))
+
+    assert await monitor.check(client) is True
+
+    assert monitor.state == "connected"
+    assert monitor.describe().startswith("connected (last check failed:")
+    assert "503" in monitor.describe()
+
+
+async def test_rejected_key_is_reported_not_mistaken_for_a_session(
+    standin: RunningStandin, http: aiohttp.ClientSession
+) -> None:
+    monitor = SessionMonitor(Metrics(), interval=0)
+
+    await monitor.check(V1BlueticksClient(http, config(standin.url, api_key="bt_live_wrong")))
+
+    assert monitor.state == "unknown"
+    assert "401" in monitor.describe()
+
+
+async def test_legacy_api_is_not_polled(
+    standin: RunningStandin, http: aiohttp.ClientSession
+) -> None:
+    metrics = Metrics()
+    monitor = SessionMonitor(metrics, interval=0.01)
+    legacy = LegacyBlueticksClient(http, config(standin.url, api="legacy"))
+
+    await monitor.start(legacy)
+    # It stops by itself: the legacy API cannot tell.
+    await wait_until(lambda: _false(monitor.polling), what="polling to stop")
+
+    assert monitor.state == "unknown" and monitor.describe() == "unknown"
+    assert ping_calls(standin) == 0
+    assert gauge(metrics) == 1  # unknown is not reported as down
+
+
+async def test_zero_interval_never_polls(
+    standin: RunningStandin, http: aiohttp.ClientSession
+) -> None:
+    monitor = SessionMonitor(Metrics(), interval=0)
+
+    await monitor.start(V1BlueticksClient(http, config(standin.url)))
+
+    assert not monitor.polling
+    await monitor.stop()
+    assert ping_calls(standin) == 0
+
+
+def test_disconnect_is_logged_loudly_once() -> None:
+    monitor = SessionMonitor(Metrics(), interval=0)
+
+    with structlog.testing.capture_logs() as logs:
+        monitor.observe(True, via="ping")
+        monitor.observe(False, via="session.disconnected")
+        monitor.observe(False, via="ping")
+        monitor.observe(True, via="session.connected")
+
+    assert [(e["event"], e["log_level"]) for e in logs] == [
+        ("whatsapp.session_connected", "info"),
+        ("whatsapp.session_disconnected", "error"),
+        ("whatsapp.session_connected", "info"),
+    ]
+    assert "reconnect" in logs[1]["message"]
+
+
+async def test_readiness_stays_ready_and_shows_the_session_down(
+    start_bridge: StartBridge,
+) -> None:
+    h = await start_bridge(api="v1", blueticks_extra="  session_check_interval: 20ms\n")
+
+    async def session_is(expected: str) -> bool:
+        reply = await h.get("/readyz")
+        return reply.status == 200 and reply.body["checks"]["whatsapp_session"] == expected
+
+    await wait_until(lambda: session_is("connected"), what="readiness to show the session")
+    h.standin.state.session_connected = False
+    await wait_until(lambda: session_is("disconnected"), what="readiness to show it down")
+    metrics = await h.get("/metrics")
+    assert "alertbridge_whatsapp_session_up 0.0" in metrics.body

@@ -1,0 +1,138 @@
+"""`alertbridge blueticks webhooks register|list` against the running stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from blueticks_standin import DEFAULT_API_KEY, RunningStandin, run_standin
+
+from bridge.cli import main
+from bridge.delivery.callbacks import SUBSCRIBED_EVENTS
+
+TOKEN = "cb-cli-token-8d2f6a0c4e1b3d5f7a9c"
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[RunningStandin]:
+    async with run_standin() as running:
+        yield running
+
+
+def write_config(
+    tmp_path: Path,
+    base_url: str,
+    public_url: str | None = "https://bridge.example.com",
+    token: str | None = TOKEN,
+) -> str:
+    lines = ["server:", "  listen: 127.0.0.1:0"]
+    if public_url:
+        lines.append(f"  public_url: {public_url}")
+    lines += ["blueticks:", "  api: v1", f"  base_url: {base_url}", f"  api_key: {DEFAULT_API_KEY}"]
+    if token:
+        lines.append(f"  callback_token: {token}")
+    lines += ["store: {backend: memory}", "routes: []", ""]
+    path = tmp_path / "config.yaml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return str(path)
+
+
+async def run_cli(*args: str) -> int:
+    """The real entry point, in a thread: it runs its own event loop, as from a shell."""
+    return await asyncio.to_thread(main, list(args))
+
+
+async def test_register_subscribes_the_callback_url_and_prints_the_id(
+    standin: RunningStandin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, standin.url)
+
+    code = await run_cli("blueticks", "webhooks", "register", "--config", config)
+
+    out, err = capsys.readouterr()
+    [hook] = standin.state.webhooks.values()
+    assert code == 0, err
+    assert out.strip() == hook.id
+    assert hook.url == f"https://bridge.example.com/callbacks/blueticks/{TOKEN}"
+    assert sorted(hook.events) == sorted(SUBSCRIBED_EVENTS)
+    assert TOKEN not in out + err  # the token is the URL's only protection: never printed
+
+
+async def test_registering_again_reuses_the_subscription(
+    standin: RunningStandin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, standin.url)
+    await run_cli("blueticks", "webhooks", "register", "--config", config)
+    first = capsys.readouterr().out.strip()
+
+    code = await run_cli("blueticks", "webhooks", "register", "--config", config)
+
+    out, err = capsys.readouterr()
+    assert code == 0 and out.strip() == first
+    assert "already registered" in err
+    assert len(standin.state.webhooks) == 1
+
+
+async def test_url_option_replaces_the_public_url(standin: RunningStandin, tmp_path: Path) -> None:
+    config = write_config(tmp_path, standin.url, public_url=None)
+
+    code = await run_cli(
+        "blueticks", "webhooks", "register", "--config", config, "--url", "https://ab.example/"
+    )
+
+    [hook] = standin.state.webhooks.values()
+    assert code == 0
+    assert hook.url == f"https://ab.example/callbacks/blueticks/{TOKEN}"
+
+
+@pytest.mark.parametrize(
+    ("public_url", "token", "named"),
+    [(None, TOKEN, "server.public_url"), ("https://b.example", None, "blueticks.callback_token")],
+    ids=["no-public-url", "no-callback-token"],
+)
+async def test_register_refuses_without_what_the_url_needs(
+    standin: RunningStandin,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    public_url: str | None,
+    token: str | None,
+    named: str,
+) -> None:
+    config = write_config(tmp_path, standin.url, public_url=public_url, token=token)
+
+    code = await run_cli("blueticks", "webhooks", "register", "--config", config)
+
+    assert code == 1
+    assert named in capsys.readouterr().err
+    assert standin.state.webhooks == {}
+
+
+async def test_api_error_is_reported(
+    standin: RunningStandin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, standin.url)
+    standin.state.api_keys = {}
+
+    code = await run_cli("blueticks", "webhooks", "register", "--config", config)
+
+    assert code == 1
+    assert "401" in capsys.readouterr().err
+
+
+async def test_list_shows_subscriptions_without_the_token(
+    standin: RunningStandin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, standin.url)
+    await run_cli("blueticks", "webhooks", "register", "--config", config)
+    hook_id = capsys.readouterr().out.strip()
+
+    code = await run_cli("blueticks", "webhooks", "list", "--config", config)
+
+    out = capsys.readouterr().out
+    assert code == 0
+    [line] = out.splitlines()
+    fields = line.split("\t")
+    assert fields[:3] == [hook_id, "enabled", "https://bridge.example.com/callbacks/blueticks/***"]
+    assert "session.disconnected" in fields[3]
