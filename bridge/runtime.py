@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bridge.config.loader import LoadedConfig, load_config
 from bridge.config.schema import BridgeConfig
@@ -11,6 +11,7 @@ from bridge.errors import ConfigError, ConfigErrors
 from bridge.render.renderer import Renderer
 from bridge.routing.recipients import resolve_recipients
 from bridge.routing.router import Route, compile_routes
+from bridge.routing.time_intervals import TimeInterval, compile_time_intervals
 from bridge.sources import build_sources
 from bridge.sources.base import Source
 
@@ -23,6 +24,8 @@ class Runtime:
     sources: dict[str, Source]
     routes: list[Route]
     renderer: Renderer
+    # Named time intervals (mute/active windows), by name.
+    time_intervals: dict[str, TimeInterval] = field(default_factory=dict)
 
     @property
     def config(self) -> BridgeConfig:
@@ -36,6 +39,7 @@ def build_runtime(loaded: LoadedConfig) -> Runtime:
         recipients = resolve_recipients(config.recipients)
     except ConfigErrors as exc:
         raise ConfigErrors([_in_file(e, loaded.file) for e in exc.errors]) from exc
+    time_intervals = _compile_time_intervals(loaded)
     routes = compile_routes(
         [(r.config, r.file, r.path) for r in loaded.routes], recipients, config.defaults
     )
@@ -64,7 +68,13 @@ def build_runtime(loaded: LoadedConfig) -> Runtime:
             )
     if errors:
         raise ConfigErrors(errors)
-    return Runtime(loaded, dict(build_sources(config.sources).items()), routes, renderer)
+    return Runtime(
+        loaded,
+        dict(build_sources(config.sources).items()),
+        routes,
+        renderer,
+        time_intervals=time_intervals,
+    )
 
 
 def load_runtime(path: str, env: dict[str, str] | None = None) -> Runtime:
@@ -73,3 +83,29 @@ def load_runtime(path: str, env: dict[str, str] | None = None) -> Runtime:
 
 def _in_file(error: ConfigError, file: str) -> ConfigError:
     return error if error.file else ConfigError(error.message, file=file, path=error.path)
+
+
+def _compile_time_intervals(loaded: LoadedConfig) -> dict[str, TimeInterval]:
+    """Compile time_intervals and check that every name a route uses is defined."""
+    try:
+        intervals = compile_time_intervals(loaded.config.time_intervals)
+    except ConfigErrors as exc:
+        raise ConfigErrors([_in_file(e, loaded.file) for e in exc.errors]) from exc
+    errors = [
+        ConfigError(
+            f"unknown time interval {name!r}"
+            + (f" (defined: {', '.join(sorted(intervals))})" if intervals else " (none defined)"),
+            file=located.file,
+            path=f"{located.path}.{kind}[{i}]",
+        )
+        for located in loaded.routes
+        for kind, names in (
+            ("active_time_intervals", located.config.active_time_intervals),
+            ("mute_time_intervals", located.config.mute_time_intervals),
+        )
+        for i, name in enumerate(names)
+        if name not in intervals
+    ]
+    if errors:
+        raise ConfigErrors(errors)
+    return intervals

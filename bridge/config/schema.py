@@ -172,9 +172,30 @@ class DefaultsConfig(_Model):
     flap_window: Duration = 600.0
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# YAML 1.1 reads unquoted 17:00 and 1:5 as base-60 integers (1020, 65), and 5 as an integer;
+# Alertmanager's examples write them unquoted, so read them back as the text that was written.
+def _clock_text(value: Any) -> Any:
+    return f"{value // 60:02d}:{value % 60:02d}" if _is_int(value) else value
+
+
+def _range_text(value: Any) -> Any:
+    if not _is_int(value):
+        return value
+    return f"{value // 60}:{value % 60}" if value >= 60 else str(value)
+
+
+ClockText = Annotated[str, BeforeValidator(_clock_text)]
+RangeText = Annotated[str, BeforeValidator(_range_text)]
+YearText = Annotated[str, BeforeValidator(lambda v: str(v) if _is_int(v) else v)]
+
+
 class TimeRangeConfig(_Model):
-    start_time: str
-    end_time: str
+    start_time: ClockText
+    end_time: ClockText
 
 
 class TimeIntervalSpec(_Model):
@@ -182,9 +203,9 @@ class TimeIntervalSpec(_Model):
 
     times: list[TimeRangeConfig] | None = None
     weekdays: list[str] | None = None
-    days_of_month: list[str] | None = None
-    months: list[str] | None = None
-    years: list[str] | None = None
+    days_of_month: list[RangeText] | None = None
+    months: list[RangeText] | None = None
+    years: list[YearText] | None = None
     location: str | None = None
 
 

@@ -1,15 +1,26 @@
-"""The outbox worker: claims due notifications, sends them, and records what happened."""
+"""The outbox worker: claims due notifications, paces them, sends them, records what happened.
+
+Each recipient phone is a lane: at most one send in flight per phone, in order, at the pace its
+token bucket allows, so one paced recipient never holds up another. A lane whose bucket is empty
+has its pending backlog merged into one digest before more of it is claimed.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import time
+import uuid
+from collections import deque
+from collections.abc import Callable
 
 import structlog
 
-from bridge.config.schema import BluetickConfig
+from bridge.config.schema import BluetickConfig, PacingConfig
+from bridge.delivery.digest import build_digest
+from bridge.delivery.pacing import Pacer
 from bridge.delivery.sender import Sender
 from bridge.errors import PermanentDeliveryError, StoreUnavailable, TransientDeliveryError
 from bridge.metrics import Metrics
@@ -18,15 +29,27 @@ from bridge.store.base import Store
 
 log = structlog.get_logger("alertbridge.delivery")
 
+Clock = Callable[[], float]
+Jitter = Callable[[float, float], float]
+# 2**62 seconds is beyond any cap; keeps the float arithmetic finite for absurd attempt counts.
+_MAX_EXPONENT = 62
 
-def backoff_delay(attempt: int, *, initial: float, cap: float) -> float:
-    """Exponential backoff with full jitter: uniform in [initial/2, min(cap, initial*2^attempt)]."""
-    ceiling = min(cap, initial * (2 ** max(attempt - 1, 0)))
-    return random.uniform(min(initial / 2, ceiling), ceiling)
+
+def backoff_delay(
+    attempt: int, *, initial: float, cap: float, jitter: Jitter = random.uniform
+) -> float:
+    """Exponential backoff with jitter and a cap.
+
+    Uniform in [initial/2, min(cap, initial * 2^(attempt-1))]: the jitter spreads a crowd of
+    retries out, the floor keeps a retry from following its failure at once.
+    """
+    exponent = min(max(attempt - 1, 0), _MAX_EXPONENT)
+    ceiling = min(cap, initial * 2.0**exponent)
+    return jitter(min(initial / 2, ceiling), ceiling)
 
 
 class OutboxWorker:
-    """Sends what the outbox holds, with retries; owned and stopped by the app."""
+    """Sends what the outbox holds, paced and with retries; owned and stopped by the app."""
 
     def __init__(
         self,
@@ -34,29 +57,49 @@ class OutboxWorker:
         sender: Sender,
         metrics: Metrics,
         config: BluetickConfig,
+        pacing: PacingConfig | None = None,
         *,
         concurrency: int = 4,
         batch: int = 32,
         idle_poll: float = 1.0,
+        depth_interval: float = 1.0,
+        max_held: int = 1000,
+        clock: Clock = time.time,
     ) -> None:
         self.store = store
         self.sender = sender
         self.metrics = metrics
         self.config = config
+        self.pacing = pacing or PacingConfig()
         self.concurrency = concurrency
         self.batch = batch
         self.idle_poll = idle_poll
+        self.depth_interval = depth_interval
+        self.max_held = max_held
+        self.clock = clock
+        self.pacer = Pacer(self.pacing, clock())
+        # Claimed (state 'sending') but not yet sent: waiting for their lane or their bucket.
+        self._lanes: dict[str, deque[Notification]] = {}
+        self._busy: set[str] = set()  # phones with a send in flight
+        self._waits_counted: set[str] = set()  # held notifications already counted as a wait
+        self._global_blocked = False
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(concurrency)
         self._stopping = False
+        self._depth_refreshed = -math.inf
+        # The earliest retry this worker scheduled: wake for it rather than at the next poll.
+        self._retry_due = math.inf
         # False after a 401: every later message would fail the same way.
         self.api_key_accepted = True
 
     def wake(self) -> None:
         """Tell the worker new notifications are due now."""
         self._wakeup.set()
+
+    @property
+    def held(self) -> int:
+        return sum(len(lane) for lane in self._lanes.values())
 
     async def start(self) -> None:
         requeued = await self.store.requeue_inflight()
@@ -65,49 +108,152 @@ class OutboxWorker:
         self._task = asyncio.create_task(self._run(), name="outbox-worker")
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Stop claiming; let in-flight sends finish within `grace`; the rest stays queued."""
+        """Stop claiming; let in-flight sends finish within `grace`; the rest stays pending.
+
+        A send cancelled at the deadline goes back to pending too: it may be sent again on the
+        next start (with the v1 API its Idempotency-Key makes that safe).
+        """
+        if self._stopping:
+            return  # already stopped (or stopping): the app may stop the bridge twice
         self._stopping = True
         self._wakeup.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        cancelled = 0
         if self._inflight:
-            _, pending = await asyncio.wait(self._inflight, timeout=grace)
-            for task in pending:
+            _, unfinished = await asyncio.wait(self._inflight, timeout=max(grace, 0.0))
+            for task in unfinished:
                 task.cancel()
-            if pending:
-                await asyncio.wait(pending)
+            if unfinished:
+                await asyncio.wait(unfinished)
+            cancelled = len(unfinished)
+        held = self.held
+        self._lanes.clear()
+        returned = await self.store.requeue_inflight()
+        log.info("outbox.stopped", cancelled_sends=cancelled, held=held, returned=returned)
 
+    # --- scheduling ---
     async def _run(self) -> None:
         while not self._stopping:
             self._wakeup.clear()
+            now = self.clock()
+            if self._retry_due <= now:
+                self._retry_due = math.inf
+            self._dispatch(now)
             try:
-                claimed = await self.store.claim_due(time.time(), self._free_slots())
+                await self._digest_backlogs(now)
+                claimed, limit = await self._claim(now)
             except StoreUnavailable as exc:
                 log.error("outbox.claim_failed", error=str(exc))
-                claimed = []
+                claimed, limit = [], 0
             for notification in claimed:
-                await self._slots.acquire()
-                task = asyncio.create_task(self._deliver(notification))
-                self._inflight.add(task)
-                task.add_done_callback(self._inflight.discard)
-            if len(claimed) >= self.batch:
+                self._lanes.setdefault(notification.phone, deque()).append(notification)
+            self._dispatch(self.clock())
+            await self._refresh_depth_now_and_then()
+            if claimed and len(claimed) >= limit:
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self.idle_poll)
+                await asyncio.wait_for(self._wakeup.wait(), self._next_wake(self.clock()))
 
-    def _free_slots(self) -> int:
-        return max(1, min(self.batch, self.concurrency * 2 - len(self._inflight)))
+    async def _claim(self, now: float) -> tuple[list[Notification], int]:
+        """Claim only what could go soon: free send slots, global tokens, room to hold."""
+        global_tokens = math.floor(self.pacer.global_bucket.tokens(now))
+        if global_tokens < 1:
+            if not self._global_blocked:
+                self.metrics.rate_limit_waits.labels("global").inc()
+            self._global_blocked = True
+            return [], 0
+        self._global_blocked = False
+        limit = min(
+            self.batch,
+            self.concurrency - len(self._inflight),
+            global_tokens,
+            self.max_held - self.held,
+        )
+        if limit < 1:
+            return [], 0
+        return await self.store.claim_due(now, limit), limit
 
+    def _dispatch(self, now: float) -> None:
+        """Start a send for every lane whose phone is idle and whose buckets allow it."""
+        lanes = sorted(self._lanes.items(), key=lambda item: item[1][0].created_at)
+        for phone, lane in lanes:
+            if len(self._inflight) >= self.concurrency:
+                return
+            if phone in self._busy:
+                continue
+            decision = self.pacer.check(phone, now)
+            head = lane[0]
+            if not decision.ready:
+                if decision.scope is not None and head.id not in self._waits_counted:
+                    self._waits_counted.add(head.id)
+                    self.metrics.rate_limit_waits.labels(decision.scope).inc()
+                continue
+            lane.popleft()
+            if not lane:
+                del self._lanes[phone]
+            self._waits_counted.discard(head.id)
+            self.pacer.take(phone, now)
+            self._busy.add(phone)
+            task = asyncio.create_task(self._deliver(head), name=f"send-{head.id}")
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        self.pacer.forget_idle(now)
+
+    def _next_wake(self, now: float) -> float:
+        """Seconds until a held notification's bucket allows it (idle_poll at most)."""
+        waits = [self.idle_poll, self._retry_due - now]
+        if self._global_blocked:
+            waits.append(self.pacer.global_wait(now))
+        for phone in self._lanes:
+            if phone not in self._busy:
+                waits.append(self.pacer.check(phone, now).wait)
+        return max(0.001, min(waits))
+
+    # --- digests ---
+    async def _digest_backlogs(self, now: float) -> None:
+        """Merge the pending backlog of every phone whose bucket is empty into one digest,
+        before more of it is claimed and sent one by one."""
+        for phone in self.pacer.paced_recipients(now):
+            backlog = await self.store.pending_for(phone)
+            if len(backlog) >= self.pacing.digest_after:
+                await self._merge(backlog, now)
+
+    async def _merge(self, backlog: list[Notification], now: float) -> None:
+        digest = build_digest(backlog, digest_id=uuid.uuid4().hex, now=now)
+        merged = await self.store.merge_into([n.id for n in backlog], digest)
+        if not merged:
+            return
+        self.metrics.digests.inc()
+        self.metrics.digest_merged.inc(merged)
+        self.metrics.notifications.labels(digest.route, "queued").inc()
+        log.info(
+            "notification.digest",
+            notification=digest.id,
+            recipient=digest.recipient,
+            route=digest.route,
+            merged=merged,
+            merged_ids=[n.id for n in backlog],
+        )
+
+    # --- one send ---
     async def _deliver(self, n: Notification) -> None:
         try:
             await self._attempt(n)
         except StoreUnavailable as exc:
             log.error("outbox.update_failed", notification=n.id, error=str(exc))
+        except Exception:
+            # A bug must not strand the notification in 'sending' until the next restart.
+            log.exception("outbox.send_crashed", notification=n.id)
+            with contextlib.suppress(StoreUnavailable):
+                await self.store.mark_retry(
+                    n.id, error="internal error", next_attempt_at=self.clock() + self.idle_poll
+                )
         finally:
-            self._slots.release()
-            await self._refresh_depth()
+            self._busy.discard(n.phone)
+            self._wakeup.set()
 
     async def _attempt(self, n: Notification) -> None:
         attempt = n.attempts + 1
@@ -123,35 +269,9 @@ class OutboxWorker:
         except TransientDeliveryError as exc:
             self._count_response(exc.status)
             self.metrics.send_attempts.labels("transient").inc()
-            if exc.outcome_unknown and not self._can_retry_unknown():
-                reason = (
-                    f"{exc}; the outcome is unknown and the legacy Blueticks API has no "
-                    "idempotency, so it is not retried (set blueticks.retry_unknown_outcome "
-                    "to retry, or `alertbridge outbox retry`)"
-                )
-                await self._dead(n, reason, exc.request_id)
-                return
-            if attempt >= self.config.max_attempts:
-                await self._dead(n, f"{exc} (after {attempt} attempts)", exc.request_id)
-                return
-            delay = backoff_delay(
-                attempt, initial=self.config.backoff_initial, cap=self.config.backoff_max
-            )
-            if exc.retry_after is not None:
-                delay = max(delay, min(exc.retry_after, self.config.backoff_max))
-            await self.store.mark_retry(n.id, error=str(exc), next_attempt_at=time.time() + delay)
-            self.metrics.notifications.labels(n.route, "retried").inc()
-            log.warning(
-                "notification.retry",
-                notification=n.id,
-                route=n.route,
-                attempt=attempt,
-                delay=round(delay, 3),
-                error=str(exc),
-                blueticks_request_id=exc.request_id,
-            )
+            await self._transient(n, attempt, exc)
             return
-        now = time.time()
+        now = self.clock()
         self._count_response(receipt.http_status)
         self.metrics.send_attempts.labels("sent").inc()
         self.metrics.notifications.labels(n.route, "sent").inc()
@@ -172,6 +292,38 @@ class OutboxWorker:
             blueticks_request_id=receipt.request_id,
         )
 
+    async def _transient(self, n: Notification, attempt: int, exc: TransientDeliveryError) -> None:
+        if exc.outcome_unknown and not self._can_retry_unknown():
+            reason = (
+                f"{exc}; the outcome is unknown and the legacy Blueticks API has no "
+                "idempotency, so it is not retried (set blueticks.retry_unknown_outcome "
+                "to retry, or `alertbridge outbox retry`)"
+            )
+            await self._dead(n, reason, exc.request_id)
+            return
+        if attempt >= self.config.max_attempts:
+            await self._dead(n, f"{exc} (after {attempt} attempts)", exc.request_id)
+            return
+        delay = backoff_delay(
+            attempt, initial=self.config.backoff_initial, cap=self.config.backoff_max
+        )
+        if exc.retry_after is not None:
+            self.metrics.rate_limit_waits.labels("retry_after").inc()
+            delay = max(delay, min(exc.retry_after, self.config.backoff_max))
+        due = self.clock() + delay
+        await self.store.mark_retry(n.id, error=str(exc), next_attempt_at=due)
+        self._retry_due = min(self._retry_due, due)
+        self.metrics.notifications.labels(n.route, "retried").inc()
+        log.warning(
+            "notification.retry",
+            notification=n.id,
+            route=n.route,
+            attempt=attempt,
+            delay=round(delay, 3),
+            error=str(exc),
+            blueticks_request_id=exc.request_id,
+        )
+
     def _can_retry_unknown(self) -> bool:
         return self.config.api == "v1" or self.config.retry_unknown_outcome
 
@@ -185,7 +337,7 @@ class OutboxWorker:
         )
 
     async def _dead(self, n: Notification, reason: str, request_id: str | None) -> None:
-        await self.store.mark_dead(n.id, error=reason, now=time.time())
+        await self.store.mark_dead(n.id, error=reason, now=self.clock())
         self.metrics.notifications.labels(n.route, "dead").inc()
         log.error(
             "notification.dead",
@@ -199,7 +351,16 @@ class OutboxWorker:
     def _count_response(self, status: int | None) -> None:
         self.metrics.blueticks_responses.labels(str(status) if status else "error").inc()
 
-    async def _refresh_depth(self) -> None:
-        counts = await self.store.outbox_counts()
-        for state in ("pending", "sending", "sent", "failed", "dead"):
-            self.metrics.outbox_depth.labels(state).set(counts.get(state, 0))  # type: ignore[call-overload]
+    async def _refresh_depth_now_and_then(self) -> None:
+        """The depth gauge is a count query: refreshed about once a second, not per send."""
+        started = time.monotonic()
+        if started - self._depth_refreshed < self.depth_interval:
+            return
+        self._depth_refreshed = started
+        try:
+            counts = await self.store.outbox_counts()
+        except StoreUnavailable as exc:
+            log.error("outbox.count_failed", error=str(exc))
+            return
+        for state, count in counts.items():
+            self.metrics.outbox_depth.labels(state).set(count)

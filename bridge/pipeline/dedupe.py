@@ -1,4 +1,8 @@
-"""Dedupe: the same (route, recipient, fingerprint, status) is not sent twice within a window."""
+"""Dedupe for routes without group_by: per (route, recipient, fingerprint, status).
+
+A firing is not sent again within the dedupe window; a resolved is sent once for the firing it
+ends; firing -> resolved -> firing within the flap window is held and reported once as flapping.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ from typing import Literal
 from bridge.model import Event
 from bridge.store.base import DedupeEntry
 
-SuppressReason = Literal["duplicate", "resolved_not_wanted"]
+SuppressReason = Literal["duplicate", "resolved_not_wanted", "flapping"]
+# The status under which a flapping alert's hold is recorded (entry.at: when it started).
+HOLD = "flapping"
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,27 +23,76 @@ class DedupeDecision:
     reason: SuppressReason | None = None
     # The notification that already carried this event, when suppressed as a duplicate.
     earlier: str | None = None
+    earlier_at: float | None = None
 
 
-def dedupe_key(route: str, recipient: str, fingerprint: str) -> str:
-    return f"dd:{route}\x1f{recipient}\x1f{fingerprint}"
+@dataclass(frozen=True, slots=True)
+class DedupeHistory:
+    """What a recipient was last sent about one alert on one route, by status."""
+
+    firing: DedupeEntry | None = None
+    resolved: DedupeEntry | None = None
+    hold: DedupeEntry | None = None
+
+    @property
+    def last(self) -> DedupeEntry | None:
+        """The most recent of the firing and resolved entries."""
+        entries = [e for e in (self.firing, self.resolved) if e is not None]
+        return max(entries, key=lambda e: e.at) if entries else None
+
+    @property
+    def holding(self) -> bool:
+        """A flap hold started after the last status sent is still waiting to flush."""
+        last = self.last
+        return self.hold is not None and (last is None or self.hold.at > last.at)
+
+
+def dedupe_key(route: str, recipient: str, fingerprint: str, status: str) -> str:
+    return f"dd:{route}\x1f{recipient}\x1f{fingerprint}\x1f{status}"
+
+
+def history_keys(route: str, recipient: str, fingerprint: str) -> tuple[str, str, str]:
+    return (
+        dedupe_key(route, recipient, fingerprint, "firing"),
+        dedupe_key(route, recipient, fingerprint, "resolved"),
+        dedupe_key(route, recipient, fingerprint, HOLD),
+    )
 
 
 def decide(
     event: Event,
-    last: DedupeEntry | None,
+    history: DedupeHistory,
     *,
     now: float,
     window: float,
     send_resolved: bool,
+    flap_window: float = 0.0,
 ) -> DedupeDecision:
-    """Whether to send `event` given the last status recorded for its key.
-
-    A status change always counts (resolved after firing, firing again after resolved); the same
-    status again is a duplicate until `window` has passed since it was last sent.
-    """
-    if event.status == "resolved" and not send_resolved:
-        return DedupeDecision(False, "resolved_not_wanted")
-    if last is not None and last.status == event.status and now - last.at < window:
-        return DedupeDecision(False, "duplicate", last.notification_id)
+    """Whether to send `event` now, given what the recipient was sent about it before."""
+    fired, resolved = history.firing, history.resolved
+    if history.holding:
+        return _not_sent("flapping", history.hold)
+    if event.status == "resolved":
+        if not send_resolved:
+            return DedupeDecision(False, "resolved_not_wanted")
+        if resolved is not None and (fired is None or resolved.at >= fired.at):
+            return _not_sent("duplicate", resolved)  # already ended the last firing
+        return DedupeDecision(True)
+    if fired is not None and (resolved is None or fired.at > resolved.at):
+        if now - fired.at < window:
+            return _not_sent("duplicate", fired)
+        return DedupeDecision(True)  # still firing after the window: a reminder
+    if (
+        fired is not None
+        and resolved is not None
+        and resolved.at >= fired.at
+        and now - fired.at < flap_window
+    ):
+        return _not_sent("flapping", resolved)
     return DedupeDecision(True)
+
+
+def _not_sent(reason: SuppressReason, entry: DedupeEntry | None) -> DedupeDecision:
+    if entry is None:
+        return DedupeDecision(False, reason)
+    return DedupeDecision(False, reason, entry.notification_id, entry.at)

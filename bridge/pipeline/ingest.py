@@ -1,19 +1,43 @@
-"""The pipeline, assembled in one place: webhook -> routes -> dedupe -> render -> outbox."""
+"""The pipeline, assembled in one place: webhook -> routes -> dedupe | group -> render -> outbox.
+
+Routes without group_by send at once (deduped per recipient, fingerprint and status); routes
+with group_by hold events in a group record that `bridge/pipeline/flush.py` flushes later.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
 
 from bridge.metrics import Metrics
 from bridge.model import Event, Notification, Recipient, Webhook
-from bridge.pipeline.dedupe import DedupeDecision, decide, dedupe_key
+from bridge.pipeline.dedupe import (
+    HOLD,
+    DedupeDecision,
+    DedupeHistory,
+    decide,
+    dedupe_key,
+    history_keys,
+)
+from bridge.pipeline.grouping import (
+    FLAP_TRANSITIONS,
+    GROUP_KIND,
+    GROUP_TTL,
+    GroupState,
+    add_event,
+    flap_key,
+    group_from_record,
+    group_key,
+    group_to_record,
+    new_group,
+    record_key,
+)
+from bridge.pipeline.locks import KeyedLocks
 from bridge.pipeline.outcomes import settle_outcomes
 from bridge.render.renderer import Renderer
 from bridge.routing.router import Route, match_routes
@@ -23,6 +47,8 @@ log = structlog.get_logger("alertbridge.pipeline")
 
 # GitHub keeps a delivery's GUID on redelivery, for up to 3 days (30 on older docs).
 DELIVERY_TTL = 30 * 86400.0
+
+DedupeWrites = dict[float, dict[str, DedupeEntry]]
 
 
 @dataclass(slots=True)
@@ -35,15 +61,23 @@ class RoutedEvents:
 
 @dataclass(slots=True)
 class RecipientOutcome:
-    """What happened for one (route, recipient): sent, or why each event was not."""
+    """What happened for one (route, recipient): sent, held in a group, or why not sent."""
 
     route: str
     recipient: str
     phone: str
     events: list[Event]
     suppressed: list[tuple[Event, DedupeDecision]] = field(default_factory=list)
-    notification: Notification | None = None
+    notifications: list[Notification] = field(default_factory=list)
     template_error: str | None = None
+    # Events held in a group (or a flapping alert's hold) until it flushes.
+    grouped: list[Event] = field(default_factory=list)
+    group: str | None = None
+    flush_at: float | None = None
+
+    @property
+    def notification(self) -> Notification | None:
+        return self.notifications[0] if self.notifications else None
 
 
 @dataclass(slots=True)
@@ -55,7 +89,7 @@ class IngestResult:
 
     @property
     def notifications(self) -> list[Notification]:
-        return [o.notification for o in self.outcomes if o.notification is not None]
+        return [n for o in self.outcomes for n in o.notifications]
 
 
 def route_webhook(routes: Sequence[Route], webhook: Webhook) -> tuple[list[RoutedEvents], int]:
@@ -71,41 +105,71 @@ def route_webhook(routes: Sequence[Route], webhook: Webhook) -> tuple[list[Route
     return list(by_route.values()), unrouted
 
 
-def render_notification(
+def build_notifications(
     renderer: Renderer,
-    routed: RoutedEvents,
+    route: Route,
     recipient: Recipient,
-    events: list[Event],
+    events: Sequence[Event],
     webhook: Webhook,
-    accepted_at: float,
-) -> tuple[Notification, str | None]:
-    """One WhatsApp message for all of one recipient's events of this webhook on this route."""
-    message = renderer.render(routed.route, events, webhook)
+    now: float,
+    *,
+    flaps: Mapping[str, int] | None = None,
+    ids: Callable[[int], str] | None = None,
+) -> tuple[list[Notification], str | None]:
+    """The message(s) for one recipient's events: one, or numbered parts when the route splits.
+
+    `ids(part)` makes the ids deterministic (group flushes); returns (notifications, template
+    error or None)."""
+    message = renderer.render(route, events, webhook, flaps=flaps)
     image = next((e.image_url for e in events if e.image_url), None)
-    notification = Notification(
-        id=uuid.uuid4().hex,
-        route=routed.route.name,
-        recipient=recipient.name,
-        phone=recipient.phone,
-        text=message.text,
-        created_at=accepted_at,
-        image_url=image,
-        source=webhook.source,
-        next_attempt_at=accepted_at,
-        event_keys=[(e.fingerprint, e.status) for e in events],
-    )
-    return notification, message.error if message.fell_back else None
+    notifications = [
+        Notification(
+            id=ids(part) if ids is not None else uuid.uuid4().hex,
+            route=route.name,
+            recipient=recipient.name,
+            phone=recipient.phone,
+            text=text,
+            created_at=now,
+            image_url=image if part == 0 else None,
+            source=webhook.source,
+            next_attempt_at=now,
+            event_keys=[(e.fingerprint, e.status) for e in events],
+        )
+        for part, text in enumerate(message.parts)
+    ]
+    return notifications, message.error if message.fell_back else None
+
+
+def lock_keys(routed: Sequence[RoutedEvents]) -> set[str]:
+    """The group records an ingest may touch (a flapping alert's hold for ungrouped routes)."""
+    keys: set[str] = set()
+    for r in routed:
+        for event in r.events:
+            key = (
+                group_key(r.route, event)
+                if r.route.grouped
+                else flap_key(r.route.name, event.fingerprint)
+            )
+            keys.add(record_key(r.route.name, key))
+    return keys
+
+
+def _no_schedule(key: str, due: float) -> None:
+    """Default for Pipeline.group_scheduled when no flusher runs (tests of ingest alone)."""
 
 
 class Pipeline:
-    """Runs one webhook through every stage and persists the notifications before returning."""
+    """Runs one webhook through every stage and persists the result before returning."""
 
-    def __init__(self, store: Store, metrics: Metrics) -> None:
+    def __init__(self, store: Store, metrics: Metrics, locks: KeyedLocks | None = None) -> None:
         self.store = store
         self.metrics = metrics
-        # Serialises dedupe decisions per sender group, so two HA replicas posting the same
-        # group at once cannot both pass the dedupe check.
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # Serialise work per group record (and per ungrouped route+fingerprint), so two HA
+        # replicas posting the same alerts at once cannot both pass dedupe, and the flusher
+        # never reads a group half-updated.
+        self.locks = locks or KeyedLocks()
+        # Told about every newly scheduled group flush (the flusher sets it).
+        self.group_scheduled: Callable[[str, float], None] = _no_schedule
 
     async def ingest(
         self, webhook: Webhook, routes: Sequence[Route], renderer: Renderer
@@ -125,17 +189,17 @@ class Pipeline:
         routed, result.unrouted = route_webhook(routes, webhook)
         if result.unrouted:
             self.metrics.unrouted_events.labels(webhook.source).inc(result.unrouted)
+        for r in routed:
+            self.metrics.route_matches.labels(r.route.name).inc(len(r.events))
         if not routed:
             return result
-
-        lock_key = webhook.group_key or ",".join(sorted({e.fingerprint for e in webhook.events}))
-        lock = self._locks[lock_key]
-        async with lock:
-            try:
-                await self._dedupe_render_enqueue(webhook, routed, renderer, result, now)
-            finally:
-                if not lock._waiters:  # type: ignore[attr-defined]
-                    self._locks.pop(lock_key, None)
+        async with self.locks.hold(lock_keys(routed)):
+            immediate = [r for r in routed if not r.route.grouped]
+            if immediate:
+                await self._dedupe_render_enqueue(webhook, immediate, renderer, result, now)
+            for r in routed:
+                if r.route.grouped:
+                    await self._hold_in_groups(webhook, r, result, now)
         return result
 
     async def _dedupe_render_enqueue(
@@ -147,53 +211,174 @@ class Pipeline:
         now: float,
     ) -> None:
         keys = [
-            dedupe_key(r.route.name, rcpt.name, e.fingerprint)
+            key
             for r in routed
             for rcpt in r.route.recipients
             for e in r.events
+            for key in history_keys(r.route.name, rcpt.name, e.fingerprint)
         ]
         last = await self.store.get_dedupe(keys, now)
-        writes: dict[float, dict[str, DedupeEntry]] = defaultdict(dict)
+        writes: DedupeWrites = defaultdict(dict)
+        holds: list[tuple[RoutedEvents, Recipient, Event, RecipientOutcome, bool]] = []
         for r in routed:
-            self.metrics.route_matches.labels(r.route.name).inc(len(r.events))
-            for rcpt in r.route.recipients:
-                outcome = RecipientOutcome(r.route.name, rcpt.name, rcpt.phone, [])
+            route = r.route
+            ttl = max(route.dedupe_window, route.flap_window)
+            for rcpt in route.recipients:
+                outcome = RecipientOutcome(route.name, rcpt.name, rcpt.phone, [])
                 result.outcomes.append(outcome)
-                pending: list[tuple[str, Event]] = []
                 for event in r.events:
-                    key = dedupe_key(r.route.name, rcpt.name, event.fingerprint)
+                    fired, resolved, hold = history_keys(route.name, rcpt.name, event.fingerprint)
+                    history = DedupeHistory(last.get(fired), last.get(resolved), last.get(hold))
                     decision = decide(
                         event,
-                        last.get(key),
+                        history,
                         now=now,
-                        window=r.route.dedupe_window,
-                        send_resolved=r.route.send_resolved,
+                        window=route.dedupe_window,
+                        send_resolved=route.send_resolved,
+                        flap_window=route.flap_window,
                     )
                     if decision.send:
                         outcome.events.append(event)
-                        pending.append((key, event))
-                    else:
-                        outcome.suppressed.append((event, decision))
-                        self.metrics.dedupe_suppressed.labels(r.route.name, decision.reason).inc()
-                        if decision.reason == "resolved_not_wanted":
-                            # Remember the resolution, so the next firing is news again.
-                            writes[r.route.dedupe_window][key] = DedupeEntry("resolved", now)
-                if not outcome.events:
-                    continue
-                notification, error = render_notification(
-                    renderer, r, rcpt, outcome.events, webhook, now
-                )
-                if error is not None:
-                    outcome.template_error = error
-                    self.metrics.template_failures.labels(r.route.name).inc()
-                    log.warning("template.failed", route=r.route.name, error=error)
-                outcome.notification = notification
-                for key, event in pending:
-                    writes[r.route.dedupe_window][key] = DedupeEntry(
-                        event.status, now, notification.id
-                    )
+                        continue
+                    if decision.reason == "flapping":
+                        holds.append((r, rcpt, event, outcome, history.holding))
+                        continue
+                    outcome.suppressed.append((event, decision))
+                    self._count_suppressed(route, rcpt, event, decision)
+                    if decision.reason == "resolved_not_wanted":
+                        # Remember the resolution, so the next firing is news again.
+                        key = dedupe_key(route.name, rcpt.name, event.fingerprint, "resolved")
+                        writes[ttl][key] = DedupeEntry("resolved", now)
+                if outcome.events:
+                    self._render_immediate(renderer, r, rcpt, outcome, webhook, now, writes)
         notifications = result.notifications
         # One transaction: the outbox rows and the dedupe records that point at them.
         await self.store.enqueue(notifications, [(e, ttl) for ttl, e in writes.items()])
         for n in notifications:
             self.metrics.notifications.labels(n.route, "queued").inc()
+        for r, rcpt, event, outcome, holding in holds:
+            await self._hold_flapping(webhook, r.route, rcpt, event, outcome, holding, now)
+
+    def _render_immediate(
+        self,
+        renderer: Renderer,
+        r: RoutedEvents,
+        rcpt: Recipient,
+        outcome: RecipientOutcome,
+        webhook: Webhook,
+        now: float,
+        writes: DedupeWrites,
+    ) -> None:
+        route = r.route
+        notifications, error = build_notifications(
+            renderer, route, rcpt, outcome.events, webhook, now
+        )
+        if error is not None:
+            outcome.template_error = error
+            self.metrics.template_failures.labels(route.name).inc()
+            log.warning("template.failed", route=route.name, error=error)
+        outcome.notifications = notifications
+        ttl = max(route.dedupe_window, route.flap_window)
+        for event in outcome.events:
+            key = dedupe_key(route.name, rcpt.name, event.fingerprint, event.status)
+            writes[ttl][key] = DedupeEntry(event.status, now, notifications[0].id)
+
+    def _count_suppressed(
+        self, route: Route, rcpt: Recipient, event: Event, decision: DedupeDecision
+    ) -> None:
+        reason = decision.reason or "duplicate"
+        self.metrics.dedupe_suppressed.labels(route.name, reason).inc()
+        log.info(
+            "dedupe.suppressed",
+            route=route.name,
+            recipient=rcpt.name,
+            fingerprint=event.fingerprint,
+            status=event.status,
+            reason=reason,
+            key=dedupe_key(route.name, rcpt.name, event.fingerprint, event.status),
+            earlier=decision.earlier,
+        )
+
+    async def _hold_flapping(
+        self,
+        webhook: Webhook,
+        route: Route,
+        rcpt: Recipient,
+        event: Event,
+        outcome: RecipientOutcome,
+        already_holding: bool,
+        now: float,
+    ) -> None:
+        """Hold a flapping alert for flap_window; its flush reports it once, as flapping."""
+        key = flap_key(route.name, event.fingerprint)
+        rkey = record_key(route.name, key)
+        doc = await self.store.get_record(GROUP_KIND, rkey, now)
+        group = group_from_record(doc) if doc is not None else None
+        if group is None:
+            group = new_group(route, key, {}, webhook, now, route.flap_window)
+            group.flap = True
+            self.group_scheduled(rkey, group.next_flush_at)
+        if event.fingerprint not in group.alerts:
+            add_event(group, event, now)
+            # firing -> resolved -> firing: two changes before the hold began.
+            group.alerts[event.fingerprint].transitions = FLAP_TRANSITIONS
+        else:
+            add_event(group, event, now)
+        if rcpt.name not in group.only:
+            group.only.append(rcpt.name)
+        await self.store.put_record(GROUP_KIND, rkey, group_to_record(group), now + GROUP_TTL)
+        if not already_holding:
+            hold = dedupe_key(route.name, rcpt.name, event.fingerprint, HOLD)
+            await self.store.put_dedupe({hold: DedupeEntry(HOLD, now, rkey)}, 2 * route.flap_window)
+        outcome.grouped.append(event)
+        outcome.group, outcome.flush_at = key, group.next_flush_at
+        self.metrics.suppressed.labels(route.name, "flapping").inc()
+        log.info(
+            "flapping.held",
+            route=route.name,
+            recipient=rcpt.name,
+            fingerprint=event.fingerprint,
+            status=event.status,
+            group=key,
+            flush_at=group.next_flush_at,
+        )
+
+    async def _hold_in_groups(
+        self, webhook: Webhook, r: RoutedEvents, result: IngestResult, now: float
+    ) -> None:
+        """Add the route's events to their groups; the flusher sends them later."""
+        route = r.route
+        by_group: dict[str, list[Event]] = {}
+        for event in r.events:
+            by_group.setdefault(group_key(route, event), []).append(event)
+        for key, events in by_group.items():
+            group = await self._load_or_create(route, key, events[0], webhook, now)
+            changed = group.flushes == 0 and not group.alerts
+            for event in events:
+                changed = add_event(group, event, now) or changed
+            if changed:
+                rkey = group.record_key
+                await self.store.put_record(
+                    GROUP_KIND, rkey, group_to_record(group), now + GROUP_TTL
+                )
+            self.metrics.suppressed.labels(route.name, "grouped").inc(len(events))
+            for rcpt in route.recipients:
+                outcome = RecipientOutcome(route.name, rcpt.name, rcpt.phone, [])
+                outcome.grouped, outcome.group, outcome.flush_at = (
+                    list(events),
+                    key,
+                    group.next_flush_at,
+                )
+                result.outcomes.append(outcome)
+            log.debug("group.updated", route=route.name, group=key, changed=changed)
+
+    async def _load_or_create(
+        self, route: Route, key: str, first: Event, webhook: Webhook, now: float
+    ) -> GroupState:
+        rkey = record_key(route.name, key)
+        doc = await self.store.get_record(GROUP_KIND, rkey, now)
+        if doc is not None:
+            return group_from_record(doc)
+        group = new_group(route, key, route.group_labels(first), webhook, now, route.group_wait)
+        self.group_scheduled(rkey, group.next_flush_at)
+        return group

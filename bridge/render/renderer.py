@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,18 +22,41 @@ _MIN_LENGTH = 64
 
 @dataclass(frozen=True, slots=True)
 class RenderedMessage:
-    """The text to send, and how it came about (for metrics and logs)."""
+    """The text(s) to send, and how they came about (for metrics and logs)."""
 
-    text: str
+    parts: tuple[str, ...]  # one message, or numbered parts when the route splits
     fell_back: bool  # the route's own template failed; the source's default was used
     error: str | None  # why it fell back
-    included: int  # events in the text
-    omitted: int  # events left out by the length cap
+    included: int  # events in the text(s)
+    omitted: int  # events left out by the length cap (summarised in the "+N more" line)
+
+    @property
+    def text(self) -> str:
+        """Every part, in order (one message unless the route splits)."""
+        return "\n\n".join(self.parts)
 
 
-def more_line(count: int) -> str:
-    """The closing line of a message that had to leave events out."""
-    return f"{ELLIPSIS} and {count} more"
+def more_line(omitted: Sequence[Event], link: str = "") -> str:
+    """The closing line of a message that had to leave events out: counts and where to look."""
+    counts: dict[str, int] = {}
+    for event in order_events(omitted):
+        label = "resolved" if event.status == "resolved" else (event.severity.lower() or "other")
+        counts[label] = counts.get(label, 0) + 1
+    summary = ", ".join(f"{n} {label}" for label, n in counts.items())
+    line = f"+{len(omitted)} more ({summary})"
+    return f"{line}\n{link}" if link else line
+
+
+def flap_line(event: Event, changes: int) -> str:
+    name = escape_whatsapp(event.title or event.labels.get("alertname", "") or event.fingerprint)
+    return f"🔁 {name} flapped: {changes} status changes, now {event.status}"
+
+
+def _link(webhook: Webhook, events: Sequence[Event]) -> str:
+    """Where to see everything: the Alertmanager (or Grafana) URL, else the first event's link."""
+    if webhook.external_url:
+        return webhook.external_url
+    return next((e.url for e in events if e.url), "")
 
 
 def order_events(events: Sequence[Event]) -> list[Event]:
@@ -67,26 +90,53 @@ class Renderer:
         """Compile the route's own template now, so a broken one is refused with the config."""
         self._route_template(route)
 
-    def render(self, route: Route, events: Sequence[Event], webhook: Webhook) -> RenderedMessage:
-        """The message for these events; never raises (a broken template falls back)."""
+    def render(
+        self,
+        route: Route,
+        events: Sequence[Event],
+        webhook: Webhook,
+        *,
+        flaps: Mapping[str, int] | None = None,
+    ) -> RenderedMessage:
+        """The message(s) for these events; never raises (a broken template falls back).
+
+        `flaps` maps fingerprints of flapping alerts to their status changes, for the note.
+        """
         ordered = order_events(events)
+        flapping = dict(flaps or {})
         error: str | None = None
         try:
             custom = self._route_template(route)
             if custom is not None:
-                text, included = self._fit(custom, route, ordered, webhook)
-                return RenderedMessage(text, False, None, included, len(ordered) - included)
+                return self._compose(custom, route, ordered, webhook, flapping, None)
         # Anything a user template does wrong (undefined name, sandbox violation, a filter
         # raising) must not lose the alert: the default template still gets it out.
         except Exception as exc:
             error = str(exc) or type(exc).__name__
         try:
-            text, included = self._fit(self._defaults[webhook.source], route, ordered, webhook)
+            default = self._defaults[webhook.source]
+            return self._compose(default, route, ordered, webhook, flapping, error)
         except Exception as exc:  # a default template bug must not lose the alert either
             error = f"{error}; default template: {exc}" if error else f"default template: {exc}"
-            text, included = _plain_text(ordered, self.max_length), len(ordered)
-        fell_back = error is not None
-        return RenderedMessage(text, fell_back, error, included, len(ordered) - included)
+        text = _plain_text(ordered, self.max_length)
+        return RenderedMessage((text,), True, error, len(ordered), 0)
+
+    def _compose(
+        self,
+        template: Template,
+        route: Route,
+        ordered: list[Event],
+        webhook: Webhook,
+        flaps: dict[str, int],
+        error: str | None,
+    ) -> RenderedMessage:
+        if route.overflow == "split" and route.max_parts > 1:
+            parts, included = self._split(template, route, ordered, webhook, flaps)
+        else:
+            text, included = self._fit(template, route, ordered, webhook, flaps, self.max_length)
+            parts = [text]
+        omitted = len(ordered) - included
+        return RenderedMessage(tuple(parts), error is not None, error, included, omitted)
 
     def _route_template(self, route: Route) -> Template | None:
         if route.message is not None:
@@ -118,48 +168,128 @@ class Renderer:
             ) from None
 
     def _fit(
-        self, template: Template, route: Route, events: list[Event], webhook: Webhook
+        self,
+        template: Template,
+        route: Route,
+        events: list[Event],
+        webhook: Webhook,
+        flaps: dict[str, int],
+        limit: int,
     ) -> tuple[str, int]:
-        """Render as many events as fit in max_length, whole; returns (text, events included)."""
+        """A digest: as many whole events as fit in limit, then "+N more" with counts and a link.
+
+        Returns (text, events included)."""
         total = len(events)
-        text = self._render(template, route, events, total, webhook)
-        if len(text) <= self.max_length:
+        text = self._render(template, route, events, total, webhook, flaps)
+        if len(text) <= limit:
             return text, total
         if total <= 1:
-            return self._cut(text, 0), total
+            return self._cut(text, [], webhook, limit), total
         best: tuple[str, int] | None = None
         low, high = 1, total - 1
         while low <= high:  # the largest count whose text fits
             count = (low + high) // 2
-            candidate = self._render(template, route, events, count, webhook)
-            if len(candidate) <= self.max_length:
+            candidate = self._render(template, route, events, count, webhook, flaps)
+            if len(candidate) <= limit:
                 best, low = (candidate, count), count + 1
             else:
                 high = count - 1
         if best is not None:
             return best
         # Even one event is too long: cut it hard rather than send nothing.
-        single = text if total == 1 else self._render(template, route, events, 1, webhook)
-        return self._cut(single, total - 1), 1
+        single = self._render(template, route, events[:1], 1, webhook, flaps)
+        return self._cut(single, events[1:], webhook, limit), 1
+
+    def _split(
+        self,
+        template: Template,
+        route: Route,
+        events: list[Event],
+        webhook: Webhook,
+        flaps: dict[str, int],
+    ) -> tuple[list[str], int]:
+        """Numbered parts of whole events; the last allowed part is a digest of the rest."""
+        limit = self.max_length - len(_part_prefix(route.max_parts, route.max_parts))
+        chunks: list[str] = []
+        rest, included = events, 0
+        while rest and len(chunks) < route.max_parts - 1:
+            text, count = self._chunk(template, route, rest, webhook, flaps, limit)
+            chunks.append(text)
+            rest, included = rest[count:], included + count
+        if rest:
+            text, count = self._fit(template, route, rest, webhook, flaps, limit)
+            chunks.append(text)
+            included += count
+        if len(chunks) == 1:
+            return chunks, included
+        total = len(chunks)
+        return [_part_prefix(i, total) + c for i, c in enumerate(chunks, 1)], included
+
+    def _chunk(
+        self,
+        template: Template,
+        route: Route,
+        events: list[Event],
+        webhook: Webhook,
+        flaps: dict[str, int],
+        limit: int,
+    ) -> tuple[str, int]:
+        """The longest run of leading events that renders whole within limit (at least one)."""
+        whole = self._render(template, route, events, len(events), webhook, flaps)
+        if len(whole) <= limit:
+            return whole, len(events)
+        best: tuple[str, int] | None = None
+        low, high = 1, len(events) - 1
+        while low <= high:
+            count = (low + high) // 2
+            head = events[:count]
+            candidate = self._render(template, route, head, count, webhook, flaps)
+            if len(candidate) <= limit:
+                best, low = (candidate, count), count + 1
+            else:
+                high = count - 1
+        if best is not None:
+            return best
+        single = self._render(template, route, events[:1], 1, webhook, flaps)
+        return self._cut(single, [], webhook, limit), 1
 
     def _render(
-        self, template: Template, route: Route, events: list[Event], count: int, webhook: Webhook
+        self,
+        template: Template,
+        route: Route,
+        events: list[Event],
+        count: int,
+        webhook: Webhook,
+        flaps: dict[str, int],
     ) -> str:
-        included = events[:count]
-        more = len(events) - count
-        text = template.render(_context(route, included, events, more, webhook)).strip()
-        if more and more_line(more) not in text:  # a custom template may ignore `more`
-            text = f"{text}\n\n{more_line(more)}"
+        included, omitted = events[:count], events[count:]
+        more_text = more_line(omitted, _link(webhook, events)) if omitted else ""
+        context = _context(route, included, events, more_text, webhook, flaps)
+        text = template.render(context).strip()
+        notes = [flap_line(e, flaps[e.fingerprint]) for e in included if e.fingerprint in flaps]
+        if notes and "flapped" not in text:  # a template may say it itself
+            text = text + "\n\n" + "\n".join(notes)
+        if omitted and more_text not in text:  # a custom template may ignore `more`
+            text = f"{text}\n\n{more_text}"
         return text
 
-    def _cut(self, text: str, more: int) -> str:
-        tail = f"\n{more_line(more)}" if more else ""
-        keep = self.max_length - len(tail) - len(ELLIPSIS)
+    def _cut(self, text: str, omitted: list[Event], webhook: Webhook, limit: int) -> str:
+        tail = f"\n{more_line(omitted, _link(webhook, omitted))}" if omitted else ""
+        keep = limit - len(tail) - len(ELLIPSIS)
         return text[:keep].rstrip() + ELLIPSIS + tail
 
 
+def _part_prefix(index: int, total: int) -> str:
+    return f"({index}/{total})\n"
+
+
 def _context(
-    route: Route, included: list[Event], everything: list[Event], more: int, webhook: Webhook
+    route: Route,
+    included: list[Event],
+    everything: list[Event],
+    more_text: str,
+    webhook: Webhook,
+    flaps: dict[str, int],
 ) -> dict[str, Any]:
     firing = sum(1 for event in everything if event.status == "firing")
     return {
@@ -173,7 +303,11 @@ def _context(
             "resolved": len(everything) - firing,
             "total": len(everything),
         },
-        "more": more,
+        "more": len(everything) - len(included),
+        # "+N more (counts by severity)" and a link; empty when nothing was left out.
+        "more_text": more_text,
+        # Fingerprint -> status changes, for alerts that flapped since the last message.
+        "flaps": flaps,
         "webhook": webhook,
         "route": route.name,
         "source": webhook.source,

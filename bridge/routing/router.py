@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from bridge.config.schema import DefaultsConfig, RouteConfig
 from bridge.errors import ConfigError, ConfigErrors
@@ -15,6 +16,9 @@ from bridge.routing.recipients import (
     unique_by_phone,
     unknown_recipient,
 )
+
+# group_by: ["..."] groups by every label (Alertmanager's spelling).
+GROUP_BY_ALL = "..."
 
 # GitHub events a catch-all route is meant for. A repository hook set to "send me everything"
 # also delivers stars, forks, wiki edits, member changes and kinds GitHub adds later; those only
@@ -53,6 +57,30 @@ class Route:
     dedupe_window: float
     send_resolved: bool
     continue_: bool
+    # Grouping (Alertmanager's meaning); None: one message per webhook, sent at once.
+    group_by: tuple[str, ...] | None = None
+    group_wait: float = 30.0
+    group_interval: float = 300.0
+    repeat_interval: float = 14400.0
+    # firing -> resolved -> firing within this many seconds is reported once, as flapping.
+    flap_window: float = 600.0
+    overflow: Literal["digest", "split"] = "digest"
+    max_parts: int = 3
+    active_time_intervals: tuple[str, ...] = ()
+    mute_time_intervals: tuple[str, ...] = ()
+    when_muted: Literal["drop", "defer"] = "drop"
+
+    @property
+    def grouped(self) -> bool:
+        return self.group_by is not None
+
+    def group_labels(self, event: Event) -> dict[str, str]:
+        """The labels that make up the event's group on this route (all with `...`)."""
+        if self.group_by is None:
+            return {}
+        if GROUP_BY_ALL in self.group_by:
+            return dict(sorted(event.labels.items()))
+        return {name: event.labels.get(name, "") for name in sorted(self.group_by)}
 
     @property
     def names_github_event(self) -> bool:
@@ -121,11 +149,25 @@ def compile_routes(
                     defaults.send_resolved if config.send_resolved is None else config.send_resolved
                 ),
                 continue_=config.continue_,
+                group_by=None if config.group_by is None else tuple(config.group_by),
+                group_wait=_or(config.group_wait, defaults.group_wait),
+                group_interval=_or(config.group_interval, defaults.group_interval),
+                repeat_interval=_or(config.repeat_interval, defaults.repeat_interval),
+                flap_window=defaults.flap_window,
+                overflow=config.overflow,
+                max_parts=config.max_parts,
+                active_time_intervals=tuple(config.active_time_intervals),
+                mute_time_intervals=tuple(config.mute_time_intervals),
+                when_muted=config.when_muted,
             )
         )
     if errors:
         raise ConfigErrors(errors)
     return compiled
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
 
 
 def _sources(config: RouteConfig) -> frozenset[str] | None:

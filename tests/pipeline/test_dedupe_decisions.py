@@ -1,52 +1,82 @@
-"""The dedupe decision table: what is sent again, and what is not."""
+"""The dedupe decision table for routes without group_by: what is sent again, and what is not."""
 
 from __future__ import annotations
 
 import pytest
 
-from bridge.model import Event
-from bridge.pipeline.dedupe import decide
+from bridge.model import Event, Status
+from bridge.pipeline.dedupe import HOLD, DedupeHistory, decide
 from bridge.store.base import DedupeEntry
 
 HOUR = 3600.0
+FLAP = 600.0
 
 
-def event(status: str) -> Event:
-    return Event(source="alertmanager", fingerprint="fp", status=status, labels={})  # type: ignore[arg-type]
+def event(status: Status) -> Event:
+    return Event(source="alertmanager", fingerprint="fp", status=status, labels={})
+
+
+F0 = DedupeEntry("firing", 0, "n-fire")
+R5 = DedupeEntry("resolved", 5, "n-res")
+F9 = DedupeEntry("firing", 9, "n-fire2")
 
 
 @pytest.mark.parametrize(
-    ("last", "status", "now", "send_resolved", "send", "reason"),
+    ("history", "status", "now", "send_resolved", "send", "reason", "earlier"),
     [
-        (None, "firing", 0, True, True, None),
-        (DedupeEntry("firing", 0, "n1"), "firing", 10, True, False, "duplicate"),
-        (DedupeEntry("firing", 0, "n1"), "firing", HOUR + 1, True, True, None),
-        (DedupeEntry("firing", 0, "n1"), "resolved", 10, True, True, None),
-        (DedupeEntry("firing", 0, "n1"), "resolved", 10, False, False, "resolved_not_wanted"),
-        (DedupeEntry("resolved", 0, "n2"), "resolved", 10, True, False, "duplicate"),
-        (DedupeEntry("resolved", 0, "n2"), "firing", 10, True, True, None),
-        (None, "resolved", 0, False, False, "resolved_not_wanted"),
+        (DedupeHistory(), "firing", 0, True, True, None, None),
+        (DedupeHistory(F0), "firing", 10, True, False, "duplicate", "n-fire"),
+        (DedupeHistory(F0), "firing", HOUR + 1, True, True, None, None),
+        (DedupeHistory(F0), "resolved", 10, True, True, None, None),
+        (DedupeHistory(F0), "resolved", 10, False, False, "resolved_not_wanted", None),
+        (DedupeHistory(F0, R5), "resolved", 10, True, False, "duplicate", "n-res"),
+        (DedupeHistory(None, R5), "resolved", 10, True, False, "duplicate", "n-res"),
+        (DedupeHistory(F9, R5), "resolved", 10, True, True, None, None),
+        (DedupeHistory(F0, R5), "firing", FLAP + 1, True, True, None, None),
+        (DedupeHistory(F0, R5), "firing", 10, True, False, "flapping", "n-res"),
+        (
+            DedupeHistory(F0, R5, DedupeEntry(HOLD, 10, "hold")),
+            "resolved",
+            20,
+            True,
+            False,
+            "flapping",
+            "hold",
+        ),
+        (DedupeHistory(None, None), "resolved", 0, True, True, None, None),
     ],
     ids=[
         "first-firing-is-sent",
         "same-firing-within-window-is-duplicate",
-        "same-firing-after-window-is-sent-again",
+        "still-firing-after-window-is-sent-again",
         "resolved-after-firing-is-sent",
         "resolved-not-wanted-is-not-sent",
-        "same-resolved-again-is-duplicate",
-        "firing-again-after-resolved-is-sent",
-        "resolved-without-send-resolved",
+        "second-resolved-for-one-firing-is-duplicate",
+        "resolved-again-without-firing-is-duplicate",
+        "resolved-ending-a-newer-firing-is-sent",
+        "firing-after-resolved-outside-flap-window-is-sent",
+        "firing-resolved-firing-within-flap-window-is-held-as-flapping",
+        "everything-joins-an-open-flap-hold",
+        "resolved-of-unknown-alert-is-sent",
     ],
 )
 def test_dedupe_decision(
-    last: DedupeEntry | None,
-    status: str,
+    history: DedupeHistory,
+    status: Status,
     now: float,
     send_resolved: bool,
     send: bool,
     reason: str | None,
+    earlier: str | None,
 ) -> None:
-    decision = decide(event(status), last, now=now, window=HOUR, send_resolved=send_resolved)
-    assert (decision.send, decision.reason) == (send, reason)
-    if reason == "duplicate":
-        assert decision.earlier == last.notification_id  # type: ignore[union-attr]
+    decision = decide(
+        event(status), history, now=now, window=HOUR, send_resolved=send_resolved, flap_window=FLAP
+    )
+    assert (decision.send, decision.reason, decision.earlier) == (send, reason, earlier)
+
+
+def test_a_hold_older_than_the_last_status_sent_is_over() -> None:
+    history = DedupeHistory(DedupeEntry("firing", 700, "n"), R5, DedupeEntry(HOLD, 10, "hold"))
+    assert not history.holding
+    decision = decide(event("firing"), history, now=710, window=HOUR, send_resolved=True)
+    assert (decision.send, decision.reason) == (False, "duplicate")

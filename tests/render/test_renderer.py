@@ -86,10 +86,16 @@ def test_too_long_message_keeps_as_many_whole_events_as_fit() -> None:
     events = [alert(f"alert-{i:04d}", minutes=-i) for i in range(100)]  # 10 chars + newline each
     renderer = Renderer(None, max_length=200)
     rendered = renderer.render(route(LINES), events, hook(events))
-    # n lines of 11 characters plus "… and {100-n} more" (13 characters): 17 fit exactly.
-    assert (rendered.included, rendered.omitted) == (17, 83)
-    assert len(rendered.text) == 200
-    assert rendered.text.splitlines() == [*(f"alert-{i:04d}" for i in range(17)), "… and 83 more"]
+    # n lines of 11 characters, "… and {100-n} more", then the digest line and the link.
+    assert (rendered.included, rendered.omitted) == (13, 87)
+    assert len(rendered.text) <= 200
+    assert rendered.text.splitlines() == [
+        *(f"alert-{i:04d}" for i in range(13)),
+        "… and 87 more",
+        "",
+        "+87 more (87 other)",
+        "http://am:9093",
+    ]
 
 
 def test_default_template_caps_length_without_cutting_an_alert() -> None:
@@ -98,7 +104,9 @@ def test_default_template_caps_length_without_cutting_an_alert() -> None:
         event.summary = f"summary of {event.title} " + "x" * 80
     rendered = Renderer(None, max_length=1000).render(route(), events, hook(events))
     assert len(rendered.text) <= 1000
-    assert rendered.text.endswith(f"… and {rendered.omitted} more")
+    assert rendered.text.endswith(
+        f"+{rendered.omitted} more ({rendered.omitted} critical)\nhttp://am:9093"
+    )
     assert rendered.included + rendered.omitted == 60 and rendered.omitted > 0
     shown = [e for e in events if f"*{e.title}*" in rendered.text]
     assert shown == events[: rendered.included]
@@ -109,7 +117,9 @@ def test_more_line_is_added_when_a_custom_template_ignores_more() -> None:
     events = [alert(f"alert-{i:04d}", minutes=-i) for i in range(100)]
     message = "{% for e in events %}{{ e.title }}\n{% endfor %}"
     rendered = Renderer(None, max_length=200).render(route(message), events, hook(events))
-    assert rendered.text.endswith(f"\n\n… and {rendered.omitted} more")
+    assert rendered.text.endswith(
+        f"\n\n+{rendered.omitted} more ({rendered.omitted} other)\nhttp://am:9093"
+    )
     assert len(rendered.text) <= 200 and rendered.omitted > 0
 
 
@@ -122,7 +132,7 @@ def test_event_longer_than_the_cap_is_cut_hard(count: int) -> None:
     if count == 1:
         assert rendered.text.endswith("y…")
     else:
-        assert rendered.text.endswith("y…\n… and 2 more")
+        assert rendered.text.endswith("y…\n+2 more (2 other)\nhttp://am:9093")
 
 
 BROKEN = [
@@ -209,3 +219,59 @@ def test_check_accepts_good_templates(tmp_path: Path, chosen: Route) -> None:
 def test_max_length_below_the_minimum_is_refused() -> None:
     with pytest.raises(ValueError, match="max_length"):
         Renderer(None, max_length=10)
+
+
+def overflow_route(overflow: str, max_parts: int = 3) -> Route:
+    return Route(
+        "team-route",
+        None,
+        (),
+        (),
+        None,
+        LINES.replace("{% if more %}… and {{ more }} more{% endif %}", ""),
+        0.0,
+        True,
+        False,
+        overflow=overflow,  # type: ignore[arg-type]
+        max_parts=max_parts,
+    )
+
+
+def test_digest_keeps_most_severe_and_newest_then_counts_the_rest_by_severity() -> None:
+    events = [alert(f"w{i:03d}", severity="warning", minutes=i) for i in range(40)]
+    events += [alert(f"c{i:03d}", severity="critical", minutes=i) for i in range(5)]
+    events.append(alert("r000", "resolved", severity="critical"))
+    rendered = Renderer(None, max_length=200).render(overflow_route("digest"), events, hook(events))
+    lines = rendered.text.splitlines()
+    assert len(rendered.parts) == 1 and len(rendered.text) <= 200
+    assert lines[:5] == ["c004", "c003", "c002", "c001", "c000"]
+    assert lines[5] == "w039"
+    omitted = rendered.omitted
+    assert lines[-2:] == [f"+{omitted} more ({omitted - 1} warning, 1 resolved)", "http://am:9093"]
+
+
+@pytest.mark.parametrize(
+    ("count", "max_parts", "parts", "omitted"),
+    [(10, 3, 1, 0), (30, 3, 2, 0), (100, 3, 3, 52)],
+    ids=["fits-in-one", "two-numbered-parts", "last-allowed-part-is-a-digest"],
+)
+def test_split_sends_numbered_parts_up_to_max_parts(
+    count: int, max_parts: int, parts: int, omitted: int
+) -> None:
+    events = [alert(f"alert-{i:04d}", minutes=-i) for i in range(count)]
+    route_ = overflow_route("split", max_parts)
+    rendered = Renderer(None, max_length=200).render(route_, events, hook(events))
+    assert len(rendered.parts) == parts and rendered.omitted == omitted
+    assert all(len(part) <= 200 for part in rendered.parts)
+    if parts > 1:
+        assert [p.splitlines()[0] for p in rendered.parts] == [
+            f"({i}/{parts})" for i in range(1, parts + 1)
+        ]
+    shown = [line for p in rendered.parts for line in p.splitlines() if line.startswith("alert-")]
+    assert shown == [e.title for e in events[: count - omitted]]
+
+
+def test_flapping_alert_is_marked_in_the_message() -> None:
+    events = [alert("DiskFull")]
+    rendered = Renderer(None).render(route(), events, hook(events), flaps={"DiskFull": 3})
+    assert "DiskFull flapped: 3 status changes, now firing" in rendered.text

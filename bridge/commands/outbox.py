@@ -1,0 +1,237 @@
+"""`alertbridge outbox list|retry|drop`: inspect, replay and delete dead letters.
+
+Works on the configured SQLite file directly (`--config`), or through a running bridge's admin
+API (`--url` and `--token`), which also wakes its sender at once after a retry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, get_args
+
+from bridge.model import NotificationState
+
+TOKEN_ENV = "ALERTBRIDGE_ADMIN_TOKEN"  # noqa: S105 (a variable name, not a secret)
+STATES: tuple[str, ...] = get_args(NotificationState)
+HTTP_TIMEOUT = 30.0
+ERROR_CHARS = 70
+
+
+class CommandError(Exception):
+    """A problem to report on one line of stderr, exiting 1."""
+
+
+class Outbox(Protocol):
+    """Where the command reads and changes the outbox: the store file, or the admin API."""
+
+    async def entries(self, state: str, limit: int) -> list[dict[str, Any]]: ...
+
+    async def retry(self, ids: list[str] | None) -> int: ...
+
+    async def drop(self, ids: list[str] | None) -> int: ...
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class StoreOutbox:
+    """The outbox in the SQLite file the config names, opened next to a running bridge (WAL)."""
+
+    def __init__(self, config_file: str) -> None:
+        from bridge.config.loader import load_config
+        from bridge.errors import ConfigErrors
+        from bridge.store.sqlite import SqliteStore
+
+        try:
+            store_config = load_config(config_file).config.store
+        except ConfigErrors as exc:
+            raise CommandError("\n".join(f"error: {e}" for e in exc.errors)) from exc
+        if store_config.backend != "sqlite":
+            raise CommandError(
+                f"error: {config_file}: store.backend is {store_config.backend}: only a sqlite "
+                "outbox can be opened from outside the bridge; use --url URL --token TOKEN to "
+                "reach the running bridge's admin API"
+            )
+        if not Path(store_config.path).is_file():
+            raise CommandError(
+                f"error: no outbox at {store_config.path} (store.path of {config_file}); "
+                "has the bridge run with this config, from this directory?"
+            )
+        self.store = SqliteStore(store_config.path)
+
+    async def open(self) -> None:
+        await self.store.open()
+
+    async def entries(self, state: str, limit: int) -> list[dict[str, Any]]:
+        from bridge.web.admin import notification_document
+
+        found = await self.store.list_notifications(state, limit)  # type: ignore[arg-type]
+        return [notification_document(n) for n in found]
+
+    async def retry(self, ids: list[str] | None) -> int:
+        return await self.store.requeue(ids, now=time.time())
+
+    async def drop(self, ids: list[str] | None) -> int:
+        return await self.store.drop(ids)
+
+    async def close(self) -> None:
+        await self.store.close()
+
+
+class AdminApiOutbox:
+    """The outbox of a running bridge, through its admin API."""
+
+    def __init__(self, url: str, token: str) -> None:
+        import aiohttp
+
+        self.base = url.rstrip("/") + "/api/v1/outbox"
+        self.http = aiohttp.ClientSession(
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT),
+        )
+
+    async def open(self) -> None:
+        """Nothing to open: every call is one request."""
+
+    async def entries(self, state: str, limit: int) -> list[dict[str, Any]]:
+        found = await self._call("GET", "", params={"state": state, "limit": str(limit)})
+        return list(found["notifications"])
+
+    async def retry(self, ids: list[str] | None) -> int:
+        return int((await self._call("POST", "/retry", body=_selection(ids)))["requeued"])
+
+    async def drop(self, ids: list[str] | None) -> int:
+        return int((await self._call("POST", "/drop", body=_selection(ids)))["dropped"])
+
+    async def close(self) -> None:
+        await self.http.close()
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        import aiohttp
+
+        url = self.base + path
+        try:
+            async with self.http.request(method, url, params=params, json=body) as response:
+                text = await response.text()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise CommandError(f"error: cannot reach {url}: {exc or type(exc).__name__}") from exc
+        try:
+            document = json.loads(text)
+        except ValueError:
+            document = None
+        if status != 200 or not isinstance(document, dict):
+            reason = document.get("error") if isinstance(document, dict) else text[:200]
+            raise CommandError(f"error: {method} {url} answered {status}: {reason}")
+        return document
+
+
+def _selection(ids: list[str] | None) -> dict[str, Any]:
+    return {"all": True} if ids is None else {"ids": ids}
+
+
+def _open_outbox(args: argparse.Namespace) -> Outbox:
+    if args.url:
+        token = args.token or os.environ.get(TOKEN_ENV, "")
+        if not token:
+            raise CommandError(f"error: --url needs --token (or {TOKEN_ENV} in the environment)")
+        return AdminApiOutbox(args.url, token)
+    return StoreOutbox(args.config)
+
+
+async def _run(args: argparse.Namespace) -> int:
+    outbox = _open_outbox(args)
+    try:
+        await outbox.open()
+        if args.outbox_command == "list":
+            found = await outbox.entries(args.state, args.limit)
+            print(json.dumps(found, indent=2, ensure_ascii=False) if args.json else _table(found))
+            return 0
+        ids = None if args.all else list(dict.fromkeys(args.ids))
+        changed = await (outbox.retry(ids) if args.outbox_command == "retry" else outbox.drop(ids))
+    finally:
+        await outbox.close()
+    verb = "requeued" if args.outbox_command == "retry" else "dropped"
+    print(json.dumps({verb: changed}) if args.json else f"{verb} {changed} dead letter(s)")
+    if ids is not None and changed < len(ids):
+        print(
+            f"warning: {len(ids) - changed} of the {len(ids)} ids given are not dead letters "
+            "(unknown, or no longer dead)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _table(found: list[dict[str, Any]]) -> str:
+    """One line per notification: id, route, recipient, attempts, accepted at, last error."""
+    if not found:
+        return "no notifications in that state"
+    rows = [("ID", "STATE", "ROUTE", "RECIPIENT", "ATTEMPTS", "ACCEPTED (UTC)", "LAST ERROR")]
+    for n in found:
+        accepted = datetime.fromtimestamp(float(n["created_at"]), UTC).strftime("%Y-%m-%d %H:%M:%S")
+        error = " ".join(str(n.get("last_error") or "").split())
+        if len(error) > ERROR_CHARS:
+            error = error[: ERROR_CHARS - 1] + "…"
+        rows.append(
+            (n["id"], n["state"], n["route"], n["recipient"], str(n["attempts"]), accepted, error)
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "  ".join([*(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)), row[-1]])
+        for row in rows
+    )
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_run(args))
+    except CommandError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+
+def add_outbox_parser(commands: argparse._SubParsersAction) -> None:
+    """Register `outbox list|retry|drop` on the top-level command parser."""
+    where = argparse.ArgumentParser(add_help=False)
+    source = where.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", help="config file: open its SQLite store directly")
+    source.add_argument("--url", help="base URL of a running bridge: use its admin API")
+    where.add_argument(
+        "--token", help=f"admin token for --url (default: ${TOKEN_ENV}); server.admin_token"
+    )
+    where.add_argument("--json", action="store_true", help="machine-readable output")
+
+    outbox = commands.add_parser("outbox", help="inspect, retry and drop dead letters")
+    outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)
+    listing = outbox_commands.add_parser(
+        "list", parents=[where], help="list notifications (dead letters unless --state)"
+    )
+    listing.add_argument("--state", default="dead", choices=STATES)
+    listing.add_argument("--limit", type=int, default=100, help="at most this many, newest first")
+    for name, what in (
+        ("retry", "send dead letters again (attempts reset); exit 1 if an id was not dead"),
+        ("drop", "delete dead letters for good; exit 1 if an id was not dead"),
+    ):
+        change = outbox_commands.add_parser(name, parents=[where], help=what)
+        chosen = change.add_mutually_exclusive_group(required=True)
+        chosen.add_argument(
+            "--id", dest="ids", action="extend", nargs="+", metavar="ID", help="notification ids"
+        )
+        chosen.add_argument("--all", action="store_true", help="every dead letter")
+    outbox.set_defaults(func=cmd_outbox)

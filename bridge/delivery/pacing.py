@@ -1,0 +1,108 @@
+"""Self-imposed send rates: one global token bucket and one per recipient phone.
+
+Pure arithmetic on times passed in by the caller, so the worker's pacing decisions are testable
+without waiting. A personal WhatsApp account gets banned for floods; these buckets are why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from bridge.config.schema import PacingConfig, RateConfig
+
+PacingScope = Literal["global", "recipient"]
+
+
+class TokenBucket:
+    """`burst` tokens at most, refilled at `per_minute / 60` tokens a second; a send takes one."""
+
+    def __init__(self, rate: RateConfig, now: float) -> None:
+        self.per_second = rate.per_minute / 60.0
+        self.capacity = float(rate.burst)
+        self._tokens = self.capacity
+        self._updated = now
+
+    def tokens(self, now: float) -> float:
+        """Tokens available at `now` (a clock that went backwards refills nothing)."""
+        elapsed = max(0.0, now - self._updated)
+        return min(self.capacity, self._tokens + elapsed * self.per_second)
+
+    def time_until_available(self, now: float, tokens: float = 1.0) -> float:
+        """Seconds from `now` until `tokens` can be taken; 0.0 when they can be taken now."""
+        missing = tokens - self.tokens(now)
+        return 0.0 if missing <= 0 else missing / self.per_second
+
+    def take(self, now: float, tokens: float = 1.0) -> None:
+        """Spend `tokens` at `now`; callers check time_until_available first."""
+        self._tokens = self.tokens(now) - tokens
+        self._updated = max(now, self._updated)
+
+    def is_full(self, now: float) -> bool:
+        return self.tokens(now) >= self.capacity
+
+
+@dataclass(frozen=True, slots=True)
+class PacingDecision:
+    """When a send to one phone may go: `wait` seconds from now, held back by `scope`."""
+
+    wait: float
+    scope: PacingScope | None  # None: it may go now
+
+    @property
+    def ready(self) -> bool:
+        return self.wait <= 0.0
+
+
+class Pacer:
+    """The global bucket and lazily created per-phone buckets (dropped again once full)."""
+
+    def __init__(self, config: PacingConfig, now: float) -> None:
+        self.config = config
+        self.global_bucket = TokenBucket(config.global_rate, now)
+        self._recipients: dict[str, TokenBucket] = {}
+
+    def recipient_wait(self, phone: str, now: float) -> float:
+        """Seconds until this phone's own bucket has a token."""
+        bucket = self._recipients.get(phone)
+        return 0.0 if bucket is None else bucket.time_until_available(now)
+
+    def global_wait(self, now: float) -> float:
+        return self.global_bucket.time_until_available(now)
+
+    def check(self, phone: str, now: float) -> PacingDecision:
+        """Whether one send to `phone` may go now, and if not, how long and which bucket."""
+        recipient = self.recipient_wait(phone, now)
+        overall = self.global_wait(now)
+        if recipient <= 0 and overall <= 0:
+            return PacingDecision(0.0, None)
+        if recipient >= overall:
+            return PacingDecision(recipient, "recipient")
+        return PacingDecision(overall, "global")
+
+    def take(self, phone: str, now: float) -> None:
+        """Spend one token of each bucket for a send to `phone`."""
+        self.global_bucket.take(now)
+        bucket = self._recipients.get(phone)
+        if bucket is None:
+            bucket = self._recipients[phone] = TokenBucket(self.config.per_recipient, now)
+        bucket.take(now)
+
+    def paced_recipients(self, now: float) -> list[str]:
+        """Phones whose own bucket is empty at `now`."""
+        return [
+            phone
+            for phone, bucket in self._recipients.items()
+            if bucket.time_until_available(now) > 0
+        ]
+
+    def forget_idle(self, now: float) -> int:
+        """Drop the buckets of phones that are full again (a fresh bucket is identical)."""
+        idle = [phone for phone, bucket in self._recipients.items() if bucket.is_full(now)]
+        for phone in idle:
+            del self._recipients[phone]
+        return len(idle)
+
+    @property
+    def tracked_recipients(self) -> int:
+        return len(self._recipients)

@@ -1,0 +1,260 @@
+"""The group flusher: a background task that flushes each group when its next_flush_at is due.
+
+Group state lives in the store, so on start the flusher reads every group record and resumes
+where a previous process stopped; notification ids are derived from (group, flush number,
+recipient, part), so a flush repeated after a crash does not enqueue the same message twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import heapq
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import structlog
+
+from bridge.metrics import Metrics
+from bridge.model import Event, Notification, Recipient
+from bridge.pipeline.dedupe import dedupe_key
+from bridge.pipeline.grouping import (
+    GROUP_KIND,
+    GROUP_TTL,
+    GroupState,
+    Notified,
+    after_flush,
+    decide_flush,
+    group_from_record,
+    group_to_record,
+)
+from bridge.pipeline.ingest import build_notifications
+from bridge.pipeline.locks import KeyedLocks
+from bridge.routing.router import Route
+from bridge.store.base import DedupeEntry, Store
+
+if TYPE_CHECKING:
+    from bridge.runtime import Runtime
+
+log = structlog.get_logger("alertbridge.flush")
+
+# Never sleep longer than this, so a clock jump or a missed wake-up costs little.
+_MAX_SLEEP = 5.0
+
+
+def flush_id(record_key: str, flushes: int, recipient: str, part: int) -> str:
+    digest = hashlib.sha256(f"{record_key}|{flushes}|{recipient}|{part}".encode())
+    return "g" + digest.hexdigest()[:31]
+
+
+class GroupFlusher:
+    """Owns the flush schedule (a heap of due times) and the task that works through it."""
+
+    def __init__(
+        self,
+        store: Store,
+        metrics: Metrics,
+        locks: KeyedLocks,
+        runtime: Callable[[], Runtime],
+        wake_sender: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.locks = locks
+        self._runtime = runtime
+        self._wake_sender = wake_sender
+        self._clock = clock
+        self._heap: list[tuple[float, str]] = []
+        self._due: dict[str, float] = {}
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def schedule(self, key: str, due: float) -> None:
+        """Flush the group stored under `key` at `due` (Unix seconds)."""
+        if self._due.get(key) == due:
+            return
+        self._due[key] = due
+        heapq.heappush(self._heap, (due, key))
+        self._changed.set()
+
+    @property
+    def scheduled(self) -> int:
+        return len(self._due)
+
+    async def start(self) -> None:
+        """Resume every stored group, then flush groups as they come due."""
+        now = self._clock()
+        for key, doc in await self.store.list_records(GROUP_KIND, now):
+            self.schedule(key, float(doc.get("next_flush_at", now)))
+        if self._due:
+            log.info("groups.resumed", groups=len(self._due))
+        self._task = asyncio.create_task(self._run(), name="alertbridge-group-flusher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            now = self._clock()
+            due = self._pop_due(now)
+            for key in due:
+                try:
+                    await self.flush(key)
+                except Exception:  # one bad group must not stop every other group's flushes
+                    log.exception("group.flush_failed", group=key)
+                    self.schedule(key, self._clock() + _MAX_SLEEP)
+            if due:
+                continue
+            wait = min(self._heap[0][0] - now, _MAX_SLEEP) if self._heap else _MAX_SLEEP
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout=max(wait, 0.0))
+
+    def _pop_due(self, now: float) -> list[str]:
+        keys: list[str] = []
+        while self._heap and self._heap[0][0] <= now:
+            due, key = heapq.heappop(self._heap)
+            if self._due.get(key) == due:  # otherwise rescheduled since: a stale heap entry
+                del self._due[key]
+                keys.append(key)
+        return keys
+
+    async def flush(self, key: str) -> list[Notification]:
+        """Flush one group if it is due; returns the notifications enqueued."""
+        async with self.locks.hold([key]):
+            now = self._clock()
+            doc = await self.store.get_record(GROUP_KIND, key, now)
+            if doc is None:
+                return []
+            group = group_from_record(doc)
+            if group.next_flush_at > now:
+                self.schedule(key, group.next_flush_at)
+                return []
+            runtime = self._runtime()
+            route = next((r for r in runtime.routes if r.name == group.route), None)
+            if route is None:
+                await self.store.delete_record(GROUP_KIND, key)
+                log.warning("group.route_gone", group=group.key, route=group.route)
+                return []
+            writes: dict[str, DedupeEntry] = {}
+            if group.flap:
+                notifications = self._flush_flapping(group, route, runtime, now, writes)
+            else:
+                notifications = self._flush_group(group, route, runtime, now)
+            after_flush(group, now, route.group_interval)
+            fresh = [n for n in notifications if await self.store.get_notification(n.id) is None]
+            ttl = max(route.dedupe_window, route.flap_window)
+            await self.store.enqueue(fresh, [(writes, ttl)] if writes else [])
+            for n in fresh:
+                self.metrics.notifications.labels(n.route, "queued").inc()
+            if group.alerts and not group.flap:
+                await self.store.put_record(
+                    GROUP_KIND, key, group_to_record(group), now + GROUP_TTL
+                )
+                self.schedule(key, group.next_flush_at)
+            else:
+                await self.store.delete_record(GROUP_KIND, key)
+        if fresh:
+            self._wake_sender()
+        return fresh
+
+    def _flush_group(
+        self, group: GroupState, route: Route, runtime: Runtime, now: float
+    ) -> list[Notification]:
+        notifications: list[Notification] = []
+        firing, resolved = sorted(group.firing()), sorted(group.resolved())
+        flaps = group.flaps()
+        for rcpt in route.recipients:
+            decision = decide_flush(
+                group,
+                group.notified.get(rcpt.name),
+                now=now,
+                send_resolved=route.send_resolved,
+                repeat_interval=route.repeat_interval,
+            )
+            sent: list[Notification] = []
+            if decision.send:
+                events = [group.alerts[fp].event for fp in decision.fingerprints]
+                shown = {fp: n for fp, n in flaps.items() if fp in decision.fingerprints}
+                sent = self._render(group, route, rcpt, events, runtime, now, shown)
+                notifications.extend(sent)
+                self.metrics.groups_flushed.labels(route.name, decision.reason).inc()
+            if decision.record:
+                nid = sent[0].id if sent else None
+                group.notified[rcpt.name] = Notified(firing, resolved, now, nid)
+            log.info(
+                "group.flushed" if decision.send else "group.unchanged",
+                route=route.name,
+                group=group.key,
+                recipient=rcpt.name,
+                reason=decision.reason,
+                alerts=len(decision.fingerprints),
+                firing=len(firing),
+                resolved=len(resolved),
+            )
+        return notifications
+
+    def _flush_flapping(
+        self,
+        group: GroupState,
+        route: Route,
+        runtime: Runtime,
+        now: float,
+        writes: dict[str, DedupeEntry],
+    ) -> list[Notification]:
+        """One message per held recipient: the alert's state now, and that it flapped."""
+        notifications: list[Notification] = []
+        for alert in group.alerts.values():
+            event = alert.event
+            for rcpt in route.recipients:
+                if rcpt.name not in group.only:
+                    continue
+                flaps = {event.fingerprint: alert.transitions}
+                sent = self._render(group, route, rcpt, [event], runtime, now, flaps)
+                notifications.extend(sent)
+                key = dedupe_key(route.name, rcpt.name, event.fingerprint, event.status)
+                writes[key] = DedupeEntry(event.status, now, sent[0].id)
+                self.metrics.groups_flushed.labels(route.name, "flapped").inc()
+                log.info(
+                    "flapping.flushed",
+                    route=route.name,
+                    recipient=rcpt.name,
+                    fingerprint=event.fingerprint,
+                    status=event.status,
+                    changes=alert.transitions,
+                )
+        return notifications
+
+    def _render(
+        self,
+        group: GroupState,
+        route: Route,
+        rcpt: Recipient,
+        events: list[Event],
+        runtime: Runtime,
+        now: float,
+        flaps: dict[str, int],
+    ) -> list[Notification]:
+        webhook = group.webhook_for(events)
+        key, flushes = group.record_key, group.flushes
+        notifications, error = build_notifications(
+            runtime.renderer,
+            route,
+            rcpt,
+            events,
+            webhook,
+            now,
+            flaps=flaps,
+            ids=lambda part: flush_id(key, flushes, rcpt.name, part),
+        )
+        if error is not None:
+            self.metrics.template_failures.labels(route.name).inc()
+            log.warning("template.failed", route=route.name, error=error)
+        return notifications

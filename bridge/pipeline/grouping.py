@@ -1,0 +1,269 @@
+"""Alert groups (Alertmanager's meaning): which events wait together and what a flush sends.
+
+Everything here is pure: a `GroupState` is loaded from and saved to a store record by the
+caller (`bridge/pipeline/ingest.py` adds events, `bridge/pipeline/flush.py` flushes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bridge.model import Event, Webhook
+from bridge.pipeline.event_record import (
+    event_from_record,
+    event_to_record,
+    webhook_from_record,
+    webhook_to_record,
+)
+from bridge.routing.router import Route
+
+GROUP_KIND = "group"
+# A group nobody posts to any more is forgotten after this long (Unix seconds).
+GROUP_TTL = 7 * 86400.0
+# Status changes of one alert between two flushes from which it is reported as flapping.
+FLAP_TRANSITIONS = 2
+
+FlushReason = Literal[
+    "first",
+    "new_firing",
+    "flapped",
+    "some_resolved",
+    "all_resolved",
+    "repeat",
+    "resolved_not_wanted",
+    "nothing_firing",
+    "unchanged",
+]
+
+
+def group_key(route: Route, event: Event) -> str:
+    """The route name and the sorted group label values: events with equal keys wait together."""
+    labels = route.group_labels(event)
+    return route.name + "{" + ",".join(f"{k}={v!r}" for k, v in labels.items()) + "}"
+
+
+def record_key(route: str, key: str) -> str:
+    """The store key of a group: the route and the group key (which starts with the route)."""
+    return f"{route}\x1f{key}"
+
+
+def flap_key(route: str, fingerprint: str) -> str:
+    """Group key of the hold for one flapping alert on a route without group_by."""
+    return f"{route}|flapping:{fingerprint}"
+
+
+@dataclass(slots=True)
+class GroupAlert:
+    """One alert of a group: its latest event and how often it changed since the last flush."""
+
+    event: Event
+    changed_at: float
+    transitions: int = 0
+
+    @property
+    def status(self) -> str:
+        return self.event.status
+
+
+@dataclass(slots=True)
+class Notified:
+    """What one recipient was last told about a group (Alertmanager's notification log entry)."""
+
+    firing: list[str]
+    resolved: list[str]
+    at: float
+    notification_id: str | None = None
+
+
+@dataclass(slots=True)
+class GroupState:
+    route: str
+    key: str
+    labels: dict[str, str]
+    webhook: dict[str, Any]
+    created_at: float
+    next_flush_at: float
+    flushes: int = 0
+    # A hold for one flapping alert of an ungrouped route, for the recipients in `only`.
+    flap: bool = False
+    only: list[str] = field(default_factory=list)
+    alerts: dict[str, GroupAlert] = field(default_factory=dict)
+    notified: dict[str, Notified] = field(default_factory=dict)
+
+    @property
+    def record_key(self) -> str:
+        return record_key(self.route, self.key)
+
+    def firing(self) -> set[str]:
+        return {fp for fp, a in self.alerts.items() if a.status == "firing"}
+
+    def resolved(self) -> set[str]:
+        return {fp for fp, a in self.alerts.items() if a.status == "resolved"}
+
+    def flaps(self) -> dict[str, int]:
+        """Alerts that changed status at least FLAP_TRANSITIONS times since the last flush."""
+        return {
+            fp: a.transitions for fp, a in self.alerts.items() if a.transitions >= FLAP_TRANSITIONS
+        }
+
+    def webhook_for(self, events: list[Event]) -> Webhook:
+        return webhook_from_record(self.webhook, events)
+
+
+def new_group(
+    route: Route, key: str, labels: dict[str, str], webhook: Webhook, now: float, wait: float
+) -> GroupState:
+    """An empty group whose first flush is `wait` seconds away."""
+    return GroupState(
+        route=route.name,
+        key=key,
+        labels=labels,
+        webhook=webhook_to_record(webhook),
+        created_at=now,
+        next_flush_at=now + wait,
+    )
+
+
+def add_event(group: GroupState, event: Event, now: float) -> bool:
+    """Take the event's current state into the group; True if the group changed."""
+    known = group.alerts.get(event.fingerprint)
+    if known is None:
+        group.alerts[event.fingerprint] = GroupAlert(event, now)
+        return True
+    if known.status != event.status:
+        known.transitions += 1
+        known.changed_at = now
+        known.event = event
+        return True
+    known.event = event  # the newest annotations and ends_at, same status: not a change
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class FlushDecision:
+    """What one recipient gets at a flush: the alerts to show, or why nothing."""
+
+    send: bool
+    reason: FlushReason
+    fingerprints: tuple[str, ...] = ()
+    # Whether the recipient's notification log entry moves to the group's current state.
+    record: bool = False
+
+
+def decide_flush(
+    group: GroupState,
+    notified: Notified | None,
+    *,
+    now: float,
+    send_resolved: bool,
+    repeat_interval: float,
+) -> FlushDecision:
+    """Alertmanager's dedup stage, per recipient: send only what changed since they were told.
+
+    Resolved alerts count only when the recipient was told they were firing (a resolved pairs
+    with the firing it ends); an unchanged firing group is sent again after repeat_interval.
+    """
+    firing = group.firing()
+    seen = set(notified.firing) if notified is not None else set()
+    newly_resolved = group.resolved() & seen
+    flapped = {fp for fp in group.flaps() if fp in seen or fp in firing}
+    if notified is None or not notified.firing:
+        if not firing:
+            return FlushDecision(False, "nothing_firing")
+        return FlushDecision(True, "first", _ordered(group, firing | (flapped & firing)), True)
+    new_firing = firing - seen
+    shown_resolved = newly_resolved if send_resolved else set()
+    if new_firing:
+        changed = new_firing | shown_resolved | (flapped & firing)
+        return FlushDecision(True, "new_firing", _ordered(group, changed), True)
+    if not firing:
+        if send_resolved and newly_resolved:
+            return FlushDecision(True, "all_resolved", _ordered(group, newly_resolved), True)
+        # Alertmanager records this even without send_resolved, so a new firing is news again.
+        return FlushDecision(False, "resolved_not_wanted", record=True)
+    if shown_resolved:
+        changed = shown_resolved | (flapped & firing)
+        return FlushDecision(True, "some_resolved", _ordered(group, changed), True)
+    if flapped & firing:
+        return FlushDecision(True, "flapped", _ordered(group, flapped & firing), True)
+    if now - notified.at >= repeat_interval:
+        return FlushDecision(True, "repeat", _ordered(group, firing), True)
+    return FlushDecision(False, "unchanged")
+
+
+def _ordered(group: GroupState, fingerprints: Iterable[str]) -> tuple[str, ...]:
+    chosen = set(fingerprints)
+    return tuple(fp for fp in group.alerts if fp in chosen)
+
+
+def after_flush(group: GroupState, now: float, interval: float) -> None:
+    """Drop resolved alerts (everyone who needed to hear has heard), restart the change count."""
+    resolved = group.resolved()
+    for fp in resolved:
+        del group.alerts[fp]
+    for entry in group.notified.values():
+        entry.firing = [fp for fp in entry.firing if fp not in resolved]
+        entry.resolved = [fp for fp in entry.resolved if fp not in resolved]
+    for alert in group.alerts.values():
+        alert.transitions = 0
+    group.flushes += 1
+    group.next_flush_at = now + interval
+
+
+def group_to_record(group: GroupState) -> dict[str, Any]:
+    return {
+        "route": group.route,
+        "key": group.key,
+        "labels": group.labels,
+        "webhook": group.webhook,
+        "created_at": group.created_at,
+        "next_flush_at": group.next_flush_at,
+        "flushes": group.flushes,
+        "flap": group.flap,
+        "only": group.only,
+        "alerts": {
+            fp: {
+                "event": event_to_record(a.event),
+                "changed_at": a.changed_at,
+                "transitions": a.transitions,
+            }
+            for fp, a in group.alerts.items()
+        },
+        "notified": {
+            name: {
+                "firing": n.firing,
+                "resolved": n.resolved,
+                "at": n.at,
+                "notification_id": n.notification_id,
+            }
+            for name, n in group.notified.items()
+        },
+    }
+
+
+def group_from_record(doc: dict[str, Any]) -> GroupState:
+    return GroupState(
+        route=doc["route"],
+        key=doc["key"],
+        labels=dict(doc.get("labels") or {}),
+        webhook=dict(doc["webhook"]),
+        created_at=float(doc["created_at"]),
+        next_flush_at=float(doc["next_flush_at"]),
+        flushes=int(doc.get("flushes", 0)),
+        flap=bool(doc.get("flap", False)),
+        only=list(doc.get("only") or []),
+        alerts={
+            fp: GroupAlert(
+                event_from_record(a["event"]), float(a["changed_at"]), int(a["transitions"])
+            )
+            for fp, a in (doc.get("alerts") or {}).items()
+        },
+        notified={
+            name: Notified(
+                list(n["firing"]), list(n["resolved"]), float(n["at"]), n.get("notification_id")
+            )
+            for name, n in (doc.get("notified") or {}).items()
+        },
+    )

@@ -1,0 +1,119 @@
+"""The admin HTTP API over the outbox: inspect notifications, replay or drop dead letters.
+
+Every route needs server.admin_token as a Bearer token (`require_admin`); without a configured
+token the API is off (403). `alertbridge outbox --url` is its command-line client.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from typing import Any, get_args
+
+import structlog
+from aiohttp import web
+
+from bridge.model import Notification, NotificationState
+from bridge.web.app import BRIDGE, read_body, require_admin
+
+log = structlog.get_logger("alertbridge.admin")
+
+PREFIX = "/api/v1/outbox"
+# Request bodies are id lists: 64 KiB holds over a thousand ids.
+MAX_BODY_BYTES = 64 * 1024
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+STATES: tuple[str, ...] = get_args(NotificationState)
+
+
+def notification_document(notification: Notification) -> dict[str, Any]:
+    """A notification as the admin API shows it (every stored field)."""
+    document = dataclasses.asdict(notification)
+    document["idempotency_key"] = notification.idempotency_key
+    return document
+
+
+def _query_state(request: web.Request) -> NotificationState:
+    state = request.query.get("state", "dead")
+    if state not in STATES:
+        raise web.HTTPBadRequest(reason=f"state must be one of {', '.join(STATES)}")
+    return state  # type: ignore[return-value]
+
+
+def _query_limit(request: web.Request) -> int:
+    text = request.query.get("limit", str(DEFAULT_LIMIT))
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise web.HTTPBadRequest(reason=f"limit must be an integer from 1 to {MAX_LIMIT}")
+    return int(text)
+
+
+async def _selection(request: web.Request) -> list[str] | None:
+    """The ids a retry or drop applies to, from `{"ids": [...]}`; None for `{"all": true}`."""
+    body = await read_body(request, MAX_BODY_BYTES)
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise web.HTTPBadRequest(reason=f"body is not valid JSON: {exc}") from None
+    if not isinstance(document, dict) or not set(document) <= {"ids", "all"}:
+        raise web.HTTPBadRequest(reason='body must be {"ids": ["..."]} or {"all": true}')
+    ids, everything = document.get("ids"), document.get("all")
+    if ids is None and everything is True:
+        return None
+    if ids is None and everything is None:
+        raise web.HTTPBadRequest(reason='body must be {"ids": ["..."]} or {"all": true}')
+    if everything is not None:
+        raise web.HTTPBadRequest(reason='"all" must be true, and not given with "ids"')
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
+        raise web.HTTPBadRequest(reason='"ids" must be a non-empty list of notification ids')
+    return list(dict.fromkeys(ids))
+
+
+async def list_outbox(request: web.Request) -> web.Response:
+    require_admin(request)
+    state, limit = _query_state(request), _query_limit(request)
+    found = await request.app[BRIDGE].store.list_notifications(state, limit)
+    return web.json_response(
+        {
+            "state": state,
+            "count": len(found),
+            "notifications": [notification_document(n) for n in found],
+        }
+    )
+
+
+async def get_outbox_entry(request: web.Request) -> web.Response:
+    require_admin(request)
+    notification_id = request.match_info["notification_id"]
+    found = await request.app[BRIDGE].store.get_notification(notification_id)
+    if found is None:
+        raise web.HTTPNotFound(reason=f"no notification {notification_id!r}")
+    return web.json_response(notification_document(found))
+
+
+async def retry_dead(request: web.Request) -> web.Response:
+    """Dead letters back to pending, due now; the worker is woken to send them at once."""
+    require_admin(request)
+    ids = await _selection(request)
+    bridge = request.app[BRIDGE]
+    requeued = await bridge.store.requeue(ids, now=time.time())
+    if requeued and bridge.worker is not None:
+        bridge.worker.wake()
+    log.info("outbox.dead_requeued", count=requeued, requested="all" if ids is None else len(ids))
+    return web.json_response({"requeued": requeued})
+
+
+async def drop_dead(request: web.Request) -> web.Response:
+    require_admin(request)
+    ids = await _selection(request)
+    dropped = await request.app[BRIDGE].store.drop(ids)
+    log.warning("outbox.dead_dropped", count=dropped, requested="all" if ids is None else len(ids))
+    return web.json_response({"dropped": dropped})
+
+
+def add_admin_routes(app: web.Application) -> None:
+    """Register the outbox admin API on an app made by `create_app`."""
+    app.router.add_get(PREFIX, list_outbox)
+    app.router.add_post(f"{PREFIX}/retry", retry_dead)
+    app.router.add_post(f"{PREFIX}/drop", drop_dead)
+    app.router.add_get(f"{PREFIX}/{{notification_id}}", get_outbox_entry)

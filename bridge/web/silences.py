@@ -1,0 +1,122 @@
+"""The silences HTTP API (Alertmanager's shapes under /api/v1/silences): thin handlers over
+bridge.pipeline.silences. Every route needs server.admin_token as a Bearer token."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from bridge.errors import PayloadError, StoreUnavailable
+from bridge.model import utcnow
+from bridge.pipeline.silences import (
+    expire_silence,
+    get_silence,
+    list_silences,
+    new_silence_id,
+    parse_silence,
+    save_silence,
+)
+from bridge.store.base import Store
+from bridge.web.app import BRIDGE, read_body, require_admin
+
+log = structlog.get_logger("alertbridge.silences")
+
+PREFIX = "/api/v1/silences"
+# A silence is a few matchers and a comment; 64 KiB is plenty.
+MAX_BODY_BYTES = 64 * 1024
+
+
+def add_silence_routes(app: web.Application) -> None:
+    app.router.add_post(PREFIX, create_silence)
+    app.router.add_get(PREFIX, list_all)
+    app.router.add_get(PREFIX + "/{id}", get_one)
+    app.router.add_delete(PREFIX + "/{id}", expire_one)
+
+
+def _store(request: web.Request) -> Store:
+    require_admin(request)
+    return request.app[BRIDGE].store
+
+
+async def create_silence(request: web.Request) -> web.Response:
+    """Create a silence, or replace one when the body names an existing `id` (as amtool's
+    `silence update` does)."""
+    store = _store(request)
+    body = await read_body(request, MAX_BODY_BYTES)
+    try:
+        document: Any = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise web.HTTPBadRequest(reason=f"body is not valid JSON: {exc}") from None
+    now = utcnow()
+    given_id = document.get("id") if isinstance(document, dict) else None
+    existing = None
+    with _store_errors():
+        if given_id is not None:
+            if not isinstance(given_id, str) or not given_id:
+                raise web.HTTPBadRequest(reason="id must be a non-empty string")
+            existing = await get_silence(store, given_id, now)
+            if existing is None:
+                raise web.HTTPNotFound(reason=f"silence {given_id} not found")
+        try:
+            silence = parse_silence(
+                document,
+                now=now,
+                silence_id=existing.id if existing else new_silence_id(),
+                created_at=existing.created_at if existing else None,
+            )
+        except PayloadError as exc:
+            raise web.HTTPBadRequest(reason=str(exc)) from None
+        await save_silence(store, silence)
+    log.info(
+        "silence.updated" if existing else "silence.created",
+        silence_id=silence.id,
+        matchers=[str(m) for m in silence.matchers],
+        starts_at=silence.starts_at.isoformat(),
+        ends_at=silence.ends_at.isoformat(),
+        created_by=silence.created_by,
+    )
+    return web.json_response({"silenceID": silence.id})
+
+
+async def list_all(request: web.Request) -> web.Response:
+    store = _store(request)
+    now = utcnow()
+    with _store_errors():
+        silences = await list_silences(store, now)
+    return web.json_response([silence.to_api(now) for silence in silences])
+
+
+async def get_one(request: web.Request) -> web.Response:
+    store = _store(request)
+    now = utcnow()
+    with _store_errors():
+        silence = await get_silence(store, request.match_info["id"], now)
+    if silence is None:
+        raise web.HTTPNotFound(reason=f"silence {request.match_info['id']} not found")
+    return web.json_response(silence.to_api(now))
+
+
+async def expire_one(request: web.Request) -> web.Response:
+    """Expire (Alertmanager's DELETE): the silence ends now but stays listable."""
+    store = _store(request)
+    now = utcnow()
+    with _store_errors():
+        silence = await expire_silence(store, request.match_info["id"], now)
+    if silence is None:
+        raise web.HTTPNotFound(reason=f"silence {request.match_info['id']} not found")
+    log.info("silence.expired", silence_id=silence.id)
+    return web.json_response(silence.to_api(now))
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """StoreUnavailable becomes 503, so the caller retries."""
+    try:
+        yield
+    except StoreUnavailable:
+        raise web.HTTPServiceUnavailable(reason="store unavailable; retry later") from None

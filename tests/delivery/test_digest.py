@@ -1,0 +1,101 @@
+"""Digest messages: newest state per alert, counts, and a length WhatsApp accepts."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.delivery.digest import build_digest, current_updates, digest_text, newest_states
+from bridge.model import Notification
+
+ALICE = "+14155550123"
+
+
+def update(
+    n: int, keys: list[tuple[str, str]], text: str | None = None, route: str = "alerts"
+) -> Notification:
+    return Notification(
+        id=f"n{n}",
+        route=route,
+        recipient="alice",
+        phone=ALICE,
+        text=text if text is not None else f"update {n}",
+        created_at=1000.0 + n,
+        event_keys=keys,
+    )
+
+
+def test_newest_state_per_alert_wins() -> None:
+    backlog = [
+        update(1, [("cpu", "firing"), ("disk", "firing")]),
+        update(2, [("cpu", "resolved")]),
+        update(3, [("mem", "firing")]),
+    ]
+    assert newest_states(backlog) == {"cpu": "resolved", "disk": "firing", "mem": "firing"}
+
+
+def test_updates_whose_alerts_are_all_reported_again_later_are_left_out() -> None:
+    backlog = [
+        update(1, [("cpu", "firing")]),
+        update(2, [("cpu", "resolved"), ("disk", "firing")]),
+        update(3, [("disk", "resolved")]),
+        update(4, []),  # no alert keys (e.g. a GitHub notice): always kept
+    ]
+    assert [n.id for n in current_updates(backlog)] == ["n4", "n3", "n2"]
+
+
+def test_digest_header_counts_updates_and_newest_states() -> None:
+    backlog = [update(i, [(f"a{i % 7}", "firing" if i < 9 else "resolved")]) for i in range(12)]
+    text = digest_text(backlog)
+    firing = sum(1 for s in newest_states(backlog).values() if s == "firing")
+    assert text.startswith(
+        f"📋 *12 updates in one digest* — {firing} firing, {7 - firing} resolved"
+    )
+    assert "5 older updates left out" in text
+
+
+def test_digest_lists_newest_first() -> None:
+    text = digest_text([update(1, [("a", "firing")]), update(2, [("b", "firing")])])
+    assert text.index("update 2") < text.index("update 1")
+
+
+@pytest.mark.parametrize(
+    ("count", "text_length", "max_length"),
+    [(200, 300, 4096), (30, 5000, 4096), (50, 100, 500), (3, 10, 4096)],
+    ids=["many-updates", "huge-updates", "small-limit", "few-short-updates"],
+)
+def test_digest_fits_the_limit_and_says_how_many_are_not_shown(
+    count: int, text_length: int, max_length: int
+) -> None:
+    backlog = [update(i, [(f"a{i}", "firing")], text="x" * text_length) for i in range(count)]
+    text = digest_text(backlog, max_length=max_length, link="https://bridge.example/outbox")
+    assert len(text) <= max_length
+    assert text.endswith("🔗 https://bridge.example/outbox")
+    shown = text.count("\n\nx")
+    if shown < count:
+        assert f"… and {count - shown} more" in text
+    else:
+        assert "more" not in text
+
+
+def test_build_digest_goes_to_the_same_recipient_with_the_oldest_accept_time() -> None:
+    backlog = [
+        update(1, [("cpu", "firing")], route="alerts"),
+        update(2, [("cpu", "resolved")], route="github"),
+    ]
+    digest = build_digest(backlog, digest_id="d1", now=2000.0)
+    assert (digest.id, digest.phone, digest.recipient) == ("d1", ALICE, "alice")
+    assert (digest.route, digest.source, digest.state) == ("digest", "digest", "pending")
+    assert digest.created_at == 1001.0
+    assert digest.event_keys == [("cpu", "resolved")]
+
+
+def test_a_digest_of_one_route_keeps_the_route_name() -> None:
+    digest = build_digest([update(1, []), update(2, [])], digest_id="d", now=0.0)
+    assert digest.route == "alerts"
+
+
+def test_a_digest_never_mixes_recipients() -> None:
+    other = update(2, [])
+    other.phone = "+4915112345678"
+    with pytest.raises(ValueError, match="one recipient"):
+        build_digest([update(1, []), other], digest_id="d", now=0.0)

@@ -1,0 +1,237 @@
+"""Retries through the real outbox worker, real senders and the Blueticks stand-in."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from email.utils import formatdate
+
+import pytest
+from blueticks_standin import CallRecord
+from blueticks_standin_faults import Fault
+from conftest import BridgeHarness, StartBridge, wait_until
+
+from bridge.delivery.worker import backoff_delay
+from bridge.model import Notification, NotificationState
+
+ALICE = "+14155550123"
+SHORT_TIMEOUT = "  timeout: 300ms\n"
+
+
+async def queue_one(h: BridgeHarness, text: str = "disk full on db-1") -> Notification:
+    """Put one notification in the outbox, as the pipeline does after a 202."""
+    now = time.time()
+    n = Notification(
+        id=uuid.uuid4().hex,
+        route="alerts",
+        recipient="alice",
+        phone=ALICE,
+        text=text,
+        created_at=now,
+        next_attempt_at=now,
+    )
+    await h.bridge.store.enqueue([n])
+    assert h.bridge.worker is not None
+    h.bridge.worker.wake()
+    return n
+
+
+async def wait_state(
+    h: BridgeHarness, notification_id: str, state: NotificationState, timeout: float = 5.0
+) -> Notification:
+    async def reached() -> bool:
+        n = await h.bridge.store.get_notification(notification_id)
+        return n is not None and n.state == state
+
+    await wait_until(reached, timeout, f"notification {notification_id} to be {state}")
+    n = await h.bridge.store.get_notification(notification_id)
+    assert n is not None
+    return n
+
+
+def on_send(fault: Fault) -> Fault:
+    """The fault for message sends only (v1 also pings Blueticks for the session state)."""
+    return fault.on(method="POST")
+
+
+def sends(h: BridgeHarness) -> list[CallRecord]:
+    return [call for call in h.standin.state.calls if call.method == "POST"]
+
+
+def sample(h: BridgeHarness, name: str, **labels: str) -> float:
+    return h.bridge.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Fault.error(500), Fault.error(503), Fault.error(429, retry_after=None), Fault.html(502)],
+    ids=["500", "503", "429-without-retry-after", "html-502-page"],
+)
+@pytest.mark.parametrize("api", ["legacy", "v1"])
+async def test_failures_with_a_status_are_retried_until_sent(
+    start_bridge: StartBridge, fault: Fault, api: str
+) -> None:
+    h = await start_bridge(api=api)
+    h.standin.state.faults.push(on_send(fault), times=3)
+    n = await queue_one(h)
+    sent = await wait_state(h, n.id, "sent")
+    assert sent.attempts == 4
+    assert len(sends(h)) == 4
+    assert h.texts() == ["disk full on db-1"]
+    assert sample(h, "alertbridge_notifications_total", route="alerts", outcome="retried") == 3
+
+
+@pytest.mark.parametrize(
+    ("api", "blueticks_extra"),
+    [("v1", ""), ("legacy", "  retry_unknown_outcome: true\n")],
+    ids=["v1", "legacy-opted-in"],
+)
+async def test_connection_reset_is_retried(
+    start_bridge: StartBridge, api: str, blueticks_extra: str
+) -> None:
+    h = await start_bridge(api=api, blueticks_extra=blueticks_extra)
+    h.standin.state.faults.push(on_send(Fault.reset()))
+    n = await queue_one(h)
+    sent = await wait_state(h, n.id, "sent")
+    assert sent.attempts == 2
+    assert len(h.standin.state.messages) == 1
+
+
+def http_date_in(seconds: float) -> str:
+    return formatdate(time.time() + seconds, usegmt=True)
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "at_least"),
+    [(lambda: "1", 0.95), (lambda: http_date_in(2), 0.95)],
+    ids=["seconds", "http-date"],
+)
+async def test_retry_after_is_honoured(
+    start_bridge: StartBridge, retry_after: object, at_least: float
+) -> None:
+    h = await start_bridge(api="v1", blueticks_extra="  backoff_max: 5s\n")
+    assert callable(retry_after)
+    h.standin.state.faults.push(on_send(Fault.error(429, retry_after=retry_after())))
+    n = await queue_one(h)
+    await wait_state(h, n.id, "sent")
+    first, second = sends(h)[:2]
+    # A lower bound only: the second attempt is never earlier than Retry-After allows.
+    assert second.at - first.at >= at_least
+    assert sample(h, "alertbridge_rate_limit_waits_total", scope="retry_after") == 1
+
+
+async def test_retry_after_beyond_backoff_max_is_capped(start_bridge: StartBridge) -> None:
+    h = await start_bridge(api="v1")  # backoff_max: 200ms in the harness
+    h.standin.state.faults.push(on_send(Fault.error(429, retry_after="3600")))
+    n = await queue_one(h)
+    await wait_state(h, n.id, "sent", timeout=3.0)  # an uncapped wait would be an hour
+
+
+async def test_legacy_send_without_an_answer_is_dead_lettered_as_outcome_unknown(
+    start_bridge: StartBridge,
+) -> None:
+    h = await start_bridge(api="legacy", blueticks_extra=SHORT_TIMEOUT)
+    h.standin.state.faults.push(on_send(Fault.slow(2.0)))
+    n = await queue_one(h)
+    dead = await wait_state(h, n.id, "dead")
+    assert dead.last_error is not None
+    assert "outcome is unknown" in dead.last_error
+    assert "retry_unknown_outcome" in dead.last_error
+    assert len(sends(h)) == 1
+
+
+async def test_legacy_send_without_an_answer_is_retried_when_opted_in(
+    start_bridge: StartBridge,
+) -> None:
+    extra = SHORT_TIMEOUT + "  retry_unknown_outcome: true\n"
+    h = await start_bridge(api="legacy", blueticks_extra=extra)
+    h.standin.state.faults.push(on_send(Fault.slow(2.0)))
+    n = await queue_one(h)
+    sent = await wait_state(h, n.id, "sent")
+    assert sent.attempts == 2
+
+
+async def test_v1_retry_after_a_lost_answer_replays_without_a_second_message(
+    start_bridge: StartBridge,
+) -> None:
+    h = await start_bridge(api="v1", blueticks_extra=SHORT_TIMEOUT)
+    h.standin.state.faults.push(on_send(Fault.drop_response(delay=2.0)))
+    n = await queue_one(h)
+    sent = await wait_state(h, n.id, "sent")
+    assert sent.attempts == 2
+    calls = sends(h)
+    assert len(calls) == 2
+    assert calls[0].headers["Idempotency-Key"] == calls[1].headers["Idempotency-Key"]
+    assert len(h.standin.state.messages) == 1
+    assert sent.provider_id == h.standin.state.messages[0].id
+
+
+@pytest.mark.parametrize("status", [400, 401], ids=["bad-request", "unauthorized"])
+async def test_permanent_errors_are_dead_lettered_at_once_with_the_reason(
+    start_bridge: StartBridge, status: int
+) -> None:
+    h = await start_bridge(api="v1")
+    h.standin.state.faults.push(on_send(Fault.error(status)), times=5)
+    n = await queue_one(h)
+    dead = await wait_state(h, n.id, "dead")
+    assert len(sends(h)) == 1
+    assert dead.attempts == 1
+    assert dead.last_error is not None
+    assert f"HTTP {status}" in dead.last_error
+    assert sample(h, "alertbridge_notifications_total", route="alerts", outcome="dead") == 1
+    assert sample(h, "alertbridge_send_attempts_total", outcome="permanent") == 1
+
+
+async def test_401_marks_the_bridge_not_ready_until_a_send_succeeds(
+    start_bridge: StartBridge,
+) -> None:
+    h = await start_bridge(api="v1")
+    h.standin.state.faults.push(on_send(Fault.error(401)))
+    await wait_state(h, (await queue_one(h)).id, "dead")
+    assert sample(h, "alertbridge_sender_ready") == 0
+    ready = await h.get("/readyz")
+    assert ready.status == 503
+    assert "401" in ready.body["checks"]["sender"]
+    await wait_state(h, (await queue_one(h, "second")).id, "sent")
+    assert sample(h, "alertbridge_sender_ready") == 1
+    assert (await h.get("/readyz")).status == 200
+
+
+async def test_gives_up_after_max_attempts(start_bridge: StartBridge) -> None:
+    h = await start_bridge(api="v1", blueticks_extra="  max_attempts: 3\n")
+    h.standin.state.faults.push(on_send(Fault.error(503)), times=10)
+    n = await queue_one(h)
+    dead = await wait_state(h, n.id, "dead")
+    assert dead.attempts == 3
+    assert len(sends(h)) == 3
+    assert dead.last_error is not None
+    assert "after 3 attempts" in dead.last_error
+
+
+def lowest(low: float, high: float) -> float:
+    return low
+
+
+def highest(low: float, high: float) -> float:
+    return high
+
+
+@pytest.mark.parametrize(
+    ("attempt", "initial", "cap", "low", "high"),
+    [
+        (1, 1.0, 300.0, 0.5, 1.0),
+        (2, 1.0, 300.0, 0.5, 2.0),
+        (4, 1.0, 300.0, 0.5, 8.0),
+        (10, 1.0, 300.0, 0.5, 300.0),
+        (5000, 1.0, 300.0, 0.5, 300.0),
+        (3, 1.0, 0.2, 0.2, 0.2),
+    ],
+    ids=["first", "second", "fourth", "capped", "absurd-attempt", "cap-below-initial"],
+)
+def test_backoff_doubles_up_to_the_cap_with_jitter_between_bounds(
+    attempt: int, initial: float, cap: float, low: float, high: float
+) -> None:
+    assert backoff_delay(attempt, initial=initial, cap=cap, jitter=lowest) == low
+    assert backoff_delay(attempt, initial=initial, cap=cap, jitter=highest) == high
+    for _ in range(50):
+        assert low <= backoff_delay(attempt, initial=initial, cap=cap) <= high

@@ -1,0 +1,116 @@
+"""Graceful shutdown: in-flight sends finish within the grace period, the rest stays pending."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from blueticks_standin_faults import Fault
+from conftest import BridgeHarness, StartBridge, outbox_state_count, wait_until
+
+from bridge.model import Notification, NotificationState
+from bridge.store.sqlite import SqliteStore
+
+ALICE = "+14155550123"
+
+
+def notification(text: str = "disk full") -> Notification:
+    now = time.time()
+    return Notification(
+        id=uuid.uuid4().hex,
+        route="alerts",
+        recipient="alice",
+        phone=ALICE,
+        text=text,
+        created_at=now,
+        next_attempt_at=now,
+    )
+
+
+async def queue(h: BridgeHarness, *notifications: Notification) -> None:
+    await h.bridge.store.enqueue(list(notifications))
+    assert h.bridge.worker is not None
+    h.bridge.worker.wake()
+
+
+async def state_of(h: BridgeHarness, notification_id: str) -> NotificationState | None:
+    n = await h.bridge.store.get_notification(notification_id)
+    return None if n is None else n.state
+
+
+async def send_in_flight(h: BridgeHarness, answer_after: float) -> Notification:
+    """Queue one notification whose send Blueticks answers only after `answer_after` s."""
+    h.standin.state.faults.push(Fault.drop_response(delay=answer_after).on(method="POST"))
+    n = notification()
+    await queue(h, n)
+    await h.standin.state.wait_for_messages(1)  # received: the answer is on its way
+    return n
+
+
+async def test_in_flight_send_finishes_within_the_grace_period(start_bridge: StartBridge) -> None:
+    h = await start_bridge(api="v1")
+    n = await send_in_flight(h, answer_after=0.4)
+    assert h.bridge.worker is not None
+    await h.bridge.worker.stop(grace=5.0)
+    assert await state_of(h, n.id) == "sent"
+
+
+async def test_send_cut_off_at_the_deadline_goes_back_to_pending(start_bridge: StartBridge) -> None:
+    h = await start_bridge(api="v1")
+    n = await send_in_flight(h, answer_after=30.0)
+    assert h.bridge.worker is not None
+    started = time.monotonic()
+    await h.bridge.worker.stop(grace=0.2)
+    assert time.monotonic() - started < 5.0, "stop waited for the send, not the grace period"
+    stored = await h.bridge.store.get_notification(n.id)
+    assert stored is not None
+    # Nothing is left in 'sending'; the next start sends it again with the same Idempotency-Key.
+    assert (stored.state, stored.attempts) == ("pending", 0)
+    assert await outbox_state_count(h, "sending") == 0
+
+
+async def test_notifications_held_by_pacing_stay_pending_for_the_next_start(
+    start_bridge: StartBridge,
+) -> None:
+    paced = "pacing:\n  per_recipient: {per_minute: 6, burst: 1}\n  digest_after: 50\n"
+    h = await start_bridge(extra=paced)
+    batch = [notification(f"update {i}") for i in range(3)]
+    await queue(h, *batch)
+    await h.standin.state.wait_for_messages(1)
+
+    async def first_sent() -> bool:
+        return await state_of(h, batch[0].id) == "sent"
+
+    await wait_until(first_sent, 3.0, "the first message to be sent")
+    assert h.bridge.worker is not None
+    await h.bridge.worker.stop(grace=1.0)
+    assert [await state_of(h, n.id) for n in batch[1:]] == ["pending", "pending"]
+    assert await outbox_state_count(h, "sending") == 0
+
+
+async def test_nothing_is_claimed_after_stop(start_bridge: StartBridge) -> None:
+    h = await start_bridge()
+    assert h.bridge.worker is not None
+    await h.bridge.worker.stop(grace=1.0)
+    n = notification()
+    await queue(h, n)
+    # The worker is stopped: a claim would have to happen within this await, if ever.
+    assert (await h.bridge.store.claim_due(time.time() + 1, 10))[0].id == n.id
+    assert h.standin.state.messages == []
+
+
+async def test_bridge_stop_uses_the_grace_given_to_serve(start_bridge: StartBridge) -> None:
+    h = await start_bridge(api="v1")
+    n = await send_in_flight(h, answer_after=30.0)
+    h.bridge.shutdown_grace = 0.2  # what `alertbridge serve --grace 0.2` passes
+    started = time.monotonic()
+    await h.bridge.stop()
+    assert time.monotonic() - started < 5.0, "Bridge.stop did not use shutdown_grace"
+    reopened = SqliteStore(h.bridge.runtime.config.store.path)
+    await reopened.open()
+    try:
+        stored = await reopened.get_notification(n.id)
+    finally:
+        await reopened.close()
+    assert stored is not None
+    assert stored.state == "pending"

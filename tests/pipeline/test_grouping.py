@@ -1,0 +1,155 @@
+"""Group semantics (Alertmanager's): group keys, and what each flush sends to a recipient."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.model import Event, Status, Webhook
+from bridge.pipeline.grouping import (
+    GroupState,
+    Notified,
+    add_event,
+    after_flush,
+    decide_flush,
+    group_from_record,
+    group_key,
+    group_to_record,
+    new_group,
+)
+from bridge.routing.router import Route
+
+INTERVAL, REPEAT = 60.0, 3600.0
+
+
+def route(group_by: tuple[str, ...] | None = ("alertname",), send_resolved: bool = True) -> Route:
+    return Route("team", None, (), (), None, None, 0.0, send_resolved, False, group_by=group_by)
+
+
+def alert(fp: str, status: Status = "firing", **labels: str) -> Event:
+    return Event(
+        "alertmanager", fp, status, {"alertname": "Disk", "instance": fp, **labels}, title=fp
+    )
+
+
+@pytest.mark.parametrize(
+    ("group_by", "a", "b", "same"),
+    [
+        (("alertname",), alert("x"), alert("y"), True),
+        (("alertname", "instance"), alert("x"), alert("y"), False),
+        (("...",), alert("x"), alert("x"), True),
+        (("...",), alert("x"), alert("x", env="prod"), False),
+        (("missing",), alert("x"), alert("y"), True),
+    ],
+    ids=["by-alertname", "by-instance-too", "all-labels-equal", "all-labels-differ", "missing"],
+)
+def test_group_key_is_route_and_group_label_values(
+    group_by: tuple[str, ...], a: Event, b: Event, same: bool
+) -> None:
+    r = route(group_by)
+    assert group_key(r, a).startswith("team{")
+    assert (group_key(r, a) == group_key(r, b)) is same
+
+
+# Each step: (time, events posted before the flush, expected reason, expected alerts sent).
+SEQUENCE = [
+    (0, [alert("a")], "first", ["a"]),
+    (60, [alert("a")], "unchanged", []),
+    (120, [alert("a"), alert("b")], "new_firing", ["b"]),
+    (180, [alert("a", "resolved"), alert("b")], "some_resolved", ["a"]),
+    (240, [alert("b")], "unchanged", []),
+    (180 + REPEAT, [alert("b")], "repeat", ["b"]),
+    (240 + REPEAT, [alert("b", "resolved")], "all_resolved", ["b"]),
+]
+
+
+def test_sequence_sends_only_what_changed_then_repeats_then_all_resolved() -> None:
+    r = route()
+    group = new_group(r, "k", {"alertname": "Disk"}, Webhook("alertmanager", []), 0, 30)
+    seen: list[tuple[str, list[str]]] = []
+    for now, events, _reason, _sent in SEQUENCE:
+        for event in events:
+            add_event(group, event, now)
+        decision = decide_flush(
+            group, group.notified.get("alice"), now=now, send_resolved=True, repeat_interval=REPEAT
+        )
+        seen.append((decision.reason, list(decision.fingerprints)))
+        if decision.record:
+            group.notified["alice"] = Notified(
+                sorted(group.firing()), sorted(group.resolved()), now
+            )
+        group = group_from_record(group_to_record(group))  # as through the store
+        after_flush(group, now, INTERVAL)
+    assert seen == [(reason, sent) for _t, _e, reason, sent in SEQUENCE]
+    assert group.alerts == {}
+
+
+def flushed(group: GroupState, notified: Notified | None, send_resolved: bool = True) -> str:
+    decision = decide_flush(
+        group, notified, now=10, send_resolved=send_resolved, repeat_interval=REPEAT
+    )
+    return f"{decision.reason}:{','.join(decision.fingerprints)}:{decision.record}"
+
+
+def group_of(*events: Event) -> GroupState:
+    group = new_group(route(), "k", {}, Webhook("alertmanager", []), 0, 30)
+    for event in events:
+        add_event(group, event, 0)
+    return group
+
+
+@pytest.mark.parametrize(
+    ("group", "notified", "send_resolved", "expected"),
+    [
+        (group_of(alert("a", "resolved")), None, True, "nothing_firing::False"),
+        (group_of(alert("a"), alert("b", "resolved")), None, True, "first:a:True"),
+        (
+            group_of(alert("a"), alert("b", "resolved")),
+            Notified(["a"], [], 0),
+            True,
+            "unchanged::False",
+        ),
+        (
+            group_of(alert("a", "resolved")),
+            Notified(["a"], [], 0),
+            False,
+            "resolved_not_wanted::True",
+        ),
+        (
+            group_of(alert("a", "resolved"), alert("b")),
+            Notified(["a", "b"], [], 0),
+            False,
+            "unchanged::False",
+        ),
+    ],
+    ids=[
+        "fired-and-resolved-before-first-flush-sends-nothing",
+        "resolved-the-recipient-never-saw-is-left-out",
+        "resolved-never-seen-is-no-change",
+        "all-resolved-without-send-resolved-records-only",
+        "some-resolved-without-send-resolved-is-no-change",
+    ],
+)
+def test_flush_decision(
+    group: GroupState, notified: Notified | None, send_resolved: bool, expected: str
+) -> None:
+    assert flushed(group, notified, send_resolved) == expected
+
+
+def test_alert_flapping_between_flushes_is_sent_once_marked_flapping() -> None:
+    group = group_of(alert("a"))
+    for status in ("resolved", "firing", "resolved", "firing"):
+        add_event(group, alert("a", status), 5)  # type: ignore[arg-type]
+    assert group.flaps() == {"a": 4}
+    assert flushed(group, Notified(["a"], [], 0)) == "flapped:a:True"
+    after_flush(group, 10, INTERVAL)
+    assert group.flaps() == {}
+
+
+def test_resolved_removed_at_flush_fires_again_as_new() -> None:
+    group = group_of(alert("a"), alert("b"))
+    notified = Notified(["a", "b"], [], 0)
+    group.notified["alice"] = notified
+    add_event(group, alert("b", "resolved"), 5)
+    after_flush(group, 10, INTERVAL)  # b resolved: gone, from the group and from the log
+    add_event(group, alert("b"), 20)
+    assert flushed(group, group.notified["alice"], send_resolved=False) == "new_firing:b:True"

@@ -1,0 +1,175 @@
+"""Grouping, HA duplicates, flapping and restarts through the real bridge and the stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from blueticks_standin import run_standin
+from conftest import BridgeHarness, StartBridge, am_headers, wait_until, write_config
+
+from bridge.runtime import load_runtime
+from bridge.service import Bridge
+
+GROUPED = """\
+routes:
+  - name: disks
+    source: alertmanager
+    group_by: [alertname]
+    group_wait: {wait}
+    group_interval: {interval}
+    repeat_interval: 1h
+    to: [oncall]
+"""
+
+IMMEDIATE = """\
+routes:
+  - name: disks
+    source: alertmanager
+    to: [alice]
+"""
+
+
+def am_payload(*alerts: dict[str, object]) -> bytes:
+    return json.dumps(
+        {
+            "version": "4",
+            "status": "firing",
+            "receiver": "whatsapp",
+            "groupKey": '{}:{alertname="Disk"}',
+            "groupLabels": {"alertname": "Disk"},
+            "externalURL": "http://am:9093",
+            "alerts": list(alerts),
+        }
+    ).encode()
+
+
+def alert(name: str, status: str = "firing") -> dict[str, object]:
+    return {
+        "status": status,
+        "labels": {"alertname": "Disk", "instance": name, "severity": "critical"},
+        "annotations": {"summary": f"disk full on {name}"},
+        "startsAt": "2026-11-25T10:00:00Z",
+        "endsAt": "2026-11-25T11:00:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
+        "fingerprint": f"fp-{name}",
+    }
+
+
+async def post(h: BridgeHarness, *alerts: dict[str, object]) -> None:
+    reply = await h.post("/webhook/alertmanager", am_payload(*alerts), am_headers())
+    assert reply.status == 202, reply.body
+
+
+def texts_to(h: BridgeHarness, phone: str) -> list[str]:
+    return [
+        m.request.get("message") or m.request.get("text") or ""
+        for m in h.standin.state.messages
+        if phone in json.dumps(m.request)
+    ]
+
+
+async def test_group_sends_one_message_then_only_what_changed(start_bridge: StartBridge) -> None:
+    h = await start_bridge(GROUPED.format(wait="150ms", interval="300ms"))
+    await post(h, alert("db-1"))
+    await post(h, alert("db-1"), alert("db-2"))  # Alertmanager re-posts the whole group
+    await post(h, alert("db-3"))
+    await h.standin.state.wait_for_messages(2)
+    first = h.texts()
+    assert all(all(f"db-{i}" in t for i in (1, 2, 3)) for t in first), first
+
+    await post(h, alert("db-1"), alert("db-2"), alert("db-3"), alert("db-4"))
+    await h.standin.state.wait_for_messages(4)
+    joined = h.texts()[2:]
+    assert all("db-4" in t and "db-1" not in t and "db-3" not in t for t in joined), joined
+
+    await post(h, alert("db-1", "resolved"), alert("db-2"), alert("db-3"), alert("db-4"))
+    await h.standin.state.wait_for_messages(6)
+    resolved = h.texts()[4:]
+    assert all("RESOLVED" in t and "db-1" in t and "db-2" not in t for t in resolved), resolved
+
+    await post(h, *(alert(f"db-{i}", "resolved") for i in (2, 3, 4)))
+    await h.standin.state.wait_for_messages(8)
+    await asyncio.sleep(0)  # nothing else may come: the group is gone once all resolved
+    await wait_until(lambda: _no_groups(h), timeout=3, what="the resolved group to be forgotten")
+    assert len(h.texts()) == 8
+
+
+async def _no_groups(h: BridgeHarness) -> bool:
+    return not await h.bridge.store.list_records("group", 0)
+
+
+async def test_ha_pair_posting_the_same_group_at_once_is_sent_once(
+    start_bridge: StartBridge,
+) -> None:
+    h = await start_bridge(IMMEDIATE)
+    body = am_payload(alert("db-1"), alert("db-2"))
+    replies = await asyncio.gather(
+        *(h.post("/webhook/alertmanager", body, am_headers()) for _ in range(4))
+    )
+    assert sorted(r.body["notifications"] for r in replies) == [0, 0, 0, 1]
+    await h.standin.state.wait_for_messages(1)
+    await post(h, alert("db-1"), alert("db-2"))  # an Alertmanager retry, later
+    assert len(h.texts()) == 1
+    suppressed = await h.get("/metrics")
+    assert 'alertbridge_dedupe_suppressed_total{reason="duplicate",route="disks"} 14.0' in (
+        suppressed.body
+    )
+
+
+async def test_ha_pair_posting_to_a_grouped_route_is_sent_once(start_bridge: StartBridge) -> None:
+    h = await start_bridge(GROUPED.format(wait="100ms", interval="200ms"))
+    body = am_payload(alert("db-1"))
+    await asyncio.gather(*(h.post("/webhook/alertmanager", body, am_headers()) for _ in range(3)))
+    await h.standin.state.wait_for_messages(2)
+    await post(h, alert("db-1"))
+    await wait_until(lambda: _flushed_twice(h), timeout=3, what="two more flushes")
+    assert len(h.texts()) == 2
+
+
+async def _flushed_twice(h: BridgeHarness) -> bool:
+    records = await h.bridge.store.list_records("group", 0)
+    return bool(records) and records[0][1]["flushes"] >= 3
+
+
+async def test_flapping_alert_is_collapsed_into_one_message(start_bridge: StartBridge) -> None:
+    h = await start_bridge(IMMEDIATE, extra="defaults: {flap_window: 400ms}\n")
+    await post(h, alert("db-1"))
+    await post(h, alert("db-1", "resolved"))
+    for status in ("firing", "resolved", "firing"):
+        await post(h, alert("db-1", status))
+    await h.standin.state.wait_for_messages(3, timeout=5)
+    texts = h.texts()
+    assert "FIRING" in texts[0] and "RESOLVED" in texts[1]
+    assert "flapped: 3 status changes, now firing" in texts[2] and "FIRING" in texts[2]
+    await post(h, alert("db-1"))  # the flapping message counts as the firing sent
+    assert len(h.texts()) == 3
+
+
+async def test_restart_during_group_wait_sends_the_group_once(tmp_path: Path) -> None:
+    async with run_standin() as standin:
+        config = write_config(tmp_path, standin.url, GROUPED.format(wait="600ms", interval="1h"))
+        first = Bridge(load_runtime(str(config)))
+        await first.start()
+        from bridge.model import utcnow  # noqa: PLC0415
+        from bridge.sources.base import Source  # noqa: F401, PLC0415
+
+        webhook = first.runtime.sources["alertmanager"].parse(
+            {}, am_payload(alert("db-1"), alert("db-2")), utcnow()
+        )
+        result = await first.pipeline.ingest(webhook, first.runtime.routes, first.runtime.renderer)
+        assert [o.group for o in result.outcomes] == ["disks{alertname='Disk'}"] * 2
+        await first.stop()
+        assert standin.state.messages == []
+
+        second = Bridge(load_runtime(str(config)))
+        await second.start()
+        try:
+            await standin.state.wait_for_messages(2, timeout=5)
+            third_flush_due = await second.store.list_records("group", 0)
+            assert third_flush_due and third_flush_due[0][1]["flushes"] == 1
+        finally:
+            await second.stop()
+        assert len(standin.state.messages) == 2
+        texts = [m.request.get("message", "") for m in standin.state.messages]
+        assert all("db-1" in t and "db-2" in t for t in texts)

@@ -1,0 +1,253 @@
+"""The outbox admin API: list, retry and drop dead letters, behind the admin token."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+from blueticks_standin_faults import Fault
+from conftest import (
+    ADMIN_TOKEN,
+    BridgeHarness,
+    StartBridge,
+    am_headers,
+    outbox_state_count,
+    wait_until,
+    write_config,
+)
+
+from bridge.runtime import load_runtime
+from bridge.service import Bridge
+from bridge.web.app import create_app
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"}
+ALICE, BOB = "+14155550123", "+4915112345678"
+
+
+def am_alert(name: str) -> bytes:
+    """One firing alert; the default routes send it to alice and bob (two notifications)."""
+    alert = {
+        "status": "firing",
+        "labels": {"alertname": "Disk", "instance": name, "severity": "critical"},
+        "annotations": {"summary": f"disk full on {name}"},
+        "startsAt": "2026-11-25T10:00:00Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "fingerprint": f"fp-{name}",
+    }
+    return json.dumps(
+        {
+            "version": "4",
+            "status": "firing",
+            "receiver": "whatsapp",
+            "groupKey": f'{{}}:{{instance="{name}"}}',
+            "groupLabels": {},
+            "commonLabels": {},
+            "commonAnnotations": {},
+            "externalURL": "http://am:9093",
+            "alerts": [alert],
+        }
+    ).encode()
+
+
+async def bridge_with_dead_letters(start_bridge: StartBridge) -> BridgeHarness:
+    """A bridge whose two notifications (alice, bob) were refused with 400: dead letters."""
+    h = await start_bridge()
+    h.standin.state.faults.push(Fault.error(400), times=2)
+    reply = await h.post("/webhook/alertmanager", am_alert("db-1"), am_headers())
+    assert reply.status == 202, reply.body
+
+    async def both_dead() -> bool:
+        return await outbox_state_count(h, "dead") == 2
+
+    await wait_until(both_dead, what="two dead letters")
+    return h
+
+
+async def dead_ids(h: BridgeHarness) -> dict[str, str]:
+    """Dead letters by phone."""
+    return {n.phone: n.id for n in await h.bridge.store.list_notifications("dead")}
+
+
+async def test_dead_letters_are_listed_with_the_reason(start_bridge: StartBridge) -> None:
+    h = await bridge_with_dead_letters(start_bridge)
+    reply = await h.get("/api/v1/outbox?state=dead&limit=10", ADMIN)
+    assert reply.status == 200, reply.body
+    assert reply.body["state"] == "dead" and reply.body["count"] == 2
+    listed = reply.body["notifications"]
+    assert sorted(n["phone"] for n in listed) == [ALICE, BOB]
+    for n in listed:
+        assert n["state"] == "dead" and n["route"] == "alerts"
+        assert "HTTP 400" in n["last_error"]
+        assert n["idempotency_key"] == f"ab-{n['id']}"
+
+
+async def test_list_limit_caps_the_answer(start_bridge: StartBridge) -> None:
+    h = await bridge_with_dead_letters(start_bridge)
+    reply = await h.get("/api/v1/outbox?limit=1", ADMIN)
+    assert reply.status == 200 and reply.body["count"] == 1
+
+
+async def test_one_notification_is_shown_by_id(start_bridge: StartBridge) -> None:
+    h = await bridge_with_dead_letters(start_bridge)
+    alice = (await dead_ids(h))[ALICE]
+    reply = await h.get(f"/api/v1/outbox/{alice}", ADMIN)
+    assert reply.status == 200
+    assert reply.body["id"] == alice and reply.body["phone"] == ALICE
+    missing = await h.get("/api/v1/outbox/no-such-id", ADMIN)
+    assert missing.status == 404 and "no-such-id" in missing.body["error"]
+
+
+async def test_retry_by_id_delivers_only_that_dead_letter(start_bridge: StartBridge) -> None:
+    h = await bridge_with_dead_letters(start_bridge)
+    ids = await dead_ids(h)
+    reply = await h.post("/api/v1/outbox/retry", json.dumps({"ids": [ids[ALICE]]}).encode(), ADMIN)
+    assert reply.status == 200 and reply.body == {"requeued": 1}
+    messages = await h.standin.state.wait_for_messages(1)
+    assert [m.request["to"] for m in messages] == [ALICE]
+
+    async def alice_sent() -> bool:
+        found = await h.bridge.store.get_notification(ids[ALICE])
+        return found is not None and found.state == "sent"
+
+    await wait_until(alice_sent, what="alice's notification marked sent")
+    assert await dead_ids(h) == {BOB: ids[BOB]}
+
+
+async def test_retry_all_delivers_every_dead_letter(start_bridge: StartBridge) -> None:
+    h = await bridge_with_dead_letters(start_bridge)
+    reply = await h.post("/api/v1/outbox/retry", b'{"all": true}', ADMIN)
+    assert reply.status == 200 and reply.body == {"requeued": 2}
+
+    async def both_sent() -> bool:
+        return await outbox_state_count(h, "sent") == 2
+
+    await wait_until(both_sent, what="both retried notifications sent")
+    assert sorted(m.request["to"] for m in h.standin.state.messages) == [ALICE, BOB]
+
+
+@pytest.mark.parametrize(
+    ("select_bob", "dropped", "left"),
+    [(True, 1, [ALICE]), (False, 2, [])],
+    ids=["by-id", "all"],
+)
+async def test_drop_deletes_dead_letters(
+    start_bridge: StartBridge, select_bob: bool, dropped: int, left: list[str]
+) -> None:
+    h = await bridge_with_dead_letters(start_bridge)
+    ids = await dead_ids(h)
+    body = {"ids": [ids[BOB]]} if select_bob else {"all": True}
+    reply = await h.post("/api/v1/outbox/drop", json.dumps(body).encode(), ADMIN)
+    assert reply.status == 200 and reply.body == {"dropped": dropped}
+    assert sorted(await dead_ids(h)) == left
+    assert h.standin.state.messages == []
+
+
+async def test_retry_of_an_id_that_is_not_dead_changes_nothing(start_bridge: StartBridge) -> None:
+    h = await bridge_with_dead_letters(start_bridge)
+    reply = await h.post("/api/v1/outbox/retry", b'{"ids": ["no-such-id"]}', ADMIN)
+    assert reply.status == 200 and reply.body == {"requeued": 0}
+    assert len(await dead_ids(h)) == 2
+
+
+ENDPOINTS = [
+    ("GET", "/api/v1/outbox"),
+    ("GET", "/api/v1/outbox/some-id"),
+    ("POST", "/api/v1/outbox/retry"),
+    ("POST", "/api/v1/outbox/drop"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), ENDPOINTS, ids=lambda v: v)
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer wrong-token", f"Basic {ADMIN_TOKEN}", f"Bearer {ADMIN_TOKEN}x"],
+    ids=["missing", "wrong-token", "wrong-scheme", "token-prefix"],
+)
+async def test_admin_endpoints_refuse_without_the_admin_token(
+    start_bridge: StartBridge, method: str, path: str, authorization: str | None
+) -> None:
+    h = await bridge_with_dead_letters(start_bridge)
+    headers = {"Content-Type": "application/json"}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    body = b'{"all": true}'
+    reply = await (h.post(path, body, headers) if method == "POST" else h.get(path, headers))
+    assert reply.status == 401, reply.body
+    assert len(await dead_ids(h)) == 2
+
+
+@pytest.mark.parametrize(("method", "path"), ENDPOINTS, ids=lambda v: v)
+async def test_admin_api_is_off_without_a_configured_token(
+    tmp_path: Path, aiohttp_client, method: str, path: str
+) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9")
+    text = config.read_text()
+    assert f"admin_token: {ADMIN_TOKEN}" in text
+    config.write_text(text.replace(f"admin_token: {ADMIN_TOKEN}", "admin_token: null"))
+    client: TestClient = await aiohttp_client(create_app(Bridge(load_runtime(str(config)))))
+    response = await client.request(method, path, headers=ADMIN, data=b'{"all": true}')
+    assert response.status == 403
+    assert "admin_token" in (await response.json())["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"\xff\xfe", "not valid JSON"),
+        (b'["id-1"]', '{"ids"'),
+        (b'{"ids": []}', "non-empty list"),
+        (b'{"ids": "id-1"}', "non-empty list"),
+        (b'{"ids": [1, 2]}', "non-empty list"),
+        (b'{"ids": ["id-1"], "all": true}', '"all" must be true'),
+        (b'{"all": false}', '"all" must be true'),
+        (b'{"all": "yes"}', '"all" must be true'),
+        (b'{"everything": true}', '{"ids"'),
+        (b"{}", '{"ids"'),
+    ],
+    ids=[
+        "malformed",
+        "not-utf8",
+        "array",
+        "empty-ids",
+        "ids-string",
+        "ids-numbers",
+        "ids-and-all",
+        "all-false",
+        "all-string",
+        "unknown-key",
+        "empty-object",
+    ],
+)
+@pytest.mark.parametrize("action", ["retry", "drop"])
+async def test_bad_selection_body_is_refused_with_a_message(
+    start_bridge: StartBridge, action: str, body: bytes, message: str
+) -> None:
+    h = await bridge_with_dead_letters(start_bridge)
+    reply = await h.post(f"/api/v1/outbox/{action}", body, ADMIN)
+    assert reply.status == 400, reply.body
+    assert message in reply.body["error"]
+    assert len(await dead_ids(h)) == 2
+
+
+async def test_oversized_body_is_refused(start_bridge: StartBridge) -> None:
+    h = await bridge_with_dead_letters(start_bridge)
+    body = json.dumps({"ids": [f"id-{i:08d}" for i in range(10_000)]}).encode()
+    reply = await h.post("/api/v1/outbox/drop", body, ADMIN)
+    assert reply.status == 413
+    assert len(await dead_ids(h)) == 2
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [("state=lost", "state must be one of"), ("limit=0", "limit"), ("limit=ten", "limit")],
+    ids=["unknown-state", "zero-limit", "non-numeric-limit"],
+)
+async def test_bad_list_query_is_refused(
+    start_bridge: StartBridge, query: str, message: str
+) -> None:
+    h = await start_bridge()
+    reply = await h.get(f"/api/v1/outbox?{query}", ADMIN)
+    assert reply.status == 400 and message in reply.body["error"]
