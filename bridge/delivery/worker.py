@@ -174,7 +174,11 @@ class OutboxWorker:
         )
         if limit < 1:
             return [], 0
-        return await self.store.claim_due(now, limit), limit
+        # A phone with a notification already waiting (or being sent), or whose bucket is
+        # empty, gets nothing more claimed: its backlog stays in the outbox, in order, where a
+        # digest can merge it, instead of piling up in memory.
+        exclude = set(self._lanes) | self._busy | set(self.pacer.paced_recipients(now))
+        return await self.store.claim_due(now, limit, exclude), limit
 
     def _dispatch(self, now: float) -> None:
         """Start a send for every lane whose phone is idle and whose buckets allow it."""

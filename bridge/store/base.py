@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -60,8 +60,13 @@ class Store(Protocol):
         keeps the dedupe record of a notification that was not persisted.
         """
 
-    async def claim_due(self, now: float, limit: int) -> list[Notification]:
-        """Move up to limit pending notifications with next_attempt_at <= now to 'sending'."""
+    async def claim_due(
+        self, now: float, limit: int, exclude_phones: Collection[str] = ()
+    ) -> list[Notification]:
+        """Move up to limit pending notifications with next_attempt_at <= now to 'sending'.
+
+        Notifications to `exclude_phones` stay pending (their recipient is being paced, so
+        their backlog stays where a digest can merge it)."""
 
     async def mark_sent(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, get_args
 
 from bridge.model import Notification, NotificationState
@@ -102,10 +102,14 @@ class MemoryStore:
         for notification in notifications:
             self._add(notification)
 
-    async def claim_due(self, now: float, limit: int) -> list[Notification]:
+    async def claim_due(
+        self, now: float, limit: int, exclude_phones: Collection[str] = ()
+    ) -> list[Notification]:
         self._saw(now)
         due = [
-            self._outbox[nid] for nid in self._pending if self._outbox[nid].next_attempt_at <= now
+            n
+            for n in (self._outbox[nid] for nid in self._pending)
+            if n.next_attempt_at <= now and n.phone not in exclude_phones
         ]
         due.sort(key=lambda n: (n.next_attempt_at, n.created_at, n.id))
         claimed = due[: max(limit, 0)]

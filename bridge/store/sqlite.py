@@ -12,7 +12,7 @@ import contextlib
 import functools
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,8 +134,12 @@ class SqliteStore:
 
         await self._call(run)
 
-    async def claim_due(self, now: float, limit: int) -> list[Notification]:
-        return await self._call(functools.partial(_claim_due, now=now, limit=limit))
+    async def claim_due(
+        self, now: float, limit: int, exclude_phones: Collection[str] = ()
+    ) -> list[Notification]:
+        return await self._call(
+            functools.partial(_claim_due, now=now, limit=limit, exclude=sorted(exclude_phones))
+        )
 
     async def mark_sent(
         self,
@@ -428,14 +432,17 @@ def _get_dedupe(conn: sqlite3.Connection, *, keys: list[str], now: float) -> dic
     return found
 
 
-def _claim_due(conn: sqlite3.Connection, *, now: float, limit: int) -> list[Notification]:
+def _claim_due(
+    conn: sqlite3.Connection, *, now: float, limit: int, exclude: list[str]
+) -> list[Notification]:
     """Select the due rows and mark them sending in the same write transaction."""
+    not_in = f"AND phone NOT IN ({', '.join('?' * len(exclude))}) " if exclude else ""
     sql = (
         f"SELECT {OUTBOX_COLUMNS} FROM outbox "  # noqa: S608
-        "WHERE state = 'pending' AND next_attempt_at <= ? "
+        f"WHERE state = 'pending' AND next_attempt_at <= ? {not_in}"
         "ORDER BY next_attempt_at, created_at, id LIMIT ?"
     )
-    claimed = [from_row(row) for row in conn.execute(sql, (now, max(limit, 0)))]
+    claimed = [from_row(row) for row in conn.execute(sql, (now, *exclude, max(limit, 0)))]
     conn.executemany("UPDATE outbox SET state = 'sending' WHERE id = ?", [(n.id,) for n in claimed])
     for notification in claimed:
         notification.state = "sending"

@@ -99,6 +99,48 @@ async def test_sigterm_finishes_in_flight_sends_and_keeps_the_rest_for_the_next_
     assert chats == [chat_of(i) for i in range(1 + pending)]
 
 
+async def test_sigterm_gives_a_hung_send_only_the_grace_and_it_is_replayed_after_restart(
+    tmp_path: Path, processes: Processes
+) -> None:
+    grace = 1.0
+    async with run_standin() as standin, aiohttp.ClientSession() as http:
+        # Blueticks creates the message but holds the answer far beyond the grace period.
+        standin.state.faults.push(Fault.drop_response(delay=60).on(path_prefix=SEND_PATH))
+        port = free_port()
+        config = serve_config(
+            tmp_path,
+            standin.url,
+            port,
+            api="v1",
+            routes=routes_per_instance(1),
+            blueticks_extra="  timeout: 30s\n",
+        )
+        serve = await processes.serve(config, port, "--grace", str(grace))
+        await serve.wait_ready(http)
+        await serve.post_alert(http, 0)
+        [message] = await standin.state.wait_for_messages(1)
+        started = time.monotonic()
+        serve.send_signal(signal.SIGTERM)
+        assert await serve.wait_exit(grace + 5) == 0, serve.log_tail()
+        assert time.monotonic() - started < grace + 2
+        [left] = await read_outbox(tmp_path / "alertbridge.db")
+        assert left.state == "pending"
+
+        restarted = await processes.serve(config, port)
+        await restarted.wait_ready(http)
+
+        async def sent() -> bool:
+            return await restarted.metric(http, "alertbridge_outbox_depth", state="sent") == 1
+
+        await wait_until(sent, 10, "the interrupted notification sent")
+        restarted.send_signal(signal.SIGTERM)
+        assert await restarted.wait_exit(10) == 0, restarted.log_tail()
+        [delivered] = await read_outbox(tmp_path / "alertbridge.db")
+
+    assert standin.state.messages == [message]
+    assert delivered.provider_id == message.id
+
+
 def routes_to(recipient: str) -> str:
     return f"routes:\n  - {{name: alerts, source: alertmanager, to: [{recipient}]}}\n"
 

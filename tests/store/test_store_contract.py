@@ -273,3 +273,15 @@ async def test_enqueue_writes_dedupe_entries_with_the_notifications(store: Store
     assert await store.get_notification("n-atomic") is not None
     assert await store.get_dedupe(["dd:k"], 120.0) == {"dd:k": entry}
     assert await store.get_dedupe(["dd:k"], 161.0) == {}
+
+
+async def test_claim_leaves_notifications_to_excluded_phones_pending(store: Store) -> None:
+    await store.enqueue(
+        [
+            make_notification("to-paced", phone="+14155550123", next_attempt_at=0),
+            make_notification("to-other", phone="+4915112345678", next_attempt_at=0),
+        ]
+    )
+    claimed = await store.claim_due(now=10, limit=5, exclude_phones={"+14155550123"})
+    assert [n.id for n in claimed] == ["to-other"]
+    assert [n.id for n in await store.pending_for("+14155550123")] == ["to-paced"]
