@@ -10,6 +10,7 @@ import structlog
 from conftest import (
     ADMIN_TOKEN,
     AM_TOKEN,
+    BridgeHarness,
     GITHUB_SECRET,
     GRAFANA_PASSWORD,
     StartBridge,
@@ -17,6 +18,8 @@ from conftest import (
     fixture_bytes,
     github_headers,
     grafana_headers,
+    outbox_state_count,
+    wait_until,
 )
 
 from bridge.logs import REDACTED, configure_logging, redactor
@@ -28,6 +31,10 @@ def json_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixt
     yield capsys
     structlog.reset_defaults()
     redactor.set_secrets([])
+
+
+async def sent(h: BridgeHarness) -> bool:
+    return await outbox_state_count(h, "sent") == 2
 
 
 def log_lines(capsys: pytest.CaptureFixture[str]) -> list[dict]:
@@ -65,7 +72,7 @@ async def test_no_secret_reaches_the_logs_end_to_end(
     gh = fixture_bytes("github", "octokit-ping.repository.json")
     await h.post("/webhook/github", gh, github_headers("ping", gh))
     await h.post("/-/reload", b"", {"Authorization": f"Bearer {ADMIN_TOKEN}"})
-    await h.standin.state.wait_for_messages(2)
+    await wait_until(lambda: sent(h), what="both notifications marked sent")
     lines = log_lines(json_logs)
     text = "\n".join(json.dumps(line) for line in lines)
     assert "bridge.started" in text and "notification.sent" in text
