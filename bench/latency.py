@@ -66,9 +66,7 @@ async def steady_load(
         await asyncio.gather(*tasks)
 
     received = await _wait_for_probes(standin, set(ids), timeout=30)
-    latencies = sorted(
-        (received[probe_id] - sent_at[probe_id]) * 1000 for probe_id in received
-    )
+    latencies = sorted((received[probe_id] - sent_at[probe_id]) * 1000 for probe_id in received)
     if len(latencies) < 2:
         raise RuntimeError(f"only {len(latencies)} of {count} probes reached the stand-in")
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")

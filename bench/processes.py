@@ -34,7 +34,11 @@ OPTIONAL_TOOLS = {"py-spy": "pip install py-spy   (only for --profile)"}
 def missing_tools(names: Sequence[str]) -> list[str]:
     """The tools not on PATH, each with the command that installs it."""
     hints = TOOLS | OPTIONAL_TOOLS
-    return [f"{name}: not found; install with `{hints[name]}`" for name in names if not shutil.which(name)]
+    return [
+        f"{name}: not found; install with `{hints[name]}`"
+        for name in names
+        if not shutil.which(name)
+    ]
 
 
 def free_port() -> int:

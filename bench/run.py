@@ -21,9 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from loadgen import pin_this_process  # noqa: E402
-from processes import CODE, free_port, missing_tools, start_standin  # noqa: E402
-from scenarios import (  # noqa: E402
+from loadgen import pin_this_process
+from processes import CODE, free_port, missing_tools, start_standin
+from scenarios import (
     Bench,
     Row,
     accept_to_send,
@@ -65,11 +65,13 @@ def table(rows: list[Row]) -> str:
     out = [line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += [line(row) for row in cells[1:]]
     notes = [f"- {r.measure}: {note}" for r in rows for note in r.notes]
-    return "\n".join(out + ([""] + notes if notes else []))
+    return "\n".join(out + (["", *notes] if notes else []))
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="shorter runs (about a minute)")
     parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
     parser.add_argument("--keep", action="store_true", help="keep configs, databases and logs")
@@ -84,7 +86,9 @@ def main() -> int:
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = [name for name in chosen if name not in SCENARIOS]
     if unknown:
-        parser.error(f"unknown scenario(s): {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
+        parser.error(
+            f"unknown scenario(s): {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}"
+        )
     problems = missing_tools(["taskset"] + (["wrk"] if "ingest" in chosen else []))
     if (os.cpu_count() or 1) < 2:
         problems.append("needs 2 cores: the server on core 0, the load on core 1")

@@ -10,9 +10,9 @@ import structlog
 from conftest import (
     ADMIN_TOKEN,
     AM_TOKEN,
-    BridgeHarness,
     GITHUB_SECRET,
     GRAFANA_PASSWORD,
+    BridgeHarness,
     StartBridge,
     am_headers,
     fixture_bytes,
