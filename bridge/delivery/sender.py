@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -40,8 +41,11 @@ class DryRunSender:
 
     name = "dry-run"
 
-    def __init__(self, on_send: Callable[[Notification], None] | None = None) -> None:
-        self.sent: list[Notification] = []
+    def __init__(
+        self, on_send: Callable[[Notification], None] | None = None, max_kept: int = 10_000
+    ) -> None:
+        # Bounded: `serve` in dry-run mode must not grow without end.
+        self.sent: deque[Notification] = deque(maxlen=max_kept)
         self._on_send = on_send
 
     async def send(self, notification: Notification) -> SendReceipt:

@@ -20,6 +20,8 @@ class FormattedText(str):
 
 def escape_whatsapp(text: str) -> str:
     """Replace WhatsApp's formatting characters with look-alikes, leaving links intact."""
+    if "*" not in text and "_" not in text and "~" not in text and "`" not in text:
+        return text  # the common case, and the hot path: most values have no markers
     parts: list[str] = []
     pos = 0
     for link in _LINK.finditer(text):
