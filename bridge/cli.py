@@ -87,6 +87,23 @@ def cmd_routes_test(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from bridge.commands.explain import run_explain
+
+    runtime = _load(args.config)
+    try:
+        body = Path(args.payload).read_bytes()
+    except OSError as exc:
+        print(f"error: {args.payload}: {exc.strerror}", file=sys.stderr)
+        return 1
+    try:
+        print(asyncio.run(run_explain(runtime, args.source, body, args.event, args.json)))
+    except PayloadError as exc:
+        print(f"error: {args.payload}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from bridge.demo.run import run_demo
 
@@ -138,6 +155,18 @@ def build_parser() -> argparse.ArgumentParser:
     from bridge.commands.outbox import add_outbox_parser
 
     add_outbox_parser(commands)
+
+    explain = commands.add_parser(
+        "explain",
+        help="per route and recipient, what would happen to a payload now "
+        "(sent, deduped, grouped, muted, silenced); changes nothing",
+    )
+    explain.add_argument("--config", required=True)
+    explain.add_argument("--source", required=True, choices=["alertmanager", "grafana", "github"])
+    explain.add_argument("--event", help="GitHub event name (X-GitHub-Event); guessed if omitted")
+    explain.add_argument("--json", action="store_true", help="machine-readable output")
+    explain.add_argument("payload", help="the webhook body, as a JSON file")
+    explain.set_defaults(func=cmd_explain)
     return parser
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from multidict import CIMultiDict
 
 from bridge.errors import PayloadError
-from bridge.model import utcnow
+from bridge.model import Webhook, utcnow
 from bridge.pipeline.ingest import route_webhook
 from bridge.runtime import Runtime
 
@@ -53,14 +53,21 @@ def guess_github_event(body: bytes) -> str:
     raise PayloadError("cannot tell which GitHub event this is: pass --event")
 
 
+def parse_payload(
+    runtime: Runtime, source: str, body: bytes, github_event: str | None = None
+) -> Webhook:
+    """Parse a payload file as the source would a request (GitHub's event name guessed)."""
+    headers: CIMultiDict[str] = CIMultiDict()
+    if source == "github":
+        headers["X-GitHub-Event"] = github_event or guess_github_event(body)
+    return runtime.sources[source].parse(headers, body, utcnow())
+
+
 def explain_payload(
     runtime: Runtime, source: str, body: bytes, *, github_event: str | None = None
 ) -> dict[str, Any]:
     """What the bridge would do with this payload, without dedupe state or sending."""
-    headers: CIMultiDict[str] = CIMultiDict()
-    if source == "github":
-        headers["X-GitHub-Event"] = github_event or guess_github_event(body)
-    webhook = runtime.sources[source].parse(headers, body, utcnow())
+    webhook = parse_payload(runtime, source, body, github_event)
     routed, unrouted = route_webhook(runtime.routes, webhook)
     report: dict[str, Any] = {
         "source": source,
@@ -79,12 +86,19 @@ def explain_payload(
     }
     for r in routed:
         message = runtime.renderer.render(r.route, r.events, webhook)
+        grouping = (
+            {"group_by": list(r.route.group_by), "group_wait": r.route.group_wait}
+            if r.route.group_by is not None
+            else None
+        )
         report["routes"].append(
             {
                 "route": r.route.name,
                 "events": [e.fingerprint for e in r.events],
                 "recipients": [{"name": p.name, "phone": p.phone} for p in r.route.recipients],
                 "text": message.text,
+                "parts": len(message.parts),
+                "grouping": grouping,
                 "template_error": message.error if message.fell_back else None,
             }
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -44,10 +46,13 @@ class Bridge:
         sender: Sender | None = None,
         metrics: Metrics | None = None,
         shutdown_grace: float = 10.0,
+        purge_interval: float = 60.0,
     ) -> None:
         self.runtime = runtime
         # Seconds in-flight sends get on shutdown (`alertbridge serve --grace`).
         self.shutdown_grace = shutdown_grace
+        # How often expired dedupe entries, one-shot keys and records leave the store.
+        self.purge_interval = purge_interval
         self.metrics = metrics or Metrics()
         self.store = store or build_store(runtime.config.store)
         self._sender = sender
@@ -59,6 +64,7 @@ class Bridge:
         self.pipeline.group_scheduled = self.flusher.schedule
         self.worker: OutboxWorker | None = None
         self.http: aiohttp.ClientSession | None = None
+        self._purger: asyncio.Task[None] | None = None
         self.session = SessionMonitor(self.metrics, runtime.config.blueticks.session_check_interval)
         self.callbacks = CallbackIntake(self.store, self.metrics, self.session)
         redactor.set_secrets(runtime.loaded.secrets)
@@ -81,6 +87,7 @@ class Bridge:
             self.runtime.config.pacing,
         )
         await self.worker.start()
+        self._purger = asyncio.create_task(self._purge_expired(), name="purge-expired")
         await self.flusher.start()
         await self.session.start(self.sender)
         for name, source in self.runtime.sources.items():
@@ -102,6 +109,10 @@ class Bridge:
     async def stop(self, grace: float | None = None) -> None:
         """Stop sending: in-flight sends get `grace` seconds (default: shutdown_grace)."""
         await self.session.stop()
+        if self._purger is not None:
+            self._purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._purger
         await self.flusher.stop()
         if self.worker is not None:
             await self.worker.stop(self.shutdown_grace if grace is None else grace)
@@ -109,6 +120,18 @@ class Bridge:
             await self.http.close()
         await self.store.close()
         log.info("bridge.stopped")
+
+    async def _purge_expired(self) -> None:
+        """Drop expired dedupe entries, keys and records now and then, so state stays bounded."""
+        while True:
+            await asyncio.sleep(self.purge_interval)
+            try:
+                purged = await self.store.purge_expired(time.time())
+            except StoreUnavailable as exc:
+                log.error("store.purge_failed", error=str(exc))
+                continue
+            if purged:
+                log.debug("store.purged", count=purged)
 
     def _wake_worker(self) -> None:
         if self.worker is not None:
@@ -125,7 +148,9 @@ class Bridge:
         webhook = source.parse(headers, body, utcnow())
         if webhook.kind:
             self.metrics.github_events.labels(webhook.kind).inc()
-        result = await self.pipeline.ingest(webhook, runtime.routes, runtime.renderer)
+        result = await self.pipeline.ingest(
+            webhook, runtime.routes, runtime.renderer, runtime.time_intervals
+        )
         if result.notifications and self.worker is not None:
             self.worker.wake()
         return result

@@ -1,1 +1,1 @@
-"""Command groups of the `alertbridge` command line, one module per group."""
+"""Subcommands of `alertbridge` that need more than a few lines."""

@@ -12,7 +12,7 @@ from typing import Literal
 from bridge.model import Event
 from bridge.store.base import DedupeEntry
 
-SuppressReason = Literal["duplicate", "resolved_not_wanted", "flapping"]
+SuppressReason = Literal["duplicate", "resolved_not_wanted", "flapping", "silenced", "muted"]
 # The status under which a flapping alert's hold is recorded (entry.at: when it started).
 HOLD = "flapping"
 

@@ -13,6 +13,7 @@ import hashlib
 import heapq
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import structlog
@@ -32,6 +33,7 @@ from bridge.pipeline.grouping import (
 )
 from bridge.pipeline.ingest import build_notifications
 from bridge.pipeline.locks import KeyedLocks
+from bridge.pipeline.mute import mute_state
 from bridge.routing.router import Route
 from bridge.store.base import DedupeEntry, Store
 
@@ -114,8 +116,13 @@ class GroupFlusher:
                 continue
             wait = min(self._heap[0][0] - now, _MAX_SLEEP) if self._heap else _MAX_SLEEP
             self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout=max(wait, 0.0))
+            # asyncio.wait, not wait_for: Python 3.11's wait_for can swallow a cancellation
+            # that arrives just as the event is set, and then stop() would hang.
+            waiter = asyncio.ensure_future(self._changed.wait())
+            try:
+                await asyncio.wait({waiter}, timeout=max(wait, 0.0))
+            finally:
+                waiter.cancel()
 
     def _pop_due(self, now: float) -> list[str]:
         keys: list[str] = []
@@ -143,6 +150,8 @@ class GroupFlusher:
                 await self.store.delete_record(GROUP_KIND, key)
                 log.warning("group.route_gone", group=group.key, route=group.route)
                 return []
+            if await self._muted(group, route, runtime, now):
+                return []
             writes: dict[str, DedupeEntry] = {}
             if group.flap:
                 notifications = self._flush_flapping(group, route, runtime, now, writes)
@@ -164,6 +173,33 @@ class GroupFlusher:
         if fresh:
             self._wake_sender()
         return fresh
+
+    async def _muted(self, group: GroupState, route: Route, runtime: Runtime, now: float) -> bool:
+        """While the route is muted, a group waits: until the window ends (defer) or for its
+        next interval (drop: Alertmanager's time-mute skips the flush)."""
+        if not (route.active_time_intervals or route.mute_time_intervals):
+            return False
+        intervals = runtime.time_intervals
+        mute = mute_state(
+            [intervals[n] for n in route.active_time_intervals if n in intervals],
+            [intervals[n] for n in route.mute_time_intervals if n in intervals],
+            datetime.fromtimestamp(now, UTC),
+        )
+        if not mute.muted:
+            return False
+        later = now + route.group_interval
+        if route.when_muted == "defer" and mute.until is not None:
+            later = mute.until.timestamp()
+        group.next_flush_at = later
+        await self.store.put_record(
+            GROUP_KIND, group.record_key, group_to_record(group), now + GROUP_TTL
+        )
+        self.schedule(group.record_key, later)
+        self.metrics.suppressed.labels(
+            route.name, "deferred" if route.when_muted == "defer" else "muted"
+        ).inc()
+        log.info("group.muted", route=route.name, group=group.key, reason=mute.reason, until=later)
+        return True
 
     def _flush_group(
         self, group: GroupState, route: Route, runtime: Runtime, now: float

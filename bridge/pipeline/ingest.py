@@ -11,6 +11,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import structlog
 
@@ -38,9 +39,12 @@ from bridge.pipeline.grouping import (
     record_key,
 )
 from bridge.pipeline.locks import KeyedLocks
+from bridge.pipeline.mute import mute_state
 from bridge.pipeline.outcomes import settle_outcomes
+from bridge.pipeline.silences import Silence, list_silences, silenced_by
 from bridge.render.renderer import Renderer
 from bridge.routing.router import Route, match_routes
+from bridge.routing.time_intervals import TimeInterval
 from bridge.store.base import DedupeEntry, Store
 
 log = structlog.get_logger("alertbridge.pipeline")
@@ -172,7 +176,11 @@ class Pipeline:
         self.group_scheduled: Callable[[str, float], None] = _no_schedule
 
     async def ingest(
-        self, webhook: Webhook, routes: Sequence[Route], renderer: Renderer
+        self,
+        webhook: Webhook,
+        routes: Sequence[Route],
+        renderer: Renderer,
+        time_intervals: Mapping[str, TimeInterval] | None = None,
     ) -> IngestResult:
         now = time.time()
         result = IngestResult(events=len(webhook.events))
@@ -193,6 +201,9 @@ class Pipeline:
             self.metrics.route_matches.labels(r.route.name).inc(len(r.events))
         if not routed:
             return result
+        routed = await self._silence_and_mute(routed, time_intervals or {}, result, now)
+        if not routed:
+            return result
         async with self.locks.hold(lock_keys(routed)):
             immediate = [r for r in routed if not r.route.grouped]
             if immediate:
@@ -201,6 +212,58 @@ class Pipeline:
                 if r.route.grouped:
                     await self._hold_in_groups(webhook, r, result, now)
         return result
+
+    async def _silence_and_mute(
+        self,
+        routed: list[RoutedEvents],
+        intervals: Mapping[str, TimeInterval],
+        result: IngestResult,
+        now: float,
+    ) -> list[RoutedEvents]:
+        """Take out silenced events, and muted ones on routes that drop them (counted, logged,
+        kept in the outcomes for explain). Grouped routes that defer are muted at flush time."""
+        moment = datetime.fromtimestamp(now, UTC)
+        silences = await list_silences(self.store, moment, include_expired=False)
+        kept: list[RoutedEvents] = []
+        for r in routed:
+            route = r.route
+            dropped: list[tuple[Event, DedupeDecision]] = []
+            passing: list[Event] = []
+            for event in r.events:
+                silence: Silence | None = silenced_by(event, silences, moment)
+                if silence is not None:
+                    dropped.append((event, DedupeDecision(False, "silenced", silence.id)))
+                else:
+                    passing.append(event)
+            if passing and (route.active_time_intervals or route.mute_time_intervals):
+                mute = mute_state(
+                    [intervals[n] for n in route.active_time_intervals if n in intervals],
+                    [intervals[n] for n in route.mute_time_intervals if n in intervals],
+                    moment,
+                )
+                # Deferring needs a group to hold the events; without group_by they are dropped.
+                if mute.muted and not (route.when_muted == "defer" and route.grouped):
+                    dropped.extend((e, DedupeDecision(False, "muted")) for e in passing)
+                    passing = []
+                    log.info("route.muted", route=route.name, reason=mute.reason)
+            for event, decision in dropped:
+                reason = decision.reason or "muted"
+                self.metrics.suppressed.labels(route.name, reason).inc()
+                log.info(
+                    "event.suppressed",
+                    route=route.name,
+                    fingerprint=event.fingerprint,
+                    reason=reason,
+                    silence=decision.earlier,
+                )
+            if dropped:
+                for rcpt in route.recipients:
+                    outcome = RecipientOutcome(route.name, rcpt.name, rcpt.phone, [])
+                    outcome.suppressed = list(dropped)
+                    result.outcomes.append(outcome)
+            if passing:
+                kept.append(RoutedEvents(route, passing))
+        return kept
 
     async def _dedupe_render_enqueue(
         self,

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from pathlib import Path
 
 from blueticks_standin import run_standin
 from conftest import BridgeHarness, StartBridge, am_headers, wait_until, write_config
 
+from bridge.model import utcnow
+from bridge.pipeline.silences import parse_silence, save_silence
 from bridge.runtime import load_runtime
 from bridge.service import Bridge
 
@@ -111,10 +114,9 @@ async def test_ha_pair_posting_the_same_group_at_once_is_sent_once(
     await h.standin.state.wait_for_messages(1)
     await post(h, alert("db-1"), alert("db-2"))  # an Alertmanager retry, later
     assert len(h.texts()) == 1
-    suppressed = await h.get("/metrics")
-    assert 'alertbridge_dedupe_suppressed_total{reason="duplicate",route="disks"} 14.0' in (
-        suppressed.body
-    )
+    labels = {"route": "disks", "reason": "duplicate"}
+    registry = h.bridge.metrics.registry
+    assert registry.get_sample_value("alertbridge_dedupe_suppressed_total", labels) == 8
 
 
 async def test_ha_pair_posting_to_a_grouped_route_is_sent_once(start_bridge: StartBridge) -> None:
@@ -141,7 +143,7 @@ async def test_flapping_alert_is_collapsed_into_one_message(start_bridge: StartB
     await h.standin.state.wait_for_messages(3, timeout=5)
     texts = h.texts()
     assert "FIRING" in texts[0] and "RESOLVED" in texts[1]
-    assert "flapped: 3 status changes, now firing" in texts[2] and "FIRING" in texts[2]
+    assert "flapped: 4 status changes, now firing" in texts[2] and "FIRING" in texts[2]
     await post(h, alert("db-1"))  # the flapping message counts as the firing sent
     assert len(h.texts()) == 3
 
@@ -151,9 +153,6 @@ async def test_restart_during_group_wait_sends_the_group_once(tmp_path: Path) ->
         config = write_config(tmp_path, standin.url, GROUPED.format(wait="600ms", interval="1h"))
         first = Bridge(load_runtime(str(config)))
         await first.start()
-        from bridge.model import utcnow  # noqa: PLC0415
-        from bridge.sources.base import Source  # noqa: F401, PLC0415
-
         webhook = first.runtime.sources["alertmanager"].parse(
             {}, am_payload(alert("db-1"), alert("db-2")), utcnow()
         )
@@ -166,10 +165,42 @@ async def test_restart_during_group_wait_sends_the_group_once(tmp_path: Path) ->
         await second.start()
         try:
             await standin.state.wait_for_messages(2, timeout=5)
-            third_flush_due = await second.store.list_records("group", 0)
-            assert third_flush_due and third_flush_due[0][1]["flushes"] == 1
+            resumed = await second.store.list_records("group", 0)
+            assert resumed and resumed[0][1]["flushes"] == 1
         finally:
             await second.stop()
         assert len(standin.state.messages) == 2
         texts = [m.request.get("message", "") for m in standin.state.messages]
         assert all("db-1" in t and "db-2" in t for t in texts)
+
+
+async def test_silenced_and_muted_events_are_not_sent_and_are_counted(
+    start_bridge: StartBridge,
+) -> None:
+    h = await start_bridge(
+        "routes:\n  - name: night\n    source: alertmanager\n    continue: true\n"
+        "    mute_time_intervals: [always]\n    to: [bob]\n" + IMMEDIATE.split("routes:\n", 1)[1],
+        extra="time_intervals:\n  - name: always\n    time_intervals: [{}]\n",
+    )
+    await post(h, alert("db-1"))
+    await h.standin.state.wait_for_messages(1)
+    now = utcnow()
+    silence = parse_silence(
+        {
+            "matchers": ['instance="db-2"'],
+            "endsAt": (now + timedelta(hours=1)).isoformat(),
+            "createdBy": "test",
+            "comment": "maintenance",
+        },
+        now=now,
+        silence_id="s-1",
+    )
+    await save_silence(h.bridge.store, silence)
+    reply = await h.post("/webhook/alertmanager", am_payload(alert("db-2")), am_headers())
+    assert reply.body["notifications"] == 0
+    registry = h.bridge.metrics.registry
+    sample = registry.get_sample_value
+    assert sample("alertbridge_suppressed_total", {"route": "night", "reason": "muted"}) == 1
+    assert sample("alertbridge_suppressed_total", {"route": "disks", "reason": "silenced"}) == 1
+    assert sample("alertbridge_suppressed_total", {"route": "night", "reason": "silenced"}) == 1
+    assert len(h.texts()) == 1 and "+14155550123" in json.dumps(h.standin.state.messages[0].request)

@@ -1,0 +1,161 @@
+"""`alertbridge explain`: what the bridge would do with a payload now, per route and recipient.
+
+Reads the configured store (dedupe entries, groups, silences) and changes nothing: answers
+"why did I (not) get it" with sent / deduped (by which notification, when) / grouped (until
+which flush) / flapping / muted / silenced.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.model import Event
+from bridge.pipeline.dedupe import DedupeHistory, decide, history_keys
+from bridge.pipeline.grouping import GROUP_KIND, group_from_record, group_key, record_key
+from bridge.pipeline.ingest import route_webhook
+from bridge.pipeline.mute import mute_state
+from bridge.pipeline.silences import list_silences, silenced_by
+from bridge.routes_test import parse_payload
+from bridge.routing.router import Route
+from bridge.runtime import Runtime
+from bridge.store import build_store
+from bridge.store.base import Store
+
+
+def _when(at: float | None) -> str | None:
+    return None if at is None else datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
+
+
+async def explain(
+    runtime: Runtime,
+    store: Store,
+    source: str,
+    body: bytes,
+    *,
+    github_event: str | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """The verdict for every (route, recipient, event) of this payload; reads the store only."""
+    now = time.time() if now is None else now
+    moment = datetime.fromtimestamp(now, UTC)
+    webhook = parse_payload(runtime, source, body, github_event)
+    routed, unrouted = route_webhook(runtime.routes, webhook)
+    silences = await list_silences(store, moment, include_expired=False)
+    report: dict[str, Any] = {"source": source, "unrouted_events": unrouted, "routes": []}
+    for r in routed:
+        route = r.route
+        intervals = runtime.time_intervals
+        mute = mute_state(
+            [intervals[n] for n in route.active_time_intervals if n in intervals],
+            [intervals[n] for n in route.mute_time_intervals if n in intervals],
+            moment,
+        )
+        verdicts: list[dict[str, Any]] = []
+        for rcpt in route.recipients:
+            for event in r.events:
+                verdict = await _verdict(store, route, rcpt.name, event, now)
+                silence = silenced_by(event, silences, moment)
+                if silence is not None:
+                    verdict = {
+                        "verdict": "silenced",
+                        "by": silence.id,
+                        "until": silence.ends_at.isoformat(),
+                    }
+                elif mute.muted and verdict["verdict"] in ("sent", "grouped"):
+                    until = mute.until.isoformat() if mute.until else None
+                    kind = "deferred" if route.when_muted == "defer" else "muted"
+                    verdict = {"verdict": kind, "reason": mute.reason, "until": until}
+                verdicts.append(
+                    {
+                        "recipient": rcpt.name,
+                        "fingerprint": event.fingerprint,
+                        "status": event.status,
+                        "title": event.title,
+                        **verdict,
+                    }
+                )
+        report["routes"].append({"route": route.name, "verdicts": verdicts})
+    return report
+
+
+async def _verdict(
+    store: Store, route: Route, recipient: str, event: Event, now: float
+) -> dict[str, Any]:
+    if route.grouped:
+        key = group_key(route, event)
+        doc = await store.get_record(GROUP_KIND, record_key(route.name, key), now)
+        if doc is None:
+            return {"verdict": "grouped", "group": key, "flush_at": _when(now + route.group_wait)}
+        group = group_from_record(doc)
+        notified = group.notified.get(recipient)
+        if (
+            notified is not None
+            and event.status == "firing"
+            and event.fingerprint in notified.firing
+        ):
+            return {
+                "verdict": "deduped",
+                "by": notified.notification_id,
+                "at": _when(notified.at),
+                "group": key,
+                "repeat_at": _when(notified.at + route.repeat_interval),
+            }
+        return {"verdict": "grouped", "group": key, "flush_at": _when(group.next_flush_at)}
+    keys = history_keys(route.name, recipient, event.fingerprint)
+    entries = await store.get_dedupe(list(keys), now)
+    history = DedupeHistory(*(entries.get(k) for k in keys))
+    decision = decide(
+        event,
+        history,
+        now=now,
+        window=route.dedupe_window,
+        send_resolved=route.send_resolved,
+        flap_window=route.flap_window,
+    )
+    if decision.send:
+        return {"verdict": "sent"}
+    if decision.reason == "flapping":
+        return {"verdict": "flapping", "since": _when(decision.earlier_at)}
+    if decision.reason == "duplicate":
+        return {"verdict": "deduped", "by": decision.earlier, "at": _when(decision.earlier_at)}
+    return {"verdict": "not_sent", "reason": decision.reason}
+
+
+def format_explain(report: dict[str, Any]) -> str:
+    lines: list[str] = []
+    if not report["routes"]:
+        lines.append("no route matches: nothing would be sent")
+    for route in report["routes"]:
+        lines.append(f"route {route['route']}:")
+        for v in route["verdicts"]:
+            what = v["verdict"]
+            detail = {
+                "deduped": f"by notification {v.get('by')} at {v.get('at')}",
+                "grouped": f"in group {v.get('group')}, flush at {v.get('flush_at')}",
+                "flapping": f"held as flapping since {v.get('since')}",
+                "muted": f"{v.get('reason')} (until {v.get('until')}): dropped",
+                "deferred": f"{v.get('reason')}: held until {v.get('until')}",
+                "silenced": f"by silence {v.get('by')} until {v.get('until')}",
+                "not_sent": str(v.get("reason")),
+            }.get(what, "")
+            title = v["title"] or v["fingerprint"]
+            lines.append(f"  {v['recipient']:12} {v['status']:8} {title}: {what} {detail}".rstrip())
+    if report["unrouted_events"]:
+        lines.append(f"{report['unrouted_events']} event(s) matched no route")
+    return "\n".join(lines)
+
+
+async def run_explain(
+    runtime: Runtime, source: str, body: bytes, github_event: str | None, as_json: bool
+) -> str:
+    """Open the configured store, explain, close it: the CLI's whole job."""
+    store = build_store(runtime.config.store)
+    await store.open()
+    try:
+        report = await explain(runtime, store, source, body, github_event=github_event)
+    finally:
+        await store.close()
+    return json.dumps(report, indent=2, ensure_ascii=False) if as_json else format_explain(report)
