@@ -3,13 +3,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from fixture_files import load_fixture, load_fixture_json
 from multidict import CIMultiDict
 from pydantic import SecretStr
 
 from bridge.config.schema import AlertmanagerSourceConfig, AuthConfig
 from bridge.errors import AuthError, PayloadError
 from bridge.sources.alertmanager import AlertmanagerSource, label_fingerprint, parse_alertmanager
-from tests.fixture_files import load_fixture, load_fixture_json
 
 RECEIVED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"

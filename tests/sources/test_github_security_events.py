@@ -2,11 +2,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from fixture_files import load_fixture_json
 from multidict import CIMultiDict
 
 from bridge.model import Webhook
 from bridge.sources.github import parse_github
-from tests.fixture_files import load_fixture_json
 
 RECEIVED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 

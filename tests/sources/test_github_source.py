@@ -4,6 +4,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
+from fixture_files import load_fixture, load_fixture_json
 from multidict import CIMultiDict
 from pydantic import SecretStr
 
@@ -12,7 +13,6 @@ from bridge.errors import AuthError, PayloadError
 from bridge.model import Webhook
 from bridge.sources.auth import hmac_sha256_hex
 from bridge.sources.github import GithubSource, parse_github
-from tests.fixture_files import load_fixture, load_fixture_json
 
 RECEIVED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 JSON = "application/json"
@@ -166,7 +166,7 @@ def test_github_fixture_becomes_one_readable_event(
 
 
 def test_every_github_fixture_is_covered() -> None:
-    from tests.fixture_files import fixture_path
+    from fixture_files import fixture_path
 
     covered = {c[0] for c in CASES} | {
         "octokit-ping.repository.json",

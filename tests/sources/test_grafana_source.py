@@ -3,12 +3,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from fixture_files import load_fixture, load_fixture_json
 from multidict import CIMultiDict
 
 from bridge.config.schema import GrafanaSourceConfig
 from bridge.errors import PayloadError
 from bridge.sources.grafana import GrafanaSource, parse_grafana
-from tests.fixture_files import load_fixture, load_fixture_json
 
 RECEIVED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 

@@ -1,6 +1,7 @@
 import base64
 
 import pytest
+from fixture_files import load_fixture, load_fixture_json
 from multidict import CIMultiDict
 from pydantic import SecretStr
 
@@ -19,7 +20,6 @@ from bridge.sources.auth import (
 )
 from bridge.sources.github import GithubSource
 from bridge.sources.grafana import GrafanaSource
-from tests.fixture_files import load_fixture, load_fixture_json
 
 VECTORS = load_fixture_json("signature_vectors.json")
 TOKEN = "s3cret-token-value"
