@@ -14,9 +14,10 @@ from typing import Any
 
 from bridge.model import Event
 from bridge.pipeline.dedupe import DedupeHistory, decide, history_keys
+from bridge.pipeline.deferral import defers, pending_hold
 from bridge.pipeline.grouping import GROUP_KIND, group_from_record, group_key, record_key
 from bridge.pipeline.ingest import route_webhook
-from bridge.pipeline.mute import mute_state
+from bridge.pipeline.mute import route_mute_state
 from bridge.pipeline.silences import list_silences, silenced_by
 from bridge.routes_test import parse_payload
 from bridge.routing.router import Route
@@ -47,12 +48,9 @@ async def explain(
     report: dict[str, Any] = {"source": source, "unrouted_events": unrouted, "routes": []}
     for r in routed:
         route = r.route
-        intervals = runtime.time_intervals
-        mute = mute_state(
-            [intervals[n] for n in route.active_time_intervals if n in intervals],
-            [intervals[n] for n in route.mute_time_intervals if n in intervals],
-            moment,
-        )
+        mute = route_mute_state(route, runtime.time_intervals, moment)
+        # A deferred hold waiting for its release takes the route's events even once unmuted.
+        hold = await pending_hold(store, route, now) if defers(route) else None
         verdicts: list[dict[str, Any]] = []
         for rcpt in route.recipients:
             for event in r.events:
@@ -68,6 +66,13 @@ async def explain(
                     until = mute.until.isoformat() if mute.until else None
                     kind = "deferred" if route.when_muted == "defer" else "muted"
                     verdict = {"verdict": kind, "reason": mute.reason, "until": until}
+                elif hold is not None:
+                    reason = "joins the deferred hold waiting for its release"
+                    verdict = {
+                        "verdict": "deferred",
+                        "reason": reason,
+                        "until": _when(hold.next_flush_at),
+                    }
                 verdicts.append(
                     {
                         "recipient": rcpt.name,

@@ -12,7 +12,9 @@ from typing import Literal
 from bridge.model import Event
 from bridge.store.base import DedupeEntry
 
-SuppressReason = Literal["duplicate", "resolved_not_wanted", "flapping", "silenced", "muted"]
+SuppressReason = Literal[
+    "duplicate", "resolved_not_wanted", "flapping", "silenced", "muted", "resolved_while_muted"
+]
 # The status under which a flapping alert's hold is recorded (entry.at: when it started).
 HOLD = "flapping"
 
@@ -39,6 +41,12 @@ class DedupeHistory:
         """The most recent of the firing and resolved entries."""
         entries = [e for e in (self.firing, self.resolved) if e is not None]
         return max(entries, key=lambda e: e.at) if entries else None
+
+    @property
+    def told_firing(self) -> bool:
+        """The recipient's last word on the alert is that it fires."""
+        fired, resolved = self.firing, self.resolved
+        return fired is not None and (resolved is None or fired.at > resolved.at)
 
     @property
     def holding(self) -> bool:

@@ -1,14 +1,17 @@
 """The group flusher: a background task that flushes each group when its next_flush_at is due.
 
 Group state lives in the store, so on start the flusher reads every group record and resumes
-where a previous process stopped; notification ids are derived from (group, flush number,
-recipient, part), so a flush repeated after a crash does not enqueue the same message twice.
+where a previous process stopped. A flush commits its notifications, their dedupe entries and
+the group's new state in one transaction; notification ids are derived from (group, when it
+was opened, flush number, recipient, part), so a flush is never enqueued twice either way.
+The flap holds and deferred holds of ungrouped routes are group records too, flushed here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import heapq
 import time
@@ -20,22 +23,25 @@ import structlog
 
 from bridge.metrics import Metrics
 from bridge.model import Event, Notification, Recipient
-from bridge.pipeline.dedupe import dedupe_key
+from bridge.pipeline.deferral import release_deferred
+from bridge.pipeline.flapping import flush_flapping
 from bridge.pipeline.grouping import (
     GROUP_KIND,
     GROUP_TTL,
     GroupState,
     Notified,
+    RenderForRecipient,
     after_flush,
     decide_flush,
     group_from_record,
     group_to_record,
 )
-from bridge.pipeline.ingest import build_notifications
 from bridge.pipeline.locks import KeyedLocks
-from bridge.pipeline.mute import mute_state
+from bridge.pipeline.mute import route_mute_state
+from bridge.pipeline.notifications import build_notifications
+from bridge.pipeline.staged_writes import StagedWrites
 from bridge.routing.router import Route
-from bridge.store.base import DedupeEntry, Store
+from bridge.store.base import Store
 
 if TYPE_CHECKING:
     from bridge.runtime import Runtime
@@ -46,8 +52,10 @@ log = structlog.get_logger("alertbridge.flush")
 _MAX_SLEEP = 5.0
 
 
-def flush_id(record_key: str, flushes: int, recipient: str, part: int) -> str:
-    digest = hashlib.sha256(f"{record_key}|{flushes}|{recipient}|{part}".encode())
+def flush_id(record_key: str, opened_at: float, flushes: int, recipient: str, part: int) -> str:
+    """Stable for one flush of one group; `opened_at` tells apart a group opened again under
+    the same key after it was forgotten (all resolved), whose flushes count from 0 again."""
+    digest = hashlib.sha256(f"{record_key}|{opened_at!r}|{flushes}|{recipient}|{part}".encode())
     return "g" + digest.hexdigest()[:31]
 
 
@@ -152,24 +160,29 @@ class GroupFlusher:
                 return []
             if await self._muted(group, route, runtime, now):
                 return []
-            writes: dict[str, DedupeEntry] = {}
+            staged = StagedWrites()
+            render = functools.partial(self._render, group, route, runtime, now)
             if group.flap:
-                notifications = self._flush_flapping(group, route, runtime, now, writes)
+                notifications = flush_flapping(group, route, render, staged, self.metrics, now)
+            elif group.deferred:
+                notifications = await release_deferred(
+                    group, route, self.store, render, staged, self.metrics, now
+                )
             else:
-                notifications = self._flush_group(group, route, runtime, now)
+                notifications = self._flush_group(group, route, render, now)
             after_flush(group, now, route.group_interval)
             fresh = [n for n in notifications if await self.store.get_notification(n.id) is None]
-            ttl = max(route.dedupe_window, route.flap_window)
-            await self.store.enqueue(fresh, [(writes, ttl)] if writes else [])
+            staged.notifications.extend(fresh)
+            keep = bool(group.alerts) and not (group.flap or group.deferred)
+            if keep:
+                staged.put_record(GROUP_KIND, key, group_to_record(group), now + GROUP_TTL)
+            else:
+                staged.delete_record(GROUP_KIND, key)
+            await staged.commit(self.store)
             for n in fresh:
                 self.metrics.notifications.labels(n.route, "queued").inc()
-            if group.alerts and not group.flap:
-                await self.store.put_record(
-                    GROUP_KIND, key, group_to_record(group), now + GROUP_TTL
-                )
+            if keep:
                 self.schedule(key, group.next_flush_at)
-            else:
-                await self.store.delete_record(GROUP_KIND, key)
         if fresh:
             self._wake_sender()
         return fresh
@@ -177,14 +190,7 @@ class GroupFlusher:
     async def _muted(self, group: GroupState, route: Route, runtime: Runtime, now: float) -> bool:
         """While the route is muted, a group waits: until the window ends (defer) or for its
         next interval (drop: Alertmanager's time-mute skips the flush)."""
-        if not (route.active_time_intervals or route.mute_time_intervals):
-            return False
-        intervals = runtime.time_intervals
-        mute = mute_state(
-            [intervals[n] for n in route.active_time_intervals if n in intervals],
-            [intervals[n] for n in route.mute_time_intervals if n in intervals],
-            datetime.fromtimestamp(now, UTC),
-        )
+        mute = route_mute_state(route, runtime.time_intervals, datetime.fromtimestamp(now, UTC))
         if not mute.muted:
             return False
         later = now + route.group_interval
@@ -202,7 +208,7 @@ class GroupFlusher:
         return True
 
     def _flush_group(
-        self, group: GroupState, route: Route, runtime: Runtime, now: float
+        self, group: GroupState, route: Route, render: RenderForRecipient, now: float
     ) -> list[Notification]:
         notifications: list[Notification] = []
         firing, resolved = sorted(group.firing()), sorted(group.resolved())
@@ -219,7 +225,7 @@ class GroupFlusher:
             if decision.send:
                 events = [group.alerts[fp].event for fp in decision.fingerprints]
                 shown = {fp: n for fp, n in flaps.items() if fp in decision.fingerprints}
-                sent = self._render(group, route, rcpt, events, runtime, now, shown)
+                sent = render(rcpt, events, shown)
                 notifications.extend(sent)
                 self.metrics.groups_flushed.labels(route.name, decision.reason).inc()
             if decision.record:
@@ -237,49 +243,18 @@ class GroupFlusher:
             )
         return notifications
 
-    def _flush_flapping(
-        self,
-        group: GroupState,
-        route: Route,
-        runtime: Runtime,
-        now: float,
-        writes: dict[str, DedupeEntry],
-    ) -> list[Notification]:
-        """One message per held recipient: the alert's state now, and that it flapped."""
-        notifications: list[Notification] = []
-        for alert in group.alerts.values():
-            event = alert.event
-            for rcpt in route.recipients:
-                if rcpt.name not in group.only:
-                    continue
-                flaps = {event.fingerprint: alert.transitions}
-                sent = self._render(group, route, rcpt, [event], runtime, now, flaps)
-                notifications.extend(sent)
-                key = dedupe_key(route.name, rcpt.name, event.fingerprint, event.status)
-                writes[key] = DedupeEntry(event.status, now, sent[0].id)
-                self.metrics.groups_flushed.labels(route.name, "flapped").inc()
-                log.info(
-                    "flapping.flushed",
-                    route=route.name,
-                    recipient=rcpt.name,
-                    fingerprint=event.fingerprint,
-                    status=event.status,
-                    changes=alert.transitions,
-                )
-        return notifications
-
     def _render(
         self,
         group: GroupState,
         route: Route,
-        rcpt: Recipient,
-        events: list[Event],
         runtime: Runtime,
         now: float,
+        rcpt: Recipient,
+        events: list[Event],
         flaps: dict[str, int],
     ) -> list[Notification]:
         webhook = group.webhook_for(events)
-        key, flushes = group.record_key, group.flushes
+        key, opened_at, flushes = group.record_key, group.created_at, group.flushes
         notifications, error = build_notifications(
             runtime.renderer,
             route,
@@ -288,7 +263,7 @@ class GroupFlusher:
             webhook,
             now,
             flaps=flaps,
-            ids=lambda part: flush_id(key, flushes, rcpt.name, part),
+            ids=lambda part: flush_id(key, opened_at, flushes, rcpt.name, part),
         )
         if error is not None:
             self.metrics.template_failures.labels(route.name).inc()

@@ -6,11 +6,11 @@ caller (`bridge/pipeline/ingest.py` adds events, `bridge/pipeline/flush.py` flus
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bridge.model import Event, Webhook
+from bridge.model import Event, Notification, Recipient, Webhook
 from bridge.pipeline.event_record import (
     event_from_record,
     event_to_record,
@@ -24,6 +24,9 @@ GROUP_KIND = "group"
 GROUP_TTL = 7 * 86400.0
 # Status changes of one alert between two flushes from which it is reported as flapping.
 FLAP_TRANSITIONS = 2
+
+# How a flush turns one recipient's events (and the flap counts to show) into notifications.
+RenderForRecipient = Callable[[Recipient, list[Event], dict[str, int]], list[Notification]]
 
 FlushReason = Literal[
     "first",
@@ -89,6 +92,8 @@ class GroupState:
     # A hold for one flapping alert of an ungrouped route, for the recipients in `only`.
     flap: bool = False
     only: list[str] = field(default_factory=list)
+    # A hold for the events an ungrouped route deferred while muted (bridge/pipeline/deferral.py).
+    deferred: bool = False
     alerts: dict[str, GroupAlert] = field(default_factory=dict)
     notified: dict[str, Notified] = field(default_factory=dict)
 
@@ -223,6 +228,7 @@ def group_to_record(group: GroupState) -> dict[str, Any]:
         "flushes": group.flushes,
         "flap": group.flap,
         "only": group.only,
+        "deferred": group.deferred,
         "alerts": {
             fp: {
                 "event": event_to_record(a.event),
@@ -254,6 +260,7 @@ def group_from_record(doc: dict[str, Any]) -> GroupState:
         flushes=int(doc.get("flushes", 0)),
         flap=bool(doc.get("flap", False)),
         only=list(doc.get("only") or []),
+        deferred=bool(doc.get("deferred", False)),
         alerts={
             fp: GroupAlert(
                 event_from_record(a["event"]), float(a["changed_at"]), int(a["transitions"])

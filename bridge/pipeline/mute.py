@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from bridge.routing.router import Route
 from bridge.routing.time_intervals import TimeInterval, next_flip
 
 
@@ -42,3 +43,16 @@ def mute_state(
         reason = f"outside active_time_intervals {', '.join(i.name for i in active)}"
     until = next_flip([*active, *mute], now, muted_at)
     return MuteState(muted=True, until=until, reason=reason)
+
+
+def route_mute_state(
+    route: Route, intervals: Mapping[str, TimeInterval], now: datetime
+) -> MuteState:
+    """The route's mute state by the intervals it names (unknown names are ignored)."""
+    if not (route.active_time_intervals or route.mute_time_intervals):
+        return NOT_MUTED
+    return mute_state(
+        [intervals[n] for n in route.active_time_intervals if n in intervals],
+        [intervals[n] for n in route.mute_time_intervals if n in intervals],
+        now,
+    )

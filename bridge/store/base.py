@@ -18,6 +18,10 @@ class DedupeEntry:
     notification_id: str | None = None
 
 
+# (kind, key, value, expires_at) of a record written with Store.enqueue; value None deletes it.
+RecordWrite = tuple[str, str, dict[str, Any] | None, float | None]
+
+
 class Store(Protocol):
     """State of the pipeline: one-shot keys, dedupe entries, and the outbox of notifications.
 
@@ -53,11 +57,13 @@ class Store(Protocol):
         self,
         notifications: Sequence[Notification],
         dedupe: Sequence[tuple[dict[str, DedupeEntry], float]] = (),
+        records: Sequence[RecordWrite] = (),
     ) -> None:
         """Persist new pending notifications; durable when this returns.
 
-        `dedupe` holds (entries, ttl) pairs written in the same transaction, so a crash never
-        keeps the dedupe record of a notification that was not persisted.
+        `dedupe` holds (entries, ttl) pairs and `records` record writes (a value of None deletes
+        the record), all in the same transaction: a crash never keeps the dedupe entry or the
+        group state of a notification that was not persisted, nor loses them once it was.
         """
 
     async def claim_due(

@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 from typing import Any, get_args
 
 from bridge.model import Notification, NotificationState
-from bridge.store.base import DedupeEntry
+from bridge.store.base import DedupeEntry, RecordWrite
 
 NOTIFICATION_STATES: tuple[NotificationState, ...] = get_args(NotificationState)
 _FINISHED_STATES: frozenset[NotificationState] = frozenset({"sent", "merged"})
@@ -95,10 +95,23 @@ class MemoryStore:
         self,
         notifications: Sequence[Notification],
         dedupe: Sequence[tuple[dict[str, DedupeEntry], float]] = (),
+        records: Sequence[RecordWrite] = (),
     ) -> None:
-        """Keep new notifications as pending; an id already in the outbox is left as it is."""
+        """Keep new notifications as pending; an id already in the outbox is left as it is.
+
+        Records are encoded before anything changes, so a value that cannot be stored fails the
+        whole call; nothing here awaits, so the rest happens together."""
+        encoded = [
+            (kind, key, None if value is None else json.dumps(value), expires_at)
+            for kind, key, value, expires_at in records
+        ]
         for entries, ttl in dedupe:
             await self.put_dedupe(entries, ttl)
+        for kind, key, value, expires_at in encoded:
+            if value is None:
+                await self.delete_record(kind, key)
+            else:
+                self._put_encoded(kind, key, value, expires_at)
         for notification in notifications:
             self._add(notification)
 
@@ -262,7 +275,10 @@ class MemoryStore:
         self, kind: str, key: str, value: dict[str, Any], expires_at: float | None = None
     ) -> None:
         # Kept as JSON, as SQLite keeps it: same accepted values, and no aliasing with the caller.
-        self._records.setdefault(kind, {})[key] = (json.dumps(value), expires_at)
+        self._put_encoded(kind, key, json.dumps(value), expires_at)
+
+    def _put_encoded(self, kind: str, key: str, value: str, expires_at: float | None) -> None:
+        self._records.setdefault(kind, {})[key] = (value, expires_at)
         self._count_write()
 
     async def get_record(self, kind: str, key: str, now: float) -> dict[str, Any] | None:

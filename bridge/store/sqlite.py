@@ -20,17 +20,20 @@ from typing import Any, TypeVar, cast, get_args
 
 from bridge.errors import StoreUnavailable
 from bridge.model import Notification, NotificationState
-from bridge.store.base import DedupeEntry
+from bridge.store.base import DedupeEntry, RecordWrite
 from bridge.store.sqlite_schema import (
+    DELETE_RECORD,
     INSERT_OUTBOX,
     OUTBOX_COLUMNS,
     PUT_DEDUPE,
+    PUT_RECORD,
     SCHEMA_VERSION,
     UNEXPIRED,
     decode_record,
     dedupe_rows,
     encode_record,
     from_row,
+    record_rows,
     set_up_file,
     to_row,
 )
@@ -122,15 +125,23 @@ class SqliteStore:
         self,
         notifications: Sequence[Notification],
         dedupe: Sequence[tuple[dict[str, DedupeEntry], float]] = (),
+        records: Sequence[RecordWrite] = (),
     ) -> None:
-        """Persist as pending, committed before this returns; an id already stored is kept as is."""
+        """Persist as pending, committed before this returns; an id already stored is kept as is.
+
+        One operation, so one savepoint: the rows, dedupe entries and records commit together."""
         rows = [to_row(n) for n in notifications]
         dedupe_values = dedupe_rows(dedupe)
+        puts, deletes = record_rows(records)
 
         def run(conn: sqlite3.Connection) -> None:
             conn.executemany(INSERT_OUTBOX, rows)
             if dedupe_values:
                 conn.executemany(PUT_DEDUPE, dedupe_values)
+            if puts:
+                conn.executemany(PUT_RECORD, puts)
+            if deletes:
+                conn.executemany(DELETE_RECORD, deletes)
 
         await self._call(run)
 
@@ -275,9 +286,7 @@ class SqliteStore:
     async def put_record(
         self, kind: str, key: str, value: dict[str, Any], expires_at: float | None = None
     ) -> None:
-        sql = "INSERT OR REPLACE INTO records (kind, key, value, expires_at) VALUES (?, ?, ?, ?)"
-        params = (kind, key, encode_record(value), expires_at)
-        await self._write(sql, params)
+        await self._write(PUT_RECORD, (kind, key, encode_record(value), expires_at))
 
     async def get_record(self, kind: str, key: str, now: float) -> dict[str, Any] | None:
         sql = f"SELECT value FROM records WHERE kind = ? AND key = ? AND {UNEXPIRED}"  # noqa: S608
@@ -298,7 +307,7 @@ class SqliteStore:
         return await self._call(run, writes=False)
 
     async def delete_record(self, kind: str, key: str) -> bool:
-        return await self._write("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key)) > 0
+        return await self._write(DELETE_RECORD, (kind, key)) > 0
 
     # --- statements shared by several methods ---
     async def _write(self, sql: str, params: Sequence[Any] = ()) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 
 from bridge.errors import StoreUnavailable
 from bridge.model import Notification
-from bridge.store.base import DedupeEntry
+from bridge.store.base import DedupeEntry, RecordWrite
 
 SCHEMA_VERSION = 2
 
@@ -153,8 +153,29 @@ def dedupe_rows(
 UNEXPIRED = "(expires_at IS NULL OR expires_at > ?)"
 
 
+PUT_RECORD = "INSERT OR REPLACE INTO records (kind, key, value, expires_at) VALUES (?, ?, ?, ?)"
+DELETE_RECORD = "DELETE FROM records WHERE kind = ? AND key = ?"
+
+
 def encode_record(value: dict[str, Any]) -> str:
     return json.dumps(value, separators=(",", ":"))
+
+
+def record_rows(
+    writes: Sequence[RecordWrite],
+) -> tuple[list[tuple[str, str, str, float | None]], list[tuple[str, str]]]:
+    """The values for PUT_RECORD and for DELETE_RECORD (the writes whose value is None); the
+    last write to a (kind, key) wins, as if they ran in order.
+
+    Encoded here, before the transaction, so a value that is not JSON fails the whole call."""
+    last = {(kind, key): (value, expires_at) for kind, key, value, expires_at in writes}
+    puts = [
+        (kind, key, encode_record(value), expires_at)
+        for (kind, key), (value, expires_at) in last.items()
+        if value is not None
+    ]
+    deletes = [(kind, key) for (kind, key), (value, _) in last.items() if value is None]
+    return puts, deletes
 
 
 def decode_record(value: str) -> dict[str, Any]:

@@ -10,10 +10,14 @@ from pathlib import Path
 from blueticks_standin import run_standin
 from conftest import BridgeHarness, StartBridge, am_headers, wait_until, write_config
 
+from bridge.metrics import Metrics
 from bridge.model import utcnow
+from bridge.pipeline.grouping import record_key
+from bridge.pipeline.ingest import IngestResult, Pipeline
 from bridge.pipeline.silences import parse_silence, save_silence
 from bridge.runtime import load_runtime
 from bridge.service import Bridge
+from bridge.store import SqliteStore
 
 GROUPED = """\
 routes:
@@ -98,6 +102,66 @@ async def test_group_sends_one_message_then_only_what_changed(start_bridge: Star
     assert len(h.texts()) == 8
 
 
+async def test_group_that_fires_again_after_it_was_forgotten_is_sent(
+    start_bridge: StartBridge,
+) -> None:
+    h = await start_bridge(GROUPED.format(wait="50ms", interval="100ms"))
+    await post(h, alert("db-1"))
+    await h.standin.state.wait_for_messages(2)
+    await post(h, alert("db-1", "resolved"))
+    await h.standin.state.wait_for_messages(4)
+    await wait_until(lambda: _no_groups(h), timeout=3, what="the resolved group to be forgotten")
+    await post(h, alert("db-1"))  # the same group opens again: its flushes count from 0 again
+    await h.standin.state.wait_for_messages(6, timeout=5)
+    assert all("FIRING" in t for t in h.texts()[4:])
+
+
+THREE_WAYS = """\
+defaults: {flap_window: 1h}
+routes:
+  - name: disks
+    source: alertmanager
+    continue: true
+    to: [alice]
+  - name: grouped
+    source: alertmanager
+    group_by: [alertname]
+    group_wait: 1h
+    to: [oncall]
+"""
+
+
+async def test_ingest_persists_everything_in_one_transaction(tmp_path: Path) -> None:
+    runtime = load_runtime(str(write_config(tmp_path, "http://127.0.0.1:9", THREE_WAYS)))
+    store = SqliteStore(str(tmp_path / "one.db"))
+    await store.open()
+    try:
+        pipeline = Pipeline(store, Metrics())
+
+        async def ingest(*alerts: dict[str, object]) -> IngestResult:
+            body = am_payload(*alerts)
+            webhook = runtime.sources["alertmanager"].parse({}, body, utcnow())
+            return await pipeline.ingest(webhook, runtime.routes, runtime.renderer)
+
+        await ingest(alert("db-1"))
+        await ingest(alert("db-1", "resolved"))
+        before = store.commits
+        # On "disks" db-2 is sent and db-1 held as flapping; "grouped" holds both in its group.
+        result = await ingest(alert("db-1"), alert("db-2"))
+        assert store.commits == before + 1
+        assert [n.event_keys for n in result.notifications] == [[("fp-db-2", "firing")]]
+        assert await store.get_notification(result.notifications[0].id) is not None
+        held = {o.route: o.group for o in result.outcomes if o.group}
+        assert held == {"disks": "disks|flapping:fp-db-1", "grouped": "grouped{alertname='Disk'}"}
+        records = {key for key, _ in await store.list_records("group", 0)}
+        assert records == {
+            record_key("disks", "disks|flapping:fp-db-1"),
+            record_key("grouped", "grouped{alertname='Disk'}"),
+        }
+    finally:
+        await store.close()
+
+
 async def _no_groups(h: BridgeHarness) -> bool:
     return not await h.bridge.store.list_records("group", 0)
 
@@ -146,6 +210,7 @@ async def test_flapping_alert_is_collapsed_into_one_message(start_bridge: StartB
     assert "flapped: 4 status changes, now firing" in texts[2] and "FIRING" in texts[2]
     await post(h, alert("db-1"))  # the flapping message counts as the firing sent
     assert len(h.texts()) == 3
+    assert await h.bridge.store.list_records("group", 0) == []  # and no new hold opened
 
 
 async def test_restart_during_group_wait_sends_the_group_once(tmp_path: Path) -> None:

@@ -126,6 +126,24 @@ async def test_concurrent_enqueues_share_commits(store: SqliteStore) -> None:
     assert (await store.outbox_counts())["pending"] == 200
 
 
+async def test_enqueue_failing_in_the_transaction_keeps_none_of_its_writes(
+    store: SqliteStore,
+) -> None:
+    entry = DedupeEntry("firing", 100.0, "n1")
+    bad_record = (None, "g2", {"v": 2}, None)  # kind is NOT NULL: fails inside the transaction
+    with pytest.raises(StoreUnavailable):
+        await store.enqueue(
+            [make_notification("n1")],
+            [({"dd:k": entry}, 60.0)],
+            [("group", "g1", {"v": 1}, None), bad_record],  # type: ignore[list-item]
+        )
+    assert await store.get_notification("n1") is None
+    assert await store.get_dedupe(["dd:k"], 120.0) == {}
+    assert await store.get_record("group", "g1", now=100) is None
+    await store.enqueue([make_notification("n2")], records=[("group", "g1", {"v": 1}, None)])
+    assert await store.get_record("group", "g1", now=100) == {"v": 1}
+
+
 async def test_reads_see_writes_queued_before_them(store: SqliteStore) -> None:
     remembered, seen = await asyncio.gather(
         store.remember("k", ttl=60, now=100), store.contains("k", now=100)

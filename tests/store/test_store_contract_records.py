@@ -1,13 +1,16 @@
-"""The Store contract for records: small JSON documents by kind and key, with optional expiry."""
+"""The Store contract for records: small JSON documents by kind and key, with optional expiry,
+written alone or in one transaction with notifications (Store.enqueue)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from notification_factory import make_notification
 from store_fixture import store_fixture  # noqa: F401  (the `store` fixture)
 
 from bridge.store import Store
+from bridge.store.base import DedupeEntry
 
 GROUP = {"route": "prod-critical", "events": [["fp1", "firing"]], "count": 2, "open": True}
 
@@ -94,3 +97,55 @@ async def test_purge_expired_drops_expired_records_and_keeps_the_rest(store: Sto
     assert [key for key, _ in await store.list_records("silence", now=200)] == ["forever", "new"]
     assert await store.delete_record("silence", "old") is False
     assert await store.purge_expired(now=200) == 0
+
+
+async def test_enqueue_writes_and_deletes_records_with_the_notifications(store: Store) -> None:
+    await store.put_record("group", "done", {"v": "old"})
+    await store.put_record("group", "kept", {"v": "kept"})
+    await store.enqueue(
+        [make_notification("n1")],
+        records=[
+            ("group", "g1", {"v": 1}, 500.0),
+            ("group", "forever", {"v": 2}, None),
+            ("group", "done", None, None),
+        ],
+    )
+    assert await store.get_notification("n1") is not None
+    assert await store.list_records("group", now=499) == [
+        ("forever", {"v": 2}),
+        ("g1", {"v": 1}),
+        ("kept", {"v": "kept"}),
+    ]
+    assert await store.get_record("group", "g1", now=500) is None
+
+
+async def test_enqueue_of_records_alone_commits_them(store: Store) -> None:
+    await store.enqueue([], records=[("group", "g1", {"v": 1}, None)])
+    assert await store.get_record("group", "g1", now=100) == {"v": 1}
+    assert sum((await store.outbox_counts()).values()) == 0
+
+
+async def test_later_record_write_of_one_key_in_an_enqueue_wins(store: Store) -> None:
+    await store.enqueue(
+        [],
+        records=[
+            ("group", "a", {"v": 1}, None),
+            ("group", "a", None, None),
+            ("group", "b", None, None),
+            ("group", "b", {"v": 2}, None),
+        ],
+    )
+    assert await store.list_records("group", now=100) == [("b", {"v": 2})]
+
+
+async def test_enqueue_with_a_record_that_cannot_be_stored_writes_nothing(store: Store) -> None:
+    entry = DedupeEntry("firing", 100.0, "n1")
+    with pytest.raises(TypeError):
+        await store.enqueue(
+            [make_notification("n1")],
+            [({"dd:k": entry}, 60.0)],
+            [("group", "ok", {"v": 1}, None), ("group", "bad", {"v": object()}, None)],
+        )
+    assert await store.get_notification("n1") is None
+    assert await store.get_dedupe(["dd:k"], 120.0) == {}
+    assert await store.list_records("group", now=100) == []

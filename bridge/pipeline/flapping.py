@@ -1,0 +1,109 @@
+"""Flapping on routes without group_by: one message that says an alert flapped, not one per change.
+
+When dedupe finds an alert firing again within flap_window of the firing it resolved, ingest
+holds it in a group record of its own (for flap_window, for the recipients concerned); every
+change meanwhile joins the hold, and the group flusher reports the alert's state then, once.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from bridge.metrics import Metrics
+from bridge.model import Event, Notification, Recipient, Webhook
+from bridge.pipeline.dedupe import HOLD, dedupe_key
+from bridge.pipeline.grouping import (
+    FLAP_TRANSITIONS,
+    GROUP_KIND,
+    GROUP_TTL,
+    GroupState,
+    RenderForRecipient,
+    add_event,
+    flap_key,
+    group_from_record,
+    group_to_record,
+    new_group,
+    record_key,
+)
+from bridge.pipeline.staged_writes import StagedWrites
+from bridge.routing.router import Route
+from bridge.store.base import DedupeEntry, Store
+
+log = structlog.get_logger("alertbridge.pipeline")
+
+
+async def hold_flapping(
+    store: Store,
+    staged: StagedWrites,
+    metrics: Metrics,
+    route: Route,
+    rcpt: Recipient,
+    event: Event,
+    webhook: Webhook,
+    *,
+    already_holding: bool,
+    now: float,
+) -> GroupState:
+    """Put the alert in its flap hold (opened when there is none) for this recipient."""
+    key = flap_key(route.name, event.fingerprint)
+    rkey = record_key(route.name, key)
+    doc = await staged.read_record(store, GROUP_KIND, rkey, now)
+    group = group_from_record(doc) if doc is not None else None
+    if group is None:
+        group = new_group(route, key, {}, webhook, now, route.flap_window)
+        group.flap = True
+    new_alert = event.fingerprint not in group.alerts
+    add_event(group, event, now)
+    if new_alert:
+        # firing -> resolved -> firing: two changes before the hold began.
+        group.alerts[event.fingerprint].transitions = FLAP_TRANSITIONS
+    if rcpt.name not in group.only:
+        group.only.append(rcpt.name)
+    staged.put_record(GROUP_KIND, rkey, group_to_record(group), now + GROUP_TTL)
+    if not already_holding:
+        hold = dedupe_key(route.name, rcpt.name, event.fingerprint, HOLD)
+        staged.put_dedupe(hold, DedupeEntry(HOLD, now, rkey), 2 * route.flap_window)
+    metrics.suppressed.labels(route.name, "flapping").inc()
+    log.info(
+        "flapping.held",
+        route=route.name,
+        recipient=rcpt.name,
+        fingerprint=event.fingerprint,
+        status=event.status,
+        group=key,
+        flush_at=group.next_flush_at,
+    )
+    return group
+
+
+def flush_flapping(
+    group: GroupState,
+    route: Route,
+    render: RenderForRecipient,
+    staged: StagedWrites,
+    metrics: Metrics,
+    now: float,
+) -> list[Notification]:
+    """One message per held recipient: the alert's state now, and that it flapped; the dedupe
+    entries written make that message count as the state sent."""
+    notifications: list[Notification] = []
+    ttl = max(route.dedupe_window, route.flap_window)
+    for alert in group.alerts.values():
+        event = alert.event
+        for rcpt in route.recipients:
+            if rcpt.name not in group.only:
+                continue
+            sent = render(rcpt, [event], {event.fingerprint: alert.transitions})
+            notifications.extend(sent)
+            key = dedupe_key(route.name, rcpt.name, event.fingerprint, event.status)
+            staged.put_dedupe(key, DedupeEntry(event.status, now, sent[0].id), ttl)
+            metrics.groups_flushed.labels(route.name, "flapped").inc()
+            log.info(
+                "flapping.flushed",
+                route=route.name,
+                recipient=rcpt.name,
+                fingerprint=event.fingerprint,
+                status=event.status,
+                changes=alert.transitions,
+            )
+    return notifications

@@ -1,0 +1,48 @@
+"""From events to outbox rows: render one recipient's events and wrap the text in Notifications.
+
+Shared by ingest (routes that send at once) and the group flusher (groups and holds).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+
+from bridge.model import Event, Notification, Recipient, Webhook
+from bridge.render.renderer import Renderer
+from bridge.routing.router import Route
+
+
+def build_notifications(
+    renderer: Renderer,
+    route: Route,
+    recipient: Recipient,
+    events: Sequence[Event],
+    webhook: Webhook,
+    now: float,
+    *,
+    flaps: Mapping[str, int] | None = None,
+    ids: Callable[[int], str] | None = None,
+) -> tuple[list[Notification], str | None]:
+    """The message(s) for one recipient's events: one, or numbered parts when the route splits.
+
+    `ids(part)` makes the ids deterministic (group flushes); returns (notifications, template
+    error or None)."""
+    message = renderer.render(route, events, webhook, flaps=flaps)
+    image = next((e.image_url for e in events if e.image_url), None)
+    notifications = [
+        Notification(
+            id=ids(part) if ids is not None else uuid.uuid4().hex,
+            route=route.name,
+            recipient=recipient.name,
+            phone=recipient.phone,
+            text=text,
+            created_at=now,
+            image_url=image if part == 0 else None,
+            source=webhook.source,
+            next_attempt_at=now,
+            event_keys=[(e.fingerprint, e.status) for e in events],
+        )
+        for part, text in enumerate(message.parts)
+    ]
+    return notifications, message.error if message.fell_back else None

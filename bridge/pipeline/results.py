@@ -1,0 +1,50 @@
+"""What one ingest produced, per route and recipient: the answer to "why did I (not) get it"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bridge.model import Event, Notification
+from bridge.pipeline.dedupe import DedupeDecision
+from bridge.routing.router import Route
+
+
+@dataclass(slots=True)
+class RoutedEvents:
+    """The events of one webhook that one route matched, in the order they arrived."""
+
+    route: Route
+    events: list[Event]
+
+
+@dataclass(slots=True)
+class RecipientOutcome:
+    """What happened for one (route, recipient): sent, held in a group, or why not sent."""
+
+    route: str
+    recipient: str
+    phone: str
+    events: list[Event]
+    suppressed: list[tuple[Event, DedupeDecision]] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+    template_error: str | None = None
+    # Events held in a group (or a flap or deferred hold) until it flushes.
+    grouped: list[Event] = field(default_factory=list)
+    group: str | None = None
+    flush_at: float | None = None
+
+    @property
+    def notification(self) -> Notification | None:
+        return self.notifications[0] if self.notifications else None
+
+
+@dataclass(slots=True)
+class IngestResult:
+    events: int
+    duplicate_delivery: bool = False
+    outcomes: list[RecipientOutcome] = field(default_factory=list)
+    unrouted: int = 0
+
+    @property
+    def notifications(self) -> list[Notification]:
+        return [n for o in self.outcomes for n in o.notifications]

@@ -1,0 +1,86 @@
+"""The silence and time-mute stages: which events of each route go on, are dropped or deferred.
+
+Silenced events are dropped; on a muted route, events are dropped (`when_muted: drop`) or set
+aside for a deferred hold (`defer`, routes without group_by); grouped routes that defer are
+muted at flush time instead. Every drop is counted, logged and kept in the outcomes (explain).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+
+from bridge.metrics import Metrics
+from bridge.model import Event
+from bridge.pipeline.dedupe import DedupeDecision
+from bridge.pipeline.deferral import defers
+from bridge.pipeline.mute import NOT_MUTED, route_mute_state
+from bridge.pipeline.results import IngestResult, RecipientOutcome, RoutedEvents
+from bridge.pipeline.silences import list_silences, silenced_by
+from bridge.routing.time_intervals import TimeInterval
+from bridge.store.base import Store
+
+log = structlog.get_logger("alertbridge.pipeline")
+
+
+@dataclass(slots=True)
+class Deferring:
+    """A muted route's events to hold; `release_at` None keeps the hold's release time."""
+
+    routed: RoutedEvents
+    release_at: float | None
+
+
+async def silence_and_mute(
+    store: Store,
+    metrics: Metrics,
+    routed: list[RoutedEvents],
+    intervals: Mapping[str, TimeInterval],
+    result: IngestResult,
+    now: float,
+) -> tuple[list[RoutedEvents], list[Deferring]]:
+    """The events that go on to dedupe or grouping, and those to defer."""
+    moment = datetime.fromtimestamp(now, UTC)
+    silences = await list_silences(store, moment, include_expired=False)
+    kept: list[RoutedEvents] = []
+    deferring: list[Deferring] = []
+    for r in routed:
+        route = r.route
+        dropped: list[tuple[Event, DedupeDecision]] = []
+        passing: list[Event] = []
+        for event in r.events:
+            silence = silenced_by(event, silences, moment)
+            if silence is not None:
+                dropped.append((event, DedupeDecision(False, "silenced", silence.id)))
+            else:
+                passing.append(event)
+        mute = route_mute_state(route, intervals, moment) if passing else NOT_MUTED
+        if mute.muted and defers(route):
+            release = mute.until.timestamp() if mute.until else now + route.group_interval
+            deferring.append(Deferring(RoutedEvents(route, passing), release))
+            passing = []
+        elif mute.muted and not (route.when_muted == "defer" and route.grouped):
+            dropped.extend((e, DedupeDecision(False, "muted")) for e in passing)
+            passing = []
+            log.info("route.muted", route=route.name, reason=mute.reason)
+        for event, decision in dropped:
+            reason = decision.reason or "muted"
+            metrics.suppressed.labels(route.name, reason).inc()
+            log.info(
+                "event.suppressed",
+                route=route.name,
+                fingerprint=event.fingerprint,
+                reason=reason,
+                silence=decision.earlier,
+            )
+        if dropped:
+            for rcpt in route.recipients:
+                outcome = RecipientOutcome(route.name, rcpt.name, rcpt.phone, [])
+                outcome.suppressed = list(dropped)
+                result.outcomes.append(outcome)
+        if passing:
+            kept.append(RoutedEvents(route, passing))
+    return kept, deferring

@@ -1,0 +1,65 @@
+"""What one ingest or one flush persists, gathered by its stages and committed in one transaction.
+
+Stages decide in memory and stage their writes here; `commit` hands everything to
+`Store.enqueue` at once, so a notification, the dedupe entries that point at it and the group
+state that says it was sent are kept together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.model import Notification
+from bridge.store.base import DedupeEntry, RecordWrite, Store
+
+
+@dataclass(slots=True)
+class StagedWrites:
+    notifications: list[Notification] = field(default_factory=list)
+    # ttl -> key -> entry (Store.enqueue takes the entries grouped by ttl).
+    dedupe: defaultdict[float, dict[str, DedupeEntry]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
+    # (kind, key) -> (value or None to delete, expires_at); the last write to a key wins.
+    records: dict[tuple[str, str], tuple[dict[str, Any] | None, float | None]] = field(
+        default_factory=dict
+    )
+    # Group record key -> when it flushes: for the flusher, once the records are committed.
+    flush_at: dict[str, float] = field(default_factory=dict)
+
+    def put_dedupe(self, key: str, entry: DedupeEntry, ttl: float) -> None:
+        self.dedupe[ttl][key] = entry
+
+    def put_record(
+        self, kind: str, key: str, value: dict[str, Any], expires_at: float | None
+    ) -> None:
+        self.records[(kind, key)] = (value, expires_at)
+
+    def delete_record(self, kind: str, key: str) -> None:
+        self.records[(kind, key)] = (None, None)
+
+    async def read_record(
+        self, store: Store, kind: str, key: str, now: float
+    ) -> dict[str, Any] | None:
+        """The record as this transaction will leave it: staged here, else as stored."""
+        staged = self.records.get((kind, key))
+        if staged is not None:
+            return staged[0]
+        return await store.get_record(kind, key, now)
+
+    def __bool__(self) -> bool:
+        return bool(self.notifications or self.dedupe or self.records)
+
+    async def commit(self, store: Store) -> None:
+        """Persist everything staged in one Store.enqueue (a no-op when nothing is staged)."""
+        if not self:
+            return
+        records: list[RecordWrite] = [
+            (kind, key, value, expires_at)
+            for (kind, key), (value, expires_at) in self.records.items()
+        ]
+        await store.enqueue(
+            self.notifications, [(entries, ttl) for ttl, entries in self.dedupe.items()], records
+        )
