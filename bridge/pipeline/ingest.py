@@ -8,11 +8,13 @@ alerts held: `flapping.py`); muted routes that defer hold events until the mute 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 
 import structlog
 
+from bridge.errors import StoreUnavailable
 from bridge.metrics import Metrics
 from bridge.model import Event, Recipient, Webhook
 from bridge.pipeline.dedupe import DedupeDecision, DedupeHistory, decide, dedupe_key, history_keys
@@ -108,12 +110,29 @@ class Pipeline:
     ) -> IngestResult:
         now = self._clock()
         result = IngestResult(events=len(webhook.events))
-        if webhook.delivery_key is not None and not await self.store.remember(
-            f"delivery:{webhook.delivery_key}", DELIVERY_TTL, now
-        ):
+        delivery = f"delivery:{webhook.delivery_key}" if webhook.delivery_key else None
+        if delivery is not None and not await self.store.remember(delivery, DELIVERY_TTL, now):
             result.duplicate_delivery = True
             self.metrics.dedupe_suppressed.labels("", "github_redelivery").inc()
             return result
+        try:
+            return await self._ingest(webhook, routes, renderer, time_intervals or {}, result, now)
+        except StoreUnavailable:
+            if delivery is not None:
+                # Nothing was persisted: a redelivery of this GUID must be processed again.
+                with contextlib.suppress(StoreUnavailable):
+                    await self.store.forget(delivery)
+            raise
+
+    async def _ingest(
+        self,
+        webhook: Webhook,
+        routes: Sequence[Route],
+        renderer: Renderer,
+        time_intervals: Mapping[str, TimeInterval],
+        result: IngestResult,
+        now: float,
+    ) -> IngestResult:
         for event in webhook.events:
             self.metrics.events.labels(event.source, event.status).inc()
         await settle_outcomes(webhook.events, self.store, now)
@@ -124,7 +143,7 @@ class Pipeline:
         for r in routed:
             self.metrics.route_matches.labels(r.route.name).inc(len(r.events))
         routed, deferring = await silence_and_mute(
-            self.store, self.metrics, routed, time_intervals or {}, result, now
+            self.store, self.metrics, routed, time_intervals, result, now
         )
         if not routed and not deferring:
             return result
