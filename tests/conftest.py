@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import sys
 import textwrap
+import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import pytest
 from aiohttp import web
 from multidict import CIMultiDict
+from pydantic import SecretStr
 
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))
 
 from blueticks_standin import DEFAULT_API_KEY, RunningStandin, run_standin  # noqa: E402
 
+from bridge.config.schema import BluetickConfig  # noqa: E402
+from bridge.model import Notification, NotificationState  # noqa: E402
 from bridge.runtime import load_runtime  # noqa: E402
 from bridge.service import Bridge  # noqa: E402
 from bridge.web.app import create_app  # noqa: E402
@@ -32,6 +38,7 @@ AM_TOKEN = "am-test-token"
 GRAFANA_USER, GRAFANA_PASSWORD = "grafana", "grafana-test-password"
 GITHUB_SECRET = "github-test-secret"
 ADMIN_TOKEN = "admin-test-token"
+ALICE_PHONE, BOB_PHONE = "+14155550123", "+4915112345678"  # alice and bob of BASE_CONFIG
 
 BASE_CONFIG = """\
 server: {{listen: "127.0.0.1:0", admin_token: {admin}, max_body_bytes: 65536{server_extra}}}
@@ -52,8 +59,8 @@ pacing:
   global_rate: {{per_minute: 60000, burst: 1000}}
   per_recipient: {{per_minute: 60000, burst: 1000}}
 recipients:
-  alice: "+14155550123"
-  bob: {{phone: "+4915112345678"}}
+  alice: "{alice_phone}"
+  bob: {{phone: "{bob_phone}"}}
   oncall: [alice, bob]
 """
 
@@ -106,6 +113,16 @@ class Reply:
     headers: CIMultiDict[str]
 
 
+async def read_reply(response: aiohttp.ClientResponse) -> Reply:
+    """The response's status, headers and body: parsed JSON, or the text when it is not JSON."""
+    text = await response.text()
+    try:
+        parsed: Any = json.loads(text)
+    except ValueError:
+        parsed = text
+    return Reply(response.status, parsed, CIMultiDict(response.headers))
+
+
 @dataclass
 class BridgeHarness:
     """A running bridge (real server, real SQLite file) sending to a running stand-in."""
@@ -117,22 +134,15 @@ class BridgeHarness:
     config_path: Path
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> Reply:
-        async with self.http.post(self.url + path, data=body, headers=headers) as response:
-            text = await response.text()
-            try:
-                parsed: Any = json.loads(text)
-            except ValueError:
-                parsed = text
-            return Reply(response.status, parsed, CIMultiDict(response.headers))
+        return await self.request("POST", path, data=body, headers=headers)
 
     async def get(self, path: str, headers: dict[str, str] | None = None) -> Reply:
-        async with self.http.get(self.url + path, headers=headers or {}) as response:
-            text = await response.text()
-            try:
-                parsed: Any = json.loads(text)
-            except ValueError:
-                parsed = text
-            return Reply(response.status, parsed, CIMultiDict(response.headers))
+        return await self.request("GET", path, headers=headers or {})
+
+    async def request(self, method: str, path: str, **options: Any) -> Reply:
+        """Any request to the bridge; `options` are aiohttp's (data, json, headers...)."""
+        async with self.http.request(method, self.url + path, **options) as response:
+            return await read_reply(response)
 
     def texts(self) -> list[str]:
         """The message texts the stand-in received, in order."""
@@ -169,6 +179,8 @@ def write_config(
             g_user=GRAFANA_USER,
             g_password=GRAFANA_PASSWORD,
             gh_secret=GITHUB_SECRET,
+            alice_phone=ALICE_PHONE,
+            bob_phone=BOB_PHONE,
         )
         + textwrap.dedent(routes)
         + extra
@@ -186,19 +198,12 @@ async def start_bridge(tmp_path: Path) -> AsyncIterator[StartBridge]:
     """Start the stand-in and a bridge configured to send to it; both stop after the test."""
     cleanups: list[Callable[[], Awaitable[Any]]] = []
 
-    async def start(
-        routes: str = DEFAULT_ROUTES,
-        api: str = "legacy",
-        extra: str = "",
-        blueticks_extra: str = "",
-        server_extra: str = "",
-    ) -> BridgeHarness:
+    async def start(routes: str = DEFAULT_ROUTES, **options: str) -> BridgeHarness:
+        """`options`: those of write_config (api, extra, blueticks_extra, server_extra)."""
         standin_cm = run_standin()
         standin = await standin_cm.__aenter__()
         cleanups.append(lambda: standin_cm.__aexit__(None, None, None))
-        config_path = write_config(
-            tmp_path, standin.url, routes, api, extra, blueticks_extra, server_extra
-        )
+        config_path = write_config(tmp_path, standin.url, routes, **options)
         bridge = Bridge(load_runtime(str(config_path)))
         runner = web.AppRunner(create_app(bridge), access_log=None)
         await runner.setup()
@@ -219,9 +224,6 @@ async def wait_until(
     condition: Callable[[], Awaitable[bool]], timeout: float = 5.0, what: str = "condition"
 ) -> None:
     """Poll an async condition until it holds; fail the test after `timeout` seconds."""
-    import asyncio
-    import time
-
     deadline = time.monotonic() + timeout
     while not await condition():
         if time.monotonic() > deadline:
@@ -231,3 +233,56 @@ async def wait_until(
 
 async def outbox_state_count(h: BridgeHarness, state: str) -> int:
     return (await h.bridge.store.outbox_counts()).get(state, 0)  # type: ignore[call-overload]
+
+
+def due_notification(
+    phone: str = ALICE_PHONE, text: str = "disk full", fingerprint: str = ""
+) -> Notification:
+    """A notification due now, to alice or bob of the test config, as the pipeline makes one;
+    `fingerprint` gives it the key of one firing event (digests merge by it)."""
+    now = time.time()
+    return Notification(
+        id=uuid.uuid4().hex,
+        route="alerts",
+        recipient="bob" if phone == BOB_PHONE else "alice",
+        phone=phone,
+        text=text,
+        created_at=now,
+        next_attempt_at=now,
+        event_keys=[(fingerprint, "firing")] if fingerprint else [],
+    )
+
+
+async def queue(h: BridgeHarness, *notifications: Notification) -> None:
+    """Put notifications in the outbox and wake the worker, as the pipeline does after a 202."""
+    await h.bridge.store.enqueue(list(notifications))
+    assert h.bridge.worker is not None
+    h.bridge.worker.wake()
+
+
+async def state_of(h: BridgeHarness, notification_id: str) -> NotificationState | None:
+    n = await h.bridge.store.get_notification(notification_id)
+    return None if n is None else n.state
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[RunningStandin]:
+    """The Blueticks stand-in alone, for tests that drive it or a client directly."""
+    async with run_standin() as running:
+        yield running
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def blueticks_config(
+    base_url: str,
+    api: Literal["legacy", "v1"] = "v1",
+    api_key: str = DEFAULT_API_KEY,
+    timeout: float = 2.0,
+) -> BluetickConfig:
+    """Client settings for the stand-in at `base_url`, with its key unless a test gives another."""
+    return BluetickConfig(api=api, base_url=base_url, api_key=SecretStr(api_key), timeout=timeout)

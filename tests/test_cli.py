@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import FIXTURES
 
 ROOT = Path(__file__).parent.parent
@@ -31,41 +32,35 @@ def test_check_accepts_the_example_config() -> None:
     assert "OK" in result.stdout
 
 
-def test_check_names_a_bad_number_with_file_and_path(tmp_path: Path) -> None:
+# Both configs hold a broken matcher too: a bad number stops the check before routes are read.
+BROKEN_MATCHER_ROUTE = "routes:\n  - {name: r, to: [alice], matchers: ['severity=~\"(\"']}\n"
+
+
+@pytest.mark.parametrize(
+    ("alice", "path"),
+    [("+1 not a number", "recipients.alice"), ("+14155550123", "routes[0].matchers[0]")],
+    ids=["bad-number", "broken-matcher"],
+)
+def test_check_names_the_bad_value_with_file_and_path(
+    tmp_path: Path, alice: str, path: str
+) -> None:
     config = tmp_path / "bad.yaml"
-    config.write_text(
-        "recipients:\n  alice: '+1 not a number'\n"
-        "routes:\n  - {name: r, to: [alice], matchers: ['severity=~\"(\"']}\n"
-    )
+    config.write_text(f"recipients:\n  alice: '{alice}'\n" + BROKEN_MATCHER_ROUTE)
     result = run("check", "--config", str(config))
     assert result.returncode == 1
-    assert f"{config}: recipients.alice" in result.stderr
+    assert f"{config}: {path}" in result.stderr
     assert result.stdout == ""
 
 
-def test_check_reports_a_broken_matcher_with_its_path(tmp_path: Path) -> None:
-    config = tmp_path / "bad.yaml"
-    config.write_text(
-        "recipients:\n  alice: '+14155550123'\n"
-        "routes:\n  - {name: r, to: [alice], matchers: ['severity=~\"(\"']}\n"
-    )
-    result = run("check", "--config", str(config))
-    assert result.returncode == 1
-    assert f"{config}: routes[0].matchers[0]" in result.stderr
+def routes_test(source: str, payload: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """`alertbridge routes test` of one payload against the example config."""
+    config = ("--config", "config.example.yaml")
+    return run("routes", "test", *config, "--source", source, str(payload), *options)
 
 
 def test_routes_test_shows_routes_recipients_and_text() -> None:
     payload = FIXTURES / "alertmanager" / "zulip-alert-firing-2alerts.json"
-    result = run(
-        "routes",
-        "test",
-        "--config",
-        "config.example.yaml",
-        "--source",
-        "alertmanager",
-        str(payload),
-        "--json",
-    )
+    result = routes_test("alertmanager", payload, "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert len(report["events"]) == 2
@@ -78,9 +73,7 @@ def test_routes_test_shows_routes_recipients_and_text() -> None:
 
 def test_routes_test_guesses_the_github_event() -> None:
     payload = FIXTURES / "github" / "octokit-release.published.json"
-    result = run(
-        "routes", "test", "--config", "config.example.yaml", "--source", "github", str(payload)
-    )
+    result = routes_test("github", payload)
     assert result.returncode == 0, result.stderr
     assert "(release)" in result.stdout
     assert "route releases: 1 event(s) -> bob (+4915112345678)" in result.stdout
@@ -89,15 +82,7 @@ def test_routes_test_guesses_the_github_event() -> None:
 def test_routes_test_rejects_a_payload_of_the_wrong_shape(tmp_path: Path) -> None:
     payload = tmp_path / "p.json"
     payload.write_text('{"version": "4"}')
-    result = run(
-        "routes",
-        "test",
-        "--config",
-        "config.example.yaml",
-        "--source",
-        "alertmanager",
-        str(payload),
-    )
+    result = routes_test("alertmanager", payload)
     assert result.returncode == 1
     assert "alerts" in result.stderr
 

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from blueticks_standin import DEFAULT_API_KEY, RunningStandin, run_standin
+from blueticks_standin import DEFAULT_API_KEY, RunningStandin
 
 from bridge.cli import main
 from bridge.delivery.callbacks import SUBSCRIBED_EVENTS
 
 TOKEN = "cb-cli-token-8d2f6a0c4e1b3d5f7a9c"
-
-
-@pytest.fixture
-async def standin() -> AsyncIterator[RunningStandin]:
-    async with run_standin() as running:
-        yield running
 
 
 def write_config(
@@ -39,9 +32,11 @@ def write_config(
     return str(path)
 
 
-async def run_cli(*args: str) -> int:
-    """The real entry point, in a thread: it runs its own event loop, as from a shell."""
-    return await asyncio.to_thread(main, list(args))
+async def webhooks(command: str, config: str, *options: str) -> int:
+    """`alertbridge blueticks webhooks <command> --config <config> <options>` through the real
+    entry point, in a thread: it runs its own event loop, as from a shell."""
+    args = ["blueticks", "webhooks", command, "--config", config, *options]
+    return await asyncio.to_thread(main, args)
 
 
 async def test_register_subscribes_the_callback_url_and_prints_the_id(
@@ -49,7 +44,7 @@ async def test_register_subscribes_the_callback_url_and_prints_the_id(
 ) -> None:
     config = write_config(tmp_path, standin.url)
 
-    code = await run_cli("blueticks", "webhooks", "register", "--config", config)
+    code = await webhooks("register", config)
 
     out, err = capsys.readouterr()
     [hook] = standin.state.webhooks.values()
@@ -64,10 +59,10 @@ async def test_registering_again_reuses_the_subscription(
     standin: RunningStandin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_config(tmp_path, standin.url)
-    await run_cli("blueticks", "webhooks", "register", "--config", config)
+    await webhooks("register", config)
     first = capsys.readouterr().out.strip()
 
-    code = await run_cli("blueticks", "webhooks", "register", "--config", config)
+    code = await webhooks("register", config)
 
     out, err = capsys.readouterr()
     assert code == 0 and out.strip() == first
@@ -78,9 +73,7 @@ async def test_registering_again_reuses_the_subscription(
 async def test_url_option_replaces_the_public_url(standin: RunningStandin, tmp_path: Path) -> None:
     config = write_config(tmp_path, standin.url, public_url=None)
 
-    code = await run_cli(
-        "blueticks", "webhooks", "register", "--config", config, "--url", "https://ab.example/"
-    )
+    code = await webhooks("register", config, "--url", "https://ab.example/")
 
     [hook] = standin.state.webhooks.values()
     assert code == 0
@@ -102,7 +95,7 @@ async def test_register_refuses_without_what_the_url_needs(
 ) -> None:
     config = write_config(tmp_path, standin.url, public_url=public_url, token=token)
 
-    code = await run_cli("blueticks", "webhooks", "register", "--config", config)
+    code = await webhooks("register", config)
 
     assert code == 1
     assert named in capsys.readouterr().err
@@ -115,7 +108,7 @@ async def test_api_error_is_reported(
     config = write_config(tmp_path, standin.url)
     standin.state.api_keys = {}
 
-    code = await run_cli("blueticks", "webhooks", "register", "--config", config)
+    code = await webhooks("register", config)
 
     assert code == 1
     assert "401" in capsys.readouterr().err
@@ -125,10 +118,10 @@ async def test_list_shows_subscriptions_without_the_token(
     standin: RunningStandin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_config(tmp_path, standin.url)
-    await run_cli("blueticks", "webhooks", "register", "--config", config)
+    await webhooks("register", config)
     hook_id = capsys.readouterr().out.strip()
 
-    code = await run_cli("blueticks", "webhooks", "list", "--config", config)
+    code = await webhooks("list", config)
 
     out = capsys.readouterr().out
     assert code == 0

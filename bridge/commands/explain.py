@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge.model import Event
-from bridge.pipeline.dedupe import DedupeHistory, decide, history_keys
+from bridge.pipeline.dedupe import decide_on_route, read_histories
 from bridge.pipeline.deferral import defers, pending_hold
 from bridge.pipeline.grouping import GROUP_KIND, group_from_record, group_key, record_key
 from bridge.pipeline.ingest import route_webhook
@@ -109,17 +109,9 @@ async def _verdict(
                 "repeat_at": _when(notified.at + route.repeat_interval),
             }
         return {"verdict": "grouped", "group": key, "flush_at": _when(group.next_flush_at)}
-    keys = history_keys(route.name, recipient, event.fingerprint)
-    entries = await store.get_dedupe(list(keys), now)
-    history = DedupeHistory(*(entries.get(k) for k in keys))
-    decision = decide(
-        event,
-        history,
-        now=now,
-        window=route.dedupe_window,
-        send_resolved=route.send_resolved,
-        flap_window=route.flap_window,
-    )
+    alert = (route.name, recipient, event.fingerprint)
+    history = (await read_histories(store, [alert], now))[alert]
+    decision = decide_on_route(event, history, route, now)
     if decision.send:
         return {"verdict": "sent"}
     if decision.reason == "flapping":

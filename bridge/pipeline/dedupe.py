@@ -6,11 +6,17 @@ ends; firing -> resolved -> firing within the flap window is held and reported o
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 from bridge.model import Event
-from bridge.store.base import DedupeEntry
+from bridge.pipeline.staged_writes import StagedWrites
+from bridge.routing.router import Route
+from bridge.store.base import DedupeEntry, Store
+
+# (route, recipient, fingerprint): what one dedupe history is about.
+AlertFor = tuple[str, str, str]
 
 SuppressReason = Literal[
     "duplicate", "resolved_not_wanted", "flapping", "silenced", "muted", "resolved_while_muted"
@@ -104,3 +110,55 @@ def _not_sent(reason: SuppressReason, entry: DedupeEntry | None) -> DedupeDecisi
     if entry is None:
         return DedupeDecision(False, reason)
     return DedupeDecision(False, reason, entry.notification_id, entry.at)
+
+
+async def read_histories(
+    store: Store, alerts: Iterable[AlertFor], now: float
+) -> dict[AlertFor, DedupeHistory]:
+    """The dedupe history of each (route, recipient, fingerprint), read in one store call."""
+    wanted = {alert: history_keys(*alert) for alert in alerts}
+    entries = await store.get_dedupe([key for keys in wanted.values() for key in keys], now)
+    return {
+        alert: DedupeHistory(*(entries.get(key) for key in keys)) for alert, keys in wanted.items()
+    }
+
+
+def dedupe_ttl(route: Route) -> float:
+    """How long a route's dedupe entries live: long enough for both of its windows."""
+    return max(route.dedupe_window, route.flap_window)
+
+
+def stage_sent(
+    staged: StagedWrites,
+    route: Route,
+    recipient: str,
+    events: Iterable[Event],
+    notification_id: str,
+    now: float,
+) -> None:
+    """Stage the entries that make `events` count as sent to the recipient in that notification."""
+    for event in events:
+        key = dedupe_key(route.name, recipient, event.fingerprint, event.status)
+        staged.put_dedupe(key, DedupeEntry(event.status, now, notification_id), dedupe_ttl(route))
+
+
+def stage_resolution(
+    staged: StagedWrites, route: Route, recipient: str, fingerprint: str, now: float
+) -> None:
+    """Remember a resolution that was not sent, so the next firing is news again."""
+    key = dedupe_key(route.name, recipient, fingerprint, "resolved")
+    staged.put_dedupe(key, DedupeEntry("resolved", now), dedupe_ttl(route))
+
+
+def decide_on_route(
+    event: Event, history: DedupeHistory, route: Route, now: float
+) -> DedupeDecision:
+    """`decide` with the route's windows and its send_resolved."""
+    return decide(
+        event,
+        history,
+        now=now,
+        window=route.dedupe_window,
+        send_resolved=route.send_resolved,
+        flap_window=route.flap_window,
+    )

@@ -16,9 +16,11 @@ from bridge.model import Event, Notification, Webhook
 from bridge.pipeline.dedupe import (
     DedupeDecision,
     DedupeHistory,
-    decide,
+    decide_on_route,
     dedupe_key,
-    history_keys,
+    read_histories,
+    stage_resolution,
+    stage_sent,
 )
 from bridge.pipeline.grouping import (
     GROUP_KIND,
@@ -34,7 +36,7 @@ from bridge.pipeline.grouping import (
 )
 from bridge.pipeline.staged_writes import StagedWrites
 from bridge.routing.router import Route
-from bridge.store.base import DedupeEntry, Store
+from bridge.store.base import Store
 
 log = structlog.get_logger("alertbridge.pipeline")
 
@@ -105,14 +107,7 @@ def release_decision(
     fired_while_held = event.status == "resolved" and alert.transitions > 0
     if fired_while_held and not history.told_firing:
         return DedupeDecision(False, "resolved_while_muted")
-    return decide(
-        event,
-        history,
-        now=now,
-        window=route.dedupe_window,
-        send_resolved=route.send_resolved,
-        flap_window=route.flap_window,
-    )
+    return decide_on_route(event, history, route, now)
 
 
 async def release_deferred(
@@ -126,21 +121,17 @@ async def release_deferred(
 ) -> list[Notification]:
     """The hold's messages, one per recipient with what is still news to them; the dedupe
     entries are staged with them, so a later repeat of the same state is deduped."""
-    keys = [
-        key
-        for rcpt in route.recipients
-        for fp in group.alerts
-        for key in history_keys(route.name, rcpt.name, fp)
-    ]
-    last = await store.get_dedupe(keys, now)
-    ttl = max(route.dedupe_window, route.flap_window)
+    histories = await read_histories(
+        store,
+        ((route.name, rcpt.name, fp) for rcpt in route.recipients for fp in group.alerts),
+        now,
+    )
     flaps = group.flaps()
     notifications: list[Notification] = []
     for rcpt in route.recipients:
         events: list[Event] = []
         for fp, alert in group.alerts.items():
-            fired, resolved, hold = history_keys(route.name, rcpt.name, fp)
-            history = DedupeHistory(last.get(fired), last.get(resolved), last.get(hold))
+            history = histories[(route.name, rcpt.name, fp)]
             decision = release_decision(alert, history, route, now)
             if decision.send:
                 events.append(alert.event)
@@ -161,16 +152,13 @@ async def release_deferred(
                 earlier=decision.earlier,
             )
             if reason == "resolved_not_wanted":
-                # Remember the resolution, so the next firing is news again.
-                staged.put_dedupe(resolved, DedupeEntry("resolved", now), ttl)
+                stage_resolution(staged, route, rcpt.name, fp, now)
         if not events:
             continue
         shown = {e.fingerprint: flaps[e.fingerprint] for e in events if e.fingerprint in flaps}
         sent = render(rcpt, events, shown)
         notifications.extend(sent)
-        for event in events:
-            key = dedupe_key(route.name, rcpt.name, event.fingerprint, event.status)
-            staged.put_dedupe(key, DedupeEntry(event.status, now, sent[0].id), ttl)
+        stage_sent(staged, route, rcpt.name, events, sent[0].id, now)
         metrics.groups_flushed.labels(route.name, "deferred").inc()
         log.info("deferred.released", route=route.name, recipient=rcpt.name, alerts=len(events))
     return notifications

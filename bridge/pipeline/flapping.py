@@ -11,7 +11,7 @@ import structlog
 
 from bridge.metrics import Metrics
 from bridge.model import Event, Notification, Recipient, Webhook
-from bridge.pipeline.dedupe import HOLD, dedupe_key
+from bridge.pipeline.dedupe import HOLD, dedupe_key, stage_sent
 from bridge.pipeline.grouping import (
     FLAP_TRANSITIONS,
     GROUP_KIND,
@@ -87,7 +87,6 @@ def flush_flapping(
     """One message per held recipient: the alert's state now, and that it flapped; the dedupe
     entries written make that message count as the state sent."""
     notifications: list[Notification] = []
-    ttl = max(route.dedupe_window, route.flap_window)
     for alert in group.alerts.values():
         event = alert.event
         for rcpt in route.recipients:
@@ -95,8 +94,7 @@ def flush_flapping(
                 continue
             sent = render(rcpt, [event], {event.fingerprint: alert.transitions})
             notifications.extend(sent)
-            key = dedupe_key(route.name, rcpt.name, event.fingerprint, event.status)
-            staged.put_dedupe(key, DedupeEntry(event.status, now, sent[0].id), ttl)
+            stage_sent(staged, route, rcpt.name, [event], sent[0].id, now)
             metrics.groups_flushed.labels(route.name, "flapped").inc()
             log.info(
                 "flapping.flushed",

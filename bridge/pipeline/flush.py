@@ -255,8 +255,9 @@ class GroupFlusher:
     ) -> list[Notification]:
         webhook = group.webhook_for(events)
         key, opened_at, flushes = group.record_key, group.created_at, group.flushes
-        notifications, error = build_notifications(
+        notifications, _ = build_notifications(
             runtime.renderer,
+            self.metrics,
             route,
             rcpt,
             events,
@@ -265,7 +266,4 @@ class GroupFlusher:
             flaps=flaps,
             ids=lambda part: flush_id(key, opened_at, flushes, rcpt.name, part),
         )
-        if error is not None:
-            self.metrics.template_failures.labels(route.name).inc()
-            log.warning("template.failed", route=route.name, error=error)
         return notifications

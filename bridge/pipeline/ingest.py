@@ -17,7 +17,14 @@ import structlog
 from bridge.errors import StoreUnavailable
 from bridge.metrics import Metrics
 from bridge.model import Event, Recipient, Webhook
-from bridge.pipeline.dedupe import DedupeDecision, DedupeHistory, decide, dedupe_key, history_keys
+from bridge.pipeline.dedupe import (
+    DedupeDecision,
+    decide_on_route,
+    dedupe_key,
+    read_histories,
+    stage_resolution,
+    stage_sent,
+)
 from bridge.pipeline.deferral import deferred_key, defers, hold_deferred, pending_hold
 from bridge.pipeline.flapping import hold_flapping
 from bridge.pipeline.grouping import (
@@ -40,7 +47,7 @@ from bridge.pipeline.staged_writes import StagedWrites
 from bridge.render.renderer import Renderer
 from bridge.routing.router import Route, match_routes
 from bridge.routing.time_intervals import TimeInterval
-from bridge.store.base import DedupeEntry, Store
+from bridge.store.base import Store
 
 __all__ = ["IngestResult", "Pipeline", "RecipientOutcome", "RoutedEvents", "route_webhook"]
 
@@ -189,31 +196,24 @@ class Pipeline:
         now: float,
     ) -> None:
         """Routes without group_by: dedupe each event per recipient, render what is news."""
-        keys = [
-            key
-            for r in routed
-            for rcpt in r.route.recipients
-            for e in r.events
-            for key in history_keys(r.route.name, rcpt.name, e.fingerprint)
-        ]
-        last = await self.store.get_dedupe(keys, now)
+        histories = await read_histories(
+            self.store,
+            (
+                (r.route.name, rcpt.name, e.fingerprint)
+                for r in routed
+                for rcpt in r.route.recipients
+                for e in r.events
+            ),
+            now,
+        )
         for r in routed:
             route = r.route
-            ttl = max(route.dedupe_window, route.flap_window)
             for rcpt in route.recipients:
                 outcome = RecipientOutcome(route.name, rcpt.name, rcpt.phone, [])
                 result.outcomes.append(outcome)
                 for event in r.events:
-                    fired, resolved, hold = history_keys(route.name, rcpt.name, event.fingerprint)
-                    history = DedupeHistory(last.get(fired), last.get(resolved), last.get(hold))
-                    decision = decide(
-                        event,
-                        history,
-                        now=now,
-                        window=route.dedupe_window,
-                        send_resolved=route.send_resolved,
-                        flap_window=route.flap_window,
-                    )
+                    history = histories[(route.name, rcpt.name, event.fingerprint)]
+                    decision = decide_on_route(event, history, route, now)
                     if decision.send:
                         outcome.events.append(event)
                     elif decision.reason == "flapping":
@@ -235,35 +235,14 @@ class Pipeline:
                         outcome.suppressed.append((event, decision))
                         self._count_suppressed(route, rcpt, event, decision)
                         if decision.reason == "resolved_not_wanted":
-                            # Remember the resolution, so the next firing is news again.
-                            key = dedupe_key(route.name, rcpt.name, event.fingerprint, "resolved")
-                            staged.put_dedupe(key, DedupeEntry("resolved", now), ttl)
+                            stage_resolution(staged, route, rcpt.name, event.fingerprint, now)
                 if outcome.events:
-                    self._render_immediate(renderer, route, rcpt, outcome, webhook, staged, now)
-
-    def _render_immediate(
-        self,
-        renderer: Renderer,
-        route: Route,
-        rcpt: Recipient,
-        outcome: RecipientOutcome,
-        webhook: Webhook,
-        staged: StagedWrites,
-        now: float,
-    ) -> None:
-        notifications, error = build_notifications(
-            renderer, route, rcpt, outcome.events, webhook, now
-        )
-        if error is not None:
-            outcome.template_error = error
-            self.metrics.template_failures.labels(route.name).inc()
-            log.warning("template.failed", route=route.name, error=error)
-        outcome.notifications = notifications
-        staged.notifications.extend(notifications)
-        ttl = max(route.dedupe_window, route.flap_window)
-        for event in outcome.events:
-            key = dedupe_key(route.name, rcpt.name, event.fingerprint, event.status)
-            staged.put_dedupe(key, DedupeEntry(event.status, now, notifications[0].id), ttl)
+                    notifications, outcome.template_error = build_notifications(
+                        renderer, self.metrics, route, rcpt, outcome.events, webhook, now
+                    )
+                    outcome.notifications = notifications
+                    staged.notifications.extend(notifications)
+                    stage_sent(staged, route, rcpt.name, outcome.events, notifications[0].id, now)
 
     def _count_suppressed(
         self, route: Route, rcpt: Recipient, event: Event, decision: DedupeDecision
@@ -302,11 +281,7 @@ class Pipeline:
             now=now,
         )
         staged.flush_at[group.record_key] = group.next_flush_at
-        for rcpt in route.recipients:
-            outcome = RecipientOutcome(route.name, rcpt.name, rcpt.phone, [])
-            outcome.grouped, outcome.group = list(events), group.key
-            outcome.flush_at = group.next_flush_at
-            result.outcomes.append(outcome)
+        result.add_held(route, events, group.key, group.next_flush_at)
 
     async def _hold_in_groups(
         self,
@@ -336,9 +311,5 @@ class Pipeline:
                 staged.put_record(GROUP_KIND, rkey, group_to_record(group), now + GROUP_TTL)
                 staged.flush_at[rkey] = group.next_flush_at
             self.metrics.suppressed.labels(route.name, "grouped").inc(len(events))
-            for rcpt in route.recipients:
-                outcome = RecipientOutcome(route.name, rcpt.name, rcpt.phone, [])
-                outcome.grouped, outcome.group = list(events), key
-                outcome.flush_at = group.next_flush_at
-                result.outcomes.append(outcome)
+            result.add_held(route, events, key, group.next_flush_at)
             log.debug("group.updated", route=route.name, group=key, changed=changed)

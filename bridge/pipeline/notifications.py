@@ -8,13 +8,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 
+import structlog
+
+from bridge.metrics import Metrics
 from bridge.model import Event, Notification, Recipient, Webhook
 from bridge.render.renderer import Renderer
 from bridge.routing.router import Route
 
+log = structlog.get_logger("alertbridge.pipeline")
+
 
 def build_notifications(
     renderer: Renderer,
+    metrics: Metrics,
     route: Route,
     recipient: Recipient,
     events: Sequence[Event],
@@ -27,7 +33,7 @@ def build_notifications(
     """The message(s) for one recipient's events: one, or numbered parts when the route splits.
 
     `ids(part)` makes the ids deterministic (group flushes); returns (notifications, template
-    error or None)."""
+    error or None). A template error is counted and logged here: the default template was used."""
     message = renderer.render(route, events, webhook, flaps=flaps)
     image = next((e.image_url for e in events if e.image_url), None)
     notifications = [
@@ -45,4 +51,8 @@ def build_notifications(
         )
         for part, text in enumerate(message.parts)
     ]
-    return notifications, message.error if message.fell_back else None
+    error = message.error if message.fell_back else None
+    if error is not None:
+        metrics.template_failures.labels(route.name).inc()
+        log.warning("template.failed", route=route.name, error=error)
+    return notifications, error

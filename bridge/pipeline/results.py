@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bridge.model import Event, Notification
@@ -48,3 +49,17 @@ class IngestResult:
     @property
     def notifications(self) -> list[Notification]:
         return [n for o in self.outcomes for n in o.notifications]
+
+    def add_held(self, route: Route, events: Sequence[Event], group: str, flush_at: float) -> None:
+        """For each recipient of the route: the events wait in `group` until `flush_at`."""
+        for rcpt in route.recipients:
+            outcome = RecipientOutcome(route.name, rcpt.name, rcpt.phone, [])
+            outcome.grouped, outcome.group, outcome.flush_at = list(events), group, flush_at
+            self.outcomes.append(outcome)
+
+    def add_dropped(self, route: Route, dropped: Sequence[tuple[Event, DedupeDecision]]) -> None:
+        """For each recipient of the route: the events dropped before dedupe, and why."""
+        for rcpt in route.recipients:
+            outcome = RecipientOutcome(route.name, rcpt.name, rcpt.phone, [])
+            outcome.suppressed = list(dropped)
+            self.outcomes.append(outcome)

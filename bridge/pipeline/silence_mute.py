@@ -18,7 +18,7 @@ from bridge.model import Event
 from bridge.pipeline.dedupe import DedupeDecision
 from bridge.pipeline.deferral import defers
 from bridge.pipeline.mute import NOT_MUTED, route_mute_state
-from bridge.pipeline.results import IngestResult, RecipientOutcome, RoutedEvents
+from bridge.pipeline.results import IngestResult, RoutedEvents
 from bridge.pipeline.silences import list_silences, silenced_by
 from bridge.routing.time_intervals import TimeInterval
 from bridge.store.base import Store
@@ -77,10 +77,7 @@ async def silence_and_mute(
                 silence=decision.earlier,
             )
         if dropped:
-            for rcpt in route.recipients:
-                outcome = RecipientOutcome(route.name, rcpt.name, rcpt.phone, [])
-                outcome.suppressed = list(dropped)
-                result.outcomes.append(outcome)
+            result.add_dropped(route, dropped)
         if passing:
             kept.append(RoutedEvents(route, passing))
     return kept, deferring

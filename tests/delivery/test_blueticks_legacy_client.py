@@ -2,57 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-from blueticks_standin import DEFAULT_API_KEY, RunningStandin, run_standin
+from blueticks_standin import DEFAULT_API_KEY, RunningStandin
 from blueticks_standin_faults import Fault
-from pydantic import SecretStr
+from conftest import blueticks_config
+from notification_factory import make_notification
 
-from bridge.config.schema import BluetickConfig
 from bridge.delivery.blueticks_legacy import LegacyBlueticksClient, image_mime_type
 from bridge.errors import PermanentDeliveryError, TransientDeliveryError
 from bridge.model import Notification
 
 
-@pytest.fixture
-async def standin() -> AsyncIterator[RunningStandin]:
-    async with run_standin() as running:
-        yield running
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
+def note(**overrides: Any) -> Notification:
+    return make_notification("n-1", **({"text": "DiskFull on db-1"} | overrides))
 
 
 def make_client(
-    http: aiohttp.ClientSession, base_url: str, api_key: str = DEFAULT_API_KEY, timeout: float = 2.0
+    http: aiohttp.ClientSession, base_url: str, api_key: str = DEFAULT_API_KEY
 ) -> LegacyBlueticksClient:
-    config = BluetickConfig(
-        api="legacy", base_url=base_url, api_key=SecretStr(api_key), timeout=timeout
-    )
-    return LegacyBlueticksClient(http, config)
+    return LegacyBlueticksClient(http, blueticks_config(base_url, "legacy", api_key))
 
 
 @pytest.fixture
 def client(http: aiohttp.ClientSession, standin: RunningStandin) -> LegacyBlueticksClient:
     return make_client(http, standin.url)
-
-
-def note(**overrides: Any) -> Notification:
-    fields: dict[str, Any] = {
-        "id": "n-1",
-        "route": "prod",
-        "recipient": "alice",
-        "phone": "+972501234567",
-        "text": "DiskFull on db-1",
-        "created_at": 0.0,
-    }
-    return Notification(**(fields | overrides))
 
 
 async def test_text_send_posts_key_in_body_and_header(

@@ -12,24 +12,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from blueticks_standin import DEFAULT_API_KEY, RunningStandin, run_standin
+from blueticks_standin import DEFAULT_API_KEY, RunningStandin
 from yarl import URL
 
 AUTH = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
 TEXT = {"type": "text", "text": "hello"}
 ONE_OPTION_POLL = {"type": "poll", "pollQuestion": "?", "pollOptions": ["a"]}
-
-
-@pytest.fixture
-async def standin() -> AsyncIterator[RunningStandin]:
-    async with run_standin() as running:
-        yield running
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 Call = Callable[..., Awaitable[tuple[int, dict[str, Any], aiohttp.ClientResponse]]]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -11,7 +11,8 @@ import aiohttp
 import pytest
 from blueticks_standin import DEFAULT_API_KEY, RunningStandin, run_standin
 from blueticks_standin_faults import Fault
-from pydantic import SecretStr
+from conftest import blueticks_config
+from notification_factory import make_notification
 
 from bridge.config.schema import BluetickConfig
 from bridge.delivery.blueticks_v1 import V1BlueticksClient
@@ -19,37 +20,15 @@ from bridge.errors import PermanentDeliveryError, TransientDeliveryError
 from bridge.model import Notification
 
 
-@pytest.fixture
-async def standin() -> AsyncIterator[RunningStandin]:
-    async with run_standin() as running:
-        yield running
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 def make_client(
     http: aiohttp.ClientSession, base_url: str, api_key: str = DEFAULT_API_KEY, timeout: float = 2.0
 ) -> V1BlueticksClient:
-    config = BluetickConfig(
-        api="v1", base_url=base_url, api_key=SecretStr(api_key), timeout=timeout
-    )
-    return V1BlueticksClient(http, config)
+    return V1BlueticksClient(http, blueticks_config(base_url, "v1", api_key, timeout))
 
 
 def note(**overrides: Any) -> Notification:
-    fields: dict[str, Any] = {
-        "id": "n-1",
-        "route": "prod",
-        "recipient": "alice",
-        "phone": "+972501234567",
-        "text": "🔥 DiskFull on db-1",
-        "created_at": 0.0,
-    }
-    return Notification(**(fields | overrides))
+    """With an emoji in the text, which must reach the v1 API intact."""
+    return make_notification("n-1", **({"text": "🔥 DiskFull on db-1"} | overrides))
 
 
 @pytest.fixture
@@ -194,23 +173,25 @@ def http_date_in(seconds: int) -> str:
     return format_datetime(datetime.now(UTC) + timedelta(seconds=seconds), usegmt=True)
 
 
+# Each Retry-After is made when the test runs: a date made at collection would have drifted by
+# the time a long run reaches the test.
 @pytest.mark.parametrize(
     ("retry_after", "low", "high"),
     [
-        ("7", 7.0, 7.0),
-        (http_date_in(120), 110.0, 120.0),
-        ("86400", 3600.0, 3600.0),
+        (lambda: "7", 7.0, 7.0),
+        (lambda: http_date_in(120), 110.0, 120.0),
+        (lambda: "86400", 3600.0, 3600.0),
     ],
     ids=["seconds", "http-date", "capped-at-one-hour"],
 )
 async def test_rate_limit_is_transient_with_retry_after(
     client: V1BlueticksClient,
     standin: RunningStandin,
-    retry_after: str,
+    retry_after: Callable[[], str],
     low: float,
     high: float,
 ) -> None:
-    standin.state.rate_limit(1, retry_after=retry_after)
+    standin.state.rate_limit(1, retry_after=retry_after())
 
     with pytest.raises(TransientDeliveryError) as caught:
         await client.send(note())

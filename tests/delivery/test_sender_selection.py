@@ -4,31 +4,23 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
+from notification_factory import make_notification
 
 from bridge.config.schema import BluetickConfig
 from bridge.delivery.blueticks_legacy import LegacyBlueticksClient
 from bridge.delivery.blueticks_v1 import V1BlueticksClient
 from bridge.delivery.sender import DryRunSender, build_sender
 from bridge.errors import ConfigError
-from bridge.model import Notification
-
-
-def note(notification_id: str) -> Notification:
-    return Notification(
-        id=notification_id,
-        route="r",
-        recipient="alice",
-        phone="+972501234567",
-        text="hello",
-        created_at=0.0,
-    )
 
 
 async def test_dry_run_records_and_shows_every_notification() -> None:
     shown: list[str] = []
     sender = DryRunSender(on_send=lambda n: shown.append(n.id))
 
-    receipts = [await sender.send(note("a")), await sender.send(note("b"))]
+    receipts = [
+        await sender.send(make_notification("a")),
+        await sender.send(make_notification("b")),
+    ]
 
     assert [n.id for n in sender.sent] == ["a", "b"]
     assert shown == ["a", "b"]

@@ -3,44 +3,23 @@ readiness detail and a loud log line; the legacy API cannot tell and is not poll
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
-import pytest
 import structlog
-from blueticks_standin import DEFAULT_API_KEY, RunningStandin, run_standin
+from blueticks_standin import RunningStandin
 from blueticks_standin_faults import Fault
-from conftest import StartBridge, wait_until
-from pydantic import SecretStr
+from conftest import StartBridge, blueticks_config, wait_until
 
-from bridge.config.schema import BluetickConfig
 from bridge.delivery.blueticks_legacy import LegacyBlueticksClient
 from bridge.delivery.blueticks_v1 import V1BlueticksClient
 from bridge.delivery.session import SessionMonitor
 from bridge.metrics import Metrics
 
 
-@pytest.fixture
-async def standin() -> AsyncIterator[RunningStandin]:
-    async with run_standin() as running:
-        yield running
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-def config(base_url: str, api: str = "v1", api_key: str = DEFAULT_API_KEY) -> BluetickConfig:
-    return BluetickConfig(api=api, base_url=base_url, api_key=SecretStr(api_key), timeout=2.0)  # type: ignore[arg-type]
-
-
 def gauge(metrics: Metrics) -> float | None:
     return metrics.registry.get_sample_value("alertbridge_whatsapp_session_up")
 
 
-async def _false(value: bool) -> bool:
+async def _is_false(value: bool) -> bool:
     return not value
 
 
@@ -53,7 +32,7 @@ async def test_polling_follows_the_session_down_and_up(
 ) -> None:
     metrics = Metrics()
     monitor = SessionMonitor(metrics, interval=0.02)
-    await monitor.start(V1BlueticksClient(http, config(standin.url)))
+    await monitor.start(V1BlueticksClient(http, blueticks_config(standin.url)))
     try:
 
         async def state_is(expected: str) -> bool:
@@ -77,7 +56,7 @@ async def test_failed_ping_keeps_the_last_state_and_says_why(
     standin: RunningStandin, http: aiohttp.ClientSession
 ) -> None:
     monitor = SessionMonitor(Metrics(), interval=0)
-    client = V1BlueticksClient(http, config(standin.url))
+    client = V1BlueticksClient(http, blueticks_config(standin.url))
     await monitor.check(client)
     standin.state.faults.push(Fault.error(503))
 
@@ -93,7 +72,9 @@ async def test_rejected_key_is_reported_not_mistaken_for_a_session(
 ) -> None:
     monitor = SessionMonitor(Metrics(), interval=0)
 
-    await monitor.check(V1BlueticksClient(http, config(standin.url, api_key="bt_live_wrong")))
+    await monitor.check(
+        V1BlueticksClient(http, blueticks_config(standin.url, api_key="bt_live_wrong"))
+    )
 
     assert monitor.state == "unknown"
     assert "401" in monitor.describe()
@@ -104,11 +85,11 @@ async def test_legacy_api_is_not_polled(
 ) -> None:
     metrics = Metrics()
     monitor = SessionMonitor(metrics, interval=0.01)
-    legacy = LegacyBlueticksClient(http, config(standin.url, api="legacy"))
+    legacy = LegacyBlueticksClient(http, blueticks_config(standin.url, api="legacy"))
 
     await monitor.start(legacy)
     # It stops by itself: the legacy API cannot tell.
-    await wait_until(lambda: _false(monitor.polling), what="polling to stop")
+    await wait_until(lambda: _is_false(monitor.polling), what="polling to stop")
 
     assert monitor.state == "unknown" and monitor.describe() == "unknown"
     assert ping_calls(standin) == 0
@@ -120,7 +101,7 @@ async def test_zero_interval_never_polls(
 ) -> None:
     monitor = SessionMonitor(Metrics(), interval=0)
 
-    await monitor.start(V1BlueticksClient(http, config(standin.url)))
+    await monitor.start(V1BlueticksClient(http, blueticks_config(standin.url)))
 
     assert not monitor.polling
     await monitor.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from alertmanager_webhooks import one_alert_webhook
 from blueticks_standin import DEFAULT_API_KEY
 from blueticks_standin_faults import Fault
 from conftest import BridgeHarness, StartBridge, am_headers, outbox_state_count, wait_until
@@ -25,32 +26,10 @@ routes:
 """
 
 
-def am_alert(name: str) -> bytes:
-    alert = {
-        "status": "firing",
-        "labels": {"alertname": "Disk", "instance": name, "severity": "critical"},
-        "annotations": {"summary": f"disk full on {name}"},
-        "startsAt": "2026-11-25T10:00:00Z",
-        "endsAt": "0001-01-01T00:00:00Z",
-        "fingerprint": f"v1-{name}",
-    }
-    return json.dumps(
-        {
-            "version": "4",
-            "status": "firing",
-            "receiver": "whatsapp",
-            "groupKey": f'{{}}:{{instance="{name}"}}',
-            "groupLabels": {},
-            "commonLabels": {},
-            "commonAnnotations": {},
-            "externalURL": "http://am:9093",
-            "alerts": [alert],
-        }
-    ).encode()
-
-
 async def post_alert(h: BridgeHarness, name: str = "db-1") -> None:
-    reply = await h.post("/webhook/alertmanager", am_alert(name), am_headers())
+    reply = await h.post(
+        "/webhook/alertmanager", one_alert_webhook(name, fingerprint=f"v1-{name}"), am_headers()
+    )
     assert reply.status == 202, reply.body
 
 

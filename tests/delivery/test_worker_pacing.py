@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import itertools
 import time
-import uuid
 
 from blueticks_standin import CallRecord
-from conftest import BridgeHarness, StartBridge, wait_until
+from conftest import (
+    ALICE_PHONE,
+    BOB_PHONE,
+    BridgeHarness,
+    StartBridge,
+    due_notification,
+    queue,
+    state_of,
+    wait_until,
+)
 
 from bridge.config.schema import BluetickConfig, PacingConfig, RateConfig
 from bridge.delivery.sender import DryRunSender
 from bridge.delivery.worker import OutboxWorker
 from bridge.metrics import Metrics
-from bridge.model import Notification, NotificationState
 from bridge.store.memory import MemoryStore
-
-ALICE, BOB = "+14155550123", "+4915112345678"
 
 
 def pacing(
@@ -31,33 +36,6 @@ def pacing(
     return "\n".join(lines) + "\n"
 
 
-def notification(
-    phone: str = ALICE, text: str = "disk full", fingerprint: str = ""
-) -> Notification:
-    now = time.time()
-    return Notification(
-        id=uuid.uuid4().hex,
-        route="alerts",
-        recipient="bob" if phone == BOB else "alice",
-        phone=phone,
-        text=text,
-        created_at=now,
-        next_attempt_at=now,
-        event_keys=[(fingerprint, "firing")] if fingerprint else [],
-    )
-
-
-async def queue(h: BridgeHarness, *notifications: Notification) -> None:
-    await h.bridge.store.enqueue(list(notifications))
-    assert h.bridge.worker is not None
-    h.bridge.worker.wake()
-
-
-async def state_of(h: BridgeHarness, notification_id: str) -> NotificationState | None:
-    n = await h.bridge.store.get_notification(notification_id)
-    return None if n is None else n.state
-
-
 def sends(h: BridgeHarness) -> list[CallRecord]:
     return [call for call in h.standin.state.calls if call.method == "POST"]
 
@@ -68,7 +46,7 @@ def sample(h: BridgeHarness, name: str, **labels: str) -> float:
 
 async def test_sends_to_one_recipient_are_spaced_by_its_bucket(start_bridge: StartBridge) -> None:
     h = await start_bridge(extra=pacing("{per_minute: 600, burst: 1}", digest_after=50))
-    batch = [notification(text=f"update {i}") for i in range(4)]
+    batch = [due_notification(text=f"update {i}") for i in range(4)]
     await queue(h, *batch)
     await h.standin.state.wait_for_messages(4)
     times = [call.at for call in sends(h)]
@@ -86,7 +64,9 @@ async def test_the_global_bucket_spaces_sends_to_everyone(start_bridge: StartBri
     h = await start_bridge(
         extra=pacing("{per_minute: 60000, burst: 1000}", global_rate="{per_minute: 600, burst: 1}")
     )
-    await queue(h, notification(ALICE), notification(BOB), notification(ALICE))
+    await queue(
+        h, due_notification(ALICE_PHONE), due_notification(BOB_PHONE), due_notification(ALICE_PHONE)
+    )
     await h.standin.state.wait_for_messages(3)
     times = [call.at for call in sends(h)]
     assert all(later - earlier >= 0.09 for earlier, later in itertools.pairwise(times))
@@ -95,8 +75,8 @@ async def test_the_global_bucket_spaces_sends_to_everyone(start_bridge: StartBri
 
 async def test_a_paced_recipient_does_not_hold_up_the_others(start_bridge: StartBridge) -> None:
     h = await start_bridge(extra=pacing("{per_minute: 6, burst: 1}", digest_after=50))
-    alice = [notification(ALICE, f"alice {i}") for i in range(3)]
-    bob = notification(BOB, "bob 0")
+    alice = [due_notification(ALICE_PHONE, f"alice {i}") for i in range(3)]
+    bob = due_notification(BOB_PHONE, "bob 0")
     await queue(h, *alice)
     await queue(h, bob)
 
@@ -114,14 +94,14 @@ async def test_backlog_of_a_paced_recipient_is_merged_into_one_digest(
     start_bridge: StartBridge,
 ) -> None:
     h = await start_bridge(extra=pacing("{per_minute: 60, burst: 1}", digest_after=3))
-    first = notification(text="first")
+    first = due_notification(text="first")
     await queue(h, first)
 
     async def first_sent() -> bool:
         return await state_of(h, first.id) == "sent"
 
     await wait_until(first_sent, 3.0, "the first message to be sent")
-    backlog = [notification(text=f"db-{i} down", fingerprint=f"fp{i % 3}") for i in range(5)]
+    backlog = [due_notification(text=f"db-{i} down", fingerprint=f"fp{i % 3}") for i in range(5)]
     await queue(h, *backlog)
     await h.standin.state.wait_for_messages(2, timeout=5.0)
     digest_text = h.texts()[1]
@@ -164,7 +144,7 @@ async def test_outbox_depth_is_refreshed_about_once_a_second_not_per_send() -> N
     )
     await worker.start()
     try:
-        batch = [notification(text=f"n{i}") for i in range(40)]
+        batch = [due_notification(text=f"n{i}") for i in range(40)]
         await store.enqueue(batch)
         worker.wake()
 

@@ -3,36 +3,23 @@
 from __future__ import annotations
 
 import time
-import uuid
 from email.utils import formatdate
 
 import pytest
 from blueticks_standin import CallRecord
 from blueticks_standin_faults import Fault
-from conftest import BridgeHarness, StartBridge, wait_until
+from conftest import BridgeHarness, StartBridge, due_notification, queue, wait_until
 
 from bridge.delivery.worker import backoff_delay
 from bridge.model import Notification, NotificationState
 
-ALICE = "+14155550123"
 SHORT_TIMEOUT = "  timeout: 300ms\n"
 
 
 async def queue_one(h: BridgeHarness, text: str = "disk full on db-1") -> Notification:
     """Put one notification in the outbox, as the pipeline does after a 202."""
-    now = time.time()
-    n = Notification(
-        id=uuid.uuid4().hex,
-        route="alerts",
-        recipient="alice",
-        phone=ALICE,
-        text=text,
-        created_at=now,
-        next_attempt_at=now,
-    )
-    await h.bridge.store.enqueue([n])
-    assert h.bridge.worker is not None
-    h.bridge.worker.wake()
+    n = due_notification(text=text)
+    await queue(h, n)
     return n
 
 

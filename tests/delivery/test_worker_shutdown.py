@@ -3,45 +3,26 @@
 from __future__ import annotations
 
 import time
-import uuid
 
 from blueticks_standin_faults import Fault
-from conftest import BridgeHarness, StartBridge, outbox_state_count, wait_until
+from conftest import (
+    BridgeHarness,
+    StartBridge,
+    due_notification,
+    outbox_state_count,
+    queue,
+    state_of,
+    wait_until,
+)
 
-from bridge.model import Notification, NotificationState
+from bridge.model import Notification
 from bridge.store.sqlite import SqliteStore
-
-ALICE = "+14155550123"
-
-
-def notification(text: str = "disk full") -> Notification:
-    now = time.time()
-    return Notification(
-        id=uuid.uuid4().hex,
-        route="alerts",
-        recipient="alice",
-        phone=ALICE,
-        text=text,
-        created_at=now,
-        next_attempt_at=now,
-    )
-
-
-async def queue(h: BridgeHarness, *notifications: Notification) -> None:
-    await h.bridge.store.enqueue(list(notifications))
-    assert h.bridge.worker is not None
-    h.bridge.worker.wake()
-
-
-async def state_of(h: BridgeHarness, notification_id: str) -> NotificationState | None:
-    n = await h.bridge.store.get_notification(notification_id)
-    return None if n is None else n.state
 
 
 async def send_in_flight(h: BridgeHarness, answer_after: float) -> Notification:
     """Queue one notification whose send Blueticks answers only after `answer_after` s."""
     h.standin.state.faults.push(Fault.drop_response(delay=answer_after).on(method="POST"))
-    n = notification()
+    n = due_notification()
     await queue(h, n)
     await h.standin.state.wait_for_messages(1)  # received: the answer is on its way
     return n
@@ -74,7 +55,7 @@ async def test_notifications_held_by_pacing_stay_pending_for_the_next_start(
 ) -> None:
     paced = "pacing:\n  per_recipient: {per_minute: 6, burst: 1}\n  digest_after: 50\n"
     h = await start_bridge(extra=paced)
-    batch = [notification(f"update {i}") for i in range(3)]
+    batch = [due_notification(text=f"update {i}") for i in range(3)]
     await queue(h, *batch)
     await h.standin.state.wait_for_messages(1)
 
@@ -92,7 +73,7 @@ async def test_nothing_is_claimed_after_stop(start_bridge: StartBridge) -> None:
     h = await start_bridge()
     assert h.bridge.worker is not None
     await h.bridge.worker.stop(grace=1.0)
-    n = notification()
+    n = due_notification()
     await queue(h, n)
     # The worker is stopped: a claim would have to happen within this await, if ever.
     assert (await h.bridge.store.claim_due(time.time() + 1, 10))[0].id == n.id

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from bridge.metrics import Metrics
+from metric_series import exported_series
 
 DASHBOARD = (
     Path(__file__).resolve().parents[2] / "helm" / "alertbridge" / "dashboards" / "alertbridge.json"
@@ -27,18 +26,6 @@ def panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
 
 def exprs(dashboard: dict[str, Any]) -> list[str]:
     return [t["expr"] for p in panels(dashboard) for t in p["targets"]]
-
-
-def exported_series() -> set[str]:
-    names = set()
-    for family in Metrics().registry.collect():
-        if family.type == "counter":
-            names.add(f"{family.name}_total")
-        elif family.type == "histogram":
-            names |= {f"{family.name}_{s}" for s in ("bucket", "sum", "count")}
-        else:
-            names.add(family.name)
-    return names
 
 
 def test_every_query_uses_a_metric_the_bridge_exports(dashboard: dict[str, Any]) -> None:

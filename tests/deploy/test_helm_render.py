@@ -21,9 +21,9 @@ import pytest
 import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from metric_series import exported_series
 
 from bridge.config.schema import BridgeConfig, RouteConfig
-from bridge.metrics import Metrics
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "alertbridge"
 PIP_HINT = "install it with: .venv/bin/pip install --ignore-requires-python helm-sdkpy"
@@ -345,25 +345,12 @@ async def test_rules_and_templates_are_mounted_where_the_config_reads_them(
     assert templates == {"alert.j2": "{{ event.title }}\n"}
 
 
-def _exported_series() -> set[str]:
-    """Every series name the bridge exports, with the suffixes Prometheus adds."""
-    names = set()
-    for family in Metrics().registry.collect():
-        if family.type == "counter":
-            names.add(f"{family.name}_total")
-        elif family.type == "histogram":
-            names |= {f"{family.name}_{s}" for s in ("bucket", "sum", "count")}
-        else:
-            names.add(family.name)
-    return names
-
-
 async def test_prometheus_rule_alerts_on_metrics_the_bridge_exports(render: Render) -> None:
     rendered = await render(EVERYTHING_ON)
     (group,) = rendered.get("PrometheusRule")["spec"]["groups"]
     alerts = {rule["alert"]: rule["expr"] for rule in group["rules"]}
     used = {name for expr in alerts.values() for name in re.findall(r"alertbridge_\w+", expr)}
-    assert used and used <= _exported_series()
+    assert used and used <= exported_series()
     needed = "notifications outbox_depth whatsapp_session_up config_last_reload_successful"
     for name in needed.split():
         assert any(u.startswith(f"alertbridge_{name}") for u in used), name

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 import socket
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
+from alertmanager_webhooks import one_alert_webhook
 from conftest import am_headers, wait_until, write_config
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -54,30 +56,6 @@ def routes_per_instance(count: int) -> str:
             f'    to: ["{chat_of(i)}"]',
         ]
     return "\n".join(lines) + "\n"
-
-
-def alert_webhook(instance: int) -> bytes:
-    """An Alertmanager webhook with one firing alert of its own: one notification."""
-    alert = {
-        "status": "firing",
-        "labels": {"alertname": "DiskFull", "instance": str(instance), "severity": "critical"},
-        "annotations": {"summary": f"disk full on instance {instance}"},
-        "startsAt": "2026-11-25T10:00:00Z",
-        "endsAt": "0001-01-01T00:00:00Z",
-        "fingerprint": f"instance-{instance:04d}",
-    }
-    body = {
-        "version": "4",
-        "status": "firing",
-        "receiver": "whatsapp",
-        "groupKey": f'{{}}:{{instance="{instance}"}}',
-        "groupLabels": {"instance": str(instance)},
-        "commonLabels": alert["labels"],
-        "commonAnnotations": alert["annotations"],
-        "externalURL": "http://am:9093",
-        "alerts": [alert],
-    }
-    return json.dumps(body).encode()
 
 
 def serve_config(tmp_path: Path, standin_url: str, port: int, **options: Any) -> Path:
@@ -119,9 +97,13 @@ class ServeProcess:
         await wait_until(ready, timeout, "alertbridge serve to be ready")
 
     async def post_alert(self, http: aiohttp.ClientSession, instance: int) -> int:
-        """Post alert_webhook(instance); asserts 202; how many notifications it queued."""
+        """Post one firing alert of `instance` (to chat_of(instance) with routes_per_instance);
+        asserts 202; how many notifications it queued."""
+        body = one_alert_webhook(
+            str(instance), alertname="DiskFull", fingerprint=f"instance-{instance:04d}"
+        )
         async with http.post(
-            f"{self.url}/webhook/alertmanager", data=alert_webhook(instance), headers=am_headers()
+            f"{self.url}/webhook/alertmanager", data=body, headers=am_headers()
         ) as response:
             assert response.status == 202, await response.text()
             return int((await response.json())["notifications"])
@@ -137,6 +119,25 @@ class ServeProcess:
             raise AssertionError(
                 f"serve still running {timeout}s after the signal:\n{self.log_tail()}"
             ) from None
+
+    async def stop(self, timeout: float) -> None:
+        """SIGTERM; fails unless the process exits with 0 within `timeout` seconds."""
+        self.send_signal(signal.SIGTERM)
+        assert await self.wait_exit(timeout) == 0, self.log_tail()
+
+    async def wait_metric(
+        self, http: aiohttp.ClientSession, sample: str, value: float, timeout: float, **labels: str
+    ) -> None:
+        """Until one sample of GET /metrics has `value`."""
+
+        async def reached() -> bool:
+            return await self.metric(http, sample, **labels) == value
+
+        await wait_until(reached, timeout, f"{sample}{labels or ''} == {value}")
+
+    async def wait_sent(self, http: aiohttp.ClientSession, count: int, timeout: float) -> None:
+        """Until the outbox holds `count` notifications marked sent."""
+        await self.wait_metric(http, "alertbridge_outbox_depth", count, timeout, state="sent")
 
     async def metric(self, http: aiohttp.ClientSession, sample: str, **labels: str) -> float:
         """One sample of GET /metrics (0 when absent)."""
@@ -209,6 +210,14 @@ class Processes:
         assert found, f"the stand-in printed {line!r} instead of its URL"
         return StandinProcess(process, url)
 
+    async def serve_ready(
+        self, http: aiohttp.ClientSession, config: Path, port: int, *args: str
+    ) -> ServeProcess:
+        """`serve`, then wait until it answers ready."""
+        process = await self.serve(config, port, *args)
+        await process.wait_ready(http)
+        return process
+
     async def serve(self, config: Path, port: int, *args: str) -> ServeProcess:
         index = sum(1 for p in self.tmp_path.glob("serve-*.log"))
         log_path = self.tmp_path / f"serve-{index}.log"
@@ -236,6 +245,16 @@ class Processes:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
                 await process.wait()
+
+
+@pytest.fixture(name="processes")
+async def processes_fixture(tmp_path: Path) -> AsyncIterator[Processes]:
+    """The test's `Processes`, killed when it ends (imported by name by the tests that use it)."""
+    group = Processes(tmp_path)
+    try:
+        yield group
+    finally:
+        await group.close()
 
 
 async def read_outbox(db: Path) -> list[Notification]:

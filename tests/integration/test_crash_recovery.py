@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import signal
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 from conftest import wait_until
 from serve_process import (
     SEND_PATH,
     Processes,
     chat_of,
     free_port,
+    processes_fixture,  # noqa: F401  (the `processes` fixture)
     read_outbox,
     routes_per_instance,
     serve_config,
@@ -28,15 +27,6 @@ WEBHOOKS = 8
 # Attempts survive the restart, so the scripted failures must not exhaust them; a long client
 # timeout keeps the unanswered send in flight until the kill (later keys override earlier ones).
 BLUETICKS_EXTRA = "  max_attempts: 1000\n  timeout: 30s\n"
-
-
-@pytest.fixture
-async def processes(tmp_path: Path) -> AsyncIterator[Processes]:
-    group = Processes(tmp_path)
-    try:
-        yield group
-    finally:
-        await group.close()
 
 
 async def test_sigkill_while_blueticks_fails_loses_nothing_and_sends_nothing_twice(
@@ -60,8 +50,7 @@ async def test_sigkill_while_blueticks_fails_loses_nothing_and_sends_nothing_twi
             routes=routes_per_instance(WEBHOOKS),
             blueticks_extra=BLUETICKS_EXTRA,
         )
-        first = await processes.serve(config, port)
-        await first.wait_ready(http)
+        first = await processes.serve_ready(http, config, port)
         accepted = 0
         for instance in range(WEBHOOKS):
             accepted += await first.post_alert(http, instance)
@@ -79,15 +68,9 @@ async def test_sigkill_while_blueticks_fails_loses_nothing_and_sends_nothing_twi
         assert at_kill.total() == accepted, at_kill
         await standin.drain_faults(http, 503)
 
-        second = await processes.serve(config, port)
-        await second.wait_ready(http)
-
-        async def all_sent() -> bool:
-            return await second.metric(http, "alertbridge_outbox_depth", state="sent") == accepted
-
-        await wait_until(all_sent, 20, f"{accepted} notifications sent")
-        second.send_signal(signal.SIGTERM)
-        assert await second.wait_exit(15) == 0, second.log_tail()
+        second = await processes.serve_ready(http, config, port)
+        await second.wait_sent(http, accepted, 20)
+        await second.stop(15)
         messages = await standin.messages(http)
         notifications = await read_outbox(db)
 

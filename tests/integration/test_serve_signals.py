@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 from blueticks_standin import run_standin
 from blueticks_standin_faults import Fault
 from conftest import wait_until
@@ -20,6 +18,7 @@ from serve_process import (
     Processes,
     chat_of,
     free_port,
+    processes_fixture,  # noqa: F401  (the `processes` fixture)
     read_outbox,
     routes_per_instance,
     serve_config,
@@ -27,16 +26,8 @@ from serve_process import (
 
 ALICE, BOB = "+14155550123", "+4915112345678"
 GRACE = 5.0
+RELOADS = "alertbridge_config_reloads_total"
 IN_FLIGHT_DELAY = 1.5  # under the client timeout (2 s), so the answer arrives during the grace
-
-
-@pytest.fixture
-async def processes(tmp_path: Path) -> AsyncIterator[Processes]:
-    group = Processes(tmp_path)
-    try:
-        yield group
-    finally:
-        await group.close()
 
 
 async def test_sigterm_finishes_in_flight_sends_and_keeps_the_rest_for_the_next_start(
@@ -57,8 +48,7 @@ async def test_sigterm_finishes_in_flight_sends_and_keeps_the_rest_for_the_next_
             routes=routes_per_instance(1 + pending),
             blueticks_extra="  max_attempts: 1000\n",
         )
-        serve = await processes.serve(config, port, "--grace", str(GRACE))
-        await serve.wait_ready(http)
+        serve = await processes.serve_ready(http, config, port, "--grace", str(GRACE))
         await serve.post_alert(http, 0)
         await standin.state.wait_for_messages(1)
         for instance in range(1, 1 + pending):
@@ -84,16 +74,9 @@ async def test_sigterm_finishes_in_flight_sends_and_keeps_the_rest_for_the_next_
         assert {n.state for n in outbox.values()} == {"pending"}
 
         faults.clear()
-        restarted = await processes.serve(config, port)
-        await restarted.wait_ready(http)
-
-        async def all_sent() -> bool:
-            depth = await restarted.metric(http, "alertbridge_outbox_depth", state="sent")
-            return depth == 1 + pending
-
-        await wait_until(all_sent, 10, "every notification marked sent")
-        restarted.send_signal(signal.SIGTERM)
-        assert await restarted.wait_exit(GRACE + 5) == 0, restarted.log_tail()
+        restarted = await processes.serve_ready(http, config, port)
+        await restarted.wait_sent(http, 1 + pending, 10)
+        await restarted.stop(GRACE + 5)
 
     chats = sorted(m.chat_id for m in standin.state.messages)
     assert chats == [chat_of(i) for i in range(1 + pending)]
@@ -115,8 +98,7 @@ async def test_sigterm_gives_a_hung_send_only_the_grace_and_it_is_replayed_after
             routes=routes_per_instance(1),
             blueticks_extra="  timeout: 30s\n",
         )
-        serve = await processes.serve(config, port, "--grace", str(grace))
-        await serve.wait_ready(http)
+        serve = await processes.serve_ready(http, config, port, "--grace", str(grace))
         await serve.post_alert(http, 0)
         [message] = await standin.state.wait_for_messages(1)
         started = time.monotonic()
@@ -126,15 +108,9 @@ async def test_sigterm_gives_a_hung_send_only_the_grace_and_it_is_replayed_after
         [left] = await read_outbox(tmp_path / "alertbridge.db")
         assert left.state == "pending"
 
-        restarted = await processes.serve(config, port)
-        await restarted.wait_ready(http)
-
-        async def sent() -> bool:
-            return await restarted.metric(http, "alertbridge_outbox_depth", state="sent") == 1
-
-        await wait_until(sent, 10, "the interrupted notification sent")
-        restarted.send_signal(signal.SIGTERM)
-        assert await restarted.wait_exit(10) == 0, restarted.log_tail()
+        restarted = await processes.serve_ready(http, config, port)
+        await restarted.wait_sent(http, 1, 10)
+        await restarted.stop(10)
         [delivered] = await read_outbox(tmp_path / "alertbridge.db")
 
     assert standin.state.messages == [message]
@@ -151,35 +127,23 @@ async def test_sighup_reloads_the_config_and_refuses_a_bad_one(
     async with run_standin() as standin, aiohttp.ClientSession() as http:
         port = free_port()
         config = serve_config(tmp_path, standin.url, port, api="v1", routes=routes_to("alice"))
-        serve = await processes.serve(config, port)
-        await serve.wait_ready(http)
+        serve = await processes.serve_ready(http, config, port)
         await serve.post_alert(http, 1)
         await standin.state.wait_for_messages(1)
 
         serve_config(tmp_path, standin.url, port, api="v1", routes=routes_to("bob"))
         serve.send_signal(signal.SIGHUP)
-
-        async def reloaded() -> bool:
-            sample = "alertbridge_config_reloads_total"
-            return await serve.metric(http, sample, outcome="success") == 1
-
-        await wait_until(reloaded, 10, "a successful reload")
+        await serve.wait_metric(http, RELOADS, 1, 10, outcome="success")
         await serve.post_alert(http, 2)
         await standin.state.wait_for_messages(2)
 
         serve_config(tmp_path, standin.url, port, api="v1", routes=routes_to("nobody"))
         serve.send_signal(signal.SIGHUP)
-
-        async def refused() -> bool:
-            sample = "alertbridge_config_reloads_total"
-            return await serve.metric(http, sample, outcome="failure") == 1
-
-        await wait_until(refused, 10, "a refused reload")
+        await serve.wait_metric(http, RELOADS, 1, 10, outcome="failure")
         assert await serve.metric(http, "alertbridge_config_last_reload_successful") == 0
         await serve.post_alert(http, 3)
         await standin.state.wait_for_messages(3)
-        serve.send_signal(signal.SIGTERM)
-        assert await serve.wait_exit(15) == 0, serve.log_tail()
+        await serve.stop(15)
 
     assert [m.chat_id for m in standin.state.messages] == [ALICE, BOB, BOB]
     assert "unknown recipient 'nobody'" in serve.log_path.read_text()

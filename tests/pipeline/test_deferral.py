@@ -10,8 +10,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from alertmanager_webhooks import am_alert, am_webhook
 from conftest import wait_until, write_config
-from test_grouping_end_to_end import alert, am_payload
 
 from bridge.commands.explain import explain
 from bridge.metrics import Metrics
@@ -126,7 +126,7 @@ class Bench:
 
     async def post(self, *alerts: dict[str, object]) -> IngestResult:
         received = datetime.fromtimestamp(self.clock.now).astimezone()
-        webhook = self.runtime.sources["alertmanager"].parse({}, am_payload(*alerts), received)
+        webhook = self.runtime.sources["alertmanager"].parse({}, am_webhook(*alerts), received)
         return await self.pipeline.ingest(
             webhook, self.runtime.routes, self.runtime.renderer, self.runtime.time_intervals
         )
@@ -152,7 +152,7 @@ async def bench(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator
 
 
 async def test_muted_events_are_held_until_the_mute_ends(bench: Bench) -> None:
-    result = await bench.post(alert("db-1"), alert("db-2"))
+    result = await bench.post(am_alert("db-1"), am_alert("db-2"))
     assert result.notifications == []
     assert {(o.recipient, o.group, o.flush_at) for o in result.outcomes} == {
         ("alice", "night|deferred", NIGHT_ENDS),
@@ -169,15 +169,15 @@ async def test_muted_events_are_held_until_the_mute_ends(bench: Bench) -> None:
     assert await bench.store.get_record(GROUP_KIND, HOLD, NIGHT_ENDS) is None
 
     bench.clock.now = NIGHT_ENDS + 60
-    again = await bench.post(alert("db-1"))  # the release counts as sent: a repeat is deduped
+    again = await bench.post(am_alert("db-1"))  # the release counts as sent: a repeat is deduped
     assert again.notifications == []
     assert [o.suppressed[0][1].reason for o in again.outcomes] == ["duplicate", "duplicate"]
 
 
 async def test_deferred_alert_that_resolved_meanwhile_is_dropped(bench: Bench) -> None:
-    await bench.post(alert("db-1"), alert("db-2"))
+    await bench.post(am_alert("db-1"), am_alert("db-2"))
     bench.clock.now = NIGHT + 600
-    await bench.post(alert("db-2", "resolved"))
+    await bench.post(am_alert("db-2", "resolved"))
     bench.clock.now = NIGHT_ENDS
     sent = await bench.flusher.flush(HOLD)
     assert len(sent) == 2
@@ -187,23 +187,23 @@ async def test_deferred_alert_that_resolved_meanwhile_is_dropped(bench: Bench) -
 
 async def test_resolution_of_a_firing_sent_before_the_mute_is_sent_after_it(bench: Bench) -> None:
     bench.clock.now = NIGHT - 3 * 3600  # 23:00 in Berlin: not muted yet
-    before = await bench.post(alert("db-1"))
+    before = await bench.post(am_alert("db-1"))
     assert len(before.notifications) == 2
     bench.clock.now = NIGHT
-    await bench.post(alert("db-1", "resolved"))
+    await bench.post(am_alert("db-1", "resolved"))
     bench.clock.now = NIGHT_ENDS
     sent = await bench.flusher.flush(HOLD)
     assert len(sent) == 2 and all("RESOLVED" in n.text for n in sent)
 
 
 async def test_events_after_the_mute_join_a_hold_not_yet_released(bench: Bench) -> None:
-    await bench.post(alert("db-1"))
+    await bench.post(am_alert("db-1"))
     bench.clock.now = NIGHT_ENDS + 1  # unmuted, but the flusher has not released the hold yet
-    late = await bench.post(alert("db-1", "resolved"))
+    late = await bench.post(am_alert("db-1", "resolved"))
     assert late.notifications == [] and {o.group for o in late.outcomes} == {"night|deferred"}
     assert await bench.flusher.flush(HOLD) == []  # fired and resolved while held: nothing
     assert bench.suppressed("resolved_while_muted") == 2
-    after = await bench.post(alert("db-1"))  # the hold is gone: straight through dedupe
+    after = await bench.post(am_alert("db-1"))  # the hold is gone: straight through dedupe
     assert len(after.notifications) == 2
 
 
@@ -213,7 +213,7 @@ async def test_events_after_the_mute_join_a_hold_not_yet_released(bench: Bench) 
 async def hold_due_at(bench: Bench, release_at: float) -> None:
     route = next(r for r in bench.runtime.routes if r.name == "night")
     webhook = bench.runtime.sources["alertmanager"].parse(
-        {}, am_payload(alert("db-1")), datetime.now().astimezone()
+        {}, am_webhook(am_alert("db-1")), datetime.now().astimezone()
     )
     staged = StagedWrites()
     await hold_deferred(
@@ -245,10 +245,10 @@ async def test_flusher_releases_a_stored_hold_when_it_is_due(bench: Bench, delay
 
 
 async def test_explain_says_deferred_while_muted_and_while_the_hold_waits(bench: Bench) -> None:
-    body = am_payload(alert("db-1"))
+    body = am_webhook(am_alert("db-1"))
     muted = await explain(bench.runtime, bench.store, "alertmanager", body, now=NIGHT)
     assert {v["verdict"] for v in muted["routes"][0]["verdicts"]} == {"deferred"}
-    await bench.post(alert("db-1"))
+    await bench.post(am_alert("db-1"))
     unmuted = await explain(bench.runtime, bench.store, "alertmanager", body, now=NIGHT_ENDS + 1)
     verdicts = unmuted["routes"][0]["verdicts"]
     assert {(v["verdict"], v["reason"]) for v in verdicts} == {

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from alertmanager_webhooks import am_alert, am_webhook
 from conftest import StartBridge, am_headers
-from test_grouping_end_to_end import alert, am_payload
 
 from bridge.commands.explain import explain, format_explain
 
@@ -29,7 +29,7 @@ async def test_explain_shows_sent_deduped_and_grouped_without_changing_state(
     start_bridge: StartBridge,
 ) -> None:
     h = await start_bridge(ROUTES)
-    body = am_payload(alert("db-1"))
+    body = am_webhook(am_alert("db-1"))
     runtime, store = h.bridge.runtime, h.bridge.store
 
     before = await explain(runtime, store, "alertmanager", body)
@@ -52,7 +52,7 @@ async def test_explain_shows_sent_deduped_and_grouped_without_changing_state(
 async def test_explain_command_line_prints_the_verdicts(start_bridge: StartBridge) -> None:
     h = await start_bridge(ROUTES)
     payload = h.config_path.parent / "payload.json"
-    payload.write_bytes(am_payload(alert("db-1")))
+    payload.write_bytes(am_webhook(am_alert("db-1")))
     done = subprocess.run(
         [
             *(sys.executable, "-m", "bridge", "explain", "--config", str(h.config_path)),

@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+from alertmanager_webhooks import am_alert, am_webhook
 from blueticks_standin import run_standin
 from conftest import BridgeHarness, StartBridge, am_headers, wait_until, write_config
 
@@ -38,64 +39,33 @@ routes:
 """
 
 
-def am_payload(*alerts: dict[str, object]) -> bytes:
-    return json.dumps(
-        {
-            "version": "4",
-            "status": "firing",
-            "receiver": "whatsapp",
-            "groupKey": '{}:{alertname="Disk"}',
-            "groupLabels": {"alertname": "Disk"},
-            "externalURL": "http://am:9093",
-            "alerts": list(alerts),
-        }
-    ).encode()
-
-
-def alert(name: str, status: str = "firing") -> dict[str, object]:
-    return {
-        "status": status,
-        "labels": {"alertname": "Disk", "instance": name, "severity": "critical"},
-        "annotations": {"summary": f"disk full on {name}"},
-        "startsAt": "2026-11-25T10:00:00Z",
-        "endsAt": "2026-11-25T11:00:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
-        "fingerprint": f"fp-{name}",
-    }
-
-
 async def post(h: BridgeHarness, *alerts: dict[str, object]) -> None:
-    reply = await h.post("/webhook/alertmanager", am_payload(*alerts), am_headers())
+    reply = await h.post("/webhook/alertmanager", am_webhook(*alerts), am_headers())
     assert reply.status == 202, reply.body
-
-
-def texts_to(h: BridgeHarness, phone: str) -> list[str]:
-    return [
-        m.request.get("message") or m.request.get("text") or ""
-        for m in h.standin.state.messages
-        if phone in json.dumps(m.request)
-    ]
 
 
 async def test_group_sends_one_message_then_only_what_changed(start_bridge: StartBridge) -> None:
     h = await start_bridge(GROUPED.format(wait="150ms", interval="300ms"))
-    await post(h, alert("db-1"))
-    await post(h, alert("db-1"), alert("db-2"))  # Alertmanager re-posts the whole group
-    await post(h, alert("db-3"))
+    await post(h, am_alert("db-1"))
+    await post(h, am_alert("db-1"), am_alert("db-2"))  # Alertmanager re-posts the whole group
+    await post(h, am_alert("db-3"))
     await h.standin.state.wait_for_messages(2)
     first = h.texts()
     assert all(all(f"db-{i}" in t for i in (1, 2, 3)) for t in first), first
 
-    await post(h, alert("db-1"), alert("db-2"), alert("db-3"), alert("db-4"))
+    await post(h, *(am_alert(f"db-{i}") for i in (1, 2, 3, 4)))
     await h.standin.state.wait_for_messages(4)
     joined = h.texts()[2:]
     assert all("db-4" in t and "db-1" not in t and "db-3" not in t for t in joined), joined
 
-    await post(h, alert("db-1", "resolved"), alert("db-2"), alert("db-3"), alert("db-4"))
+    await post(
+        h, am_alert("db-1", "resolved"), am_alert("db-2"), am_alert("db-3"), am_alert("db-4")
+    )
     await h.standin.state.wait_for_messages(6)
     resolved = h.texts()[4:]
     assert all("RESOLVED" in t and "db-1" in t and "db-2" not in t for t in resolved), resolved
 
-    await post(h, *(alert(f"db-{i}", "resolved") for i in (2, 3, 4)))
+    await post(h, *(am_alert(f"db-{i}", "resolved") for i in (2, 3, 4)))
     await h.standin.state.wait_for_messages(8)
     await asyncio.sleep(0)  # nothing else may come: the group is gone once all resolved
     await wait_until(lambda: _no_groups(h), timeout=3, what="the resolved group to be forgotten")
@@ -106,12 +76,12 @@ async def test_group_that_fires_again_after_it_was_forgotten_is_sent(
     start_bridge: StartBridge,
 ) -> None:
     h = await start_bridge(GROUPED.format(wait="50ms", interval="100ms"))
-    await post(h, alert("db-1"))
+    await post(h, am_alert("db-1"))
     await h.standin.state.wait_for_messages(2)
-    await post(h, alert("db-1", "resolved"))
+    await post(h, am_alert("db-1", "resolved"))
     await h.standin.state.wait_for_messages(4)
     await wait_until(lambda: _no_groups(h), timeout=3, what="the resolved group to be forgotten")
-    await post(h, alert("db-1"))  # the same group opens again: its flushes count from 0 again
+    await post(h, am_alert("db-1"))  # the same group opens again: its flushes count from 0 again
     await h.standin.state.wait_for_messages(6, timeout=5)
     assert all("FIRING" in t for t in h.texts()[4:])
 
@@ -139,15 +109,15 @@ async def test_ingest_persists_everything_in_one_transaction(tmp_path: Path) -> 
         pipeline = Pipeline(store, Metrics())
 
         async def ingest(*alerts: dict[str, object]) -> IngestResult:
-            body = am_payload(*alerts)
+            body = am_webhook(*alerts)
             webhook = runtime.sources["alertmanager"].parse({}, body, utcnow())
             return await pipeline.ingest(webhook, runtime.routes, runtime.renderer)
 
-        await ingest(alert("db-1"))
-        await ingest(alert("db-1", "resolved"))
+        await ingest(am_alert("db-1"))
+        await ingest(am_alert("db-1", "resolved"))
         before = store.commits
         # On "disks" db-2 is sent and db-1 held as flapping; "grouped" holds both in its group.
-        result = await ingest(alert("db-1"), alert("db-2"))
+        result = await ingest(am_alert("db-1"), am_alert("db-2"))
         assert store.commits == before + 1
         assert [n.event_keys for n in result.notifications] == [[("fp-db-2", "firing")]]
         assert await store.get_notification(result.notifications[0].id) is not None
@@ -170,13 +140,13 @@ async def test_ha_pair_posting_the_same_group_at_once_is_sent_once(
     start_bridge: StartBridge,
 ) -> None:
     h = await start_bridge(IMMEDIATE)
-    body = am_payload(alert("db-1"), alert("db-2"))
+    body = am_webhook(am_alert("db-1"), am_alert("db-2"))
     replies = await asyncio.gather(
         *(h.post("/webhook/alertmanager", body, am_headers()) for _ in range(4))
     )
     assert sorted(r.body["notifications"] for r in replies) == [0, 0, 0, 1]
     await h.standin.state.wait_for_messages(1)
-    await post(h, alert("db-1"), alert("db-2"))  # an Alertmanager retry, later
+    await post(h, am_alert("db-1"), am_alert("db-2"))  # an Alertmanager retry, later
     assert len(h.texts()) == 1
     labels = {"route": "disks", "reason": "duplicate"}
     registry = h.bridge.metrics.registry
@@ -185,10 +155,10 @@ async def test_ha_pair_posting_the_same_group_at_once_is_sent_once(
 
 async def test_ha_pair_posting_to_a_grouped_route_is_sent_once(start_bridge: StartBridge) -> None:
     h = await start_bridge(GROUPED.format(wait="100ms", interval="200ms"))
-    body = am_payload(alert("db-1"))
+    body = am_webhook(am_alert("db-1"))
     await asyncio.gather(*(h.post("/webhook/alertmanager", body, am_headers()) for _ in range(3)))
     await h.standin.state.wait_for_messages(2)
-    await post(h, alert("db-1"))
+    await post(h, am_alert("db-1"))
     await wait_until(lambda: _flushed_twice(h), timeout=3, what="two more flushes")
     assert len(h.texts()) == 2
 
@@ -200,15 +170,15 @@ async def _flushed_twice(h: BridgeHarness) -> bool:
 
 async def test_flapping_alert_is_collapsed_into_one_message(start_bridge: StartBridge) -> None:
     h = await start_bridge(IMMEDIATE, extra="defaults: {flap_window: 400ms}\n")
-    await post(h, alert("db-1"))
-    await post(h, alert("db-1", "resolved"))
+    await post(h, am_alert("db-1"))
+    await post(h, am_alert("db-1", "resolved"))
     for status in ("firing", "resolved", "firing"):
-        await post(h, alert("db-1", status))
+        await post(h, am_alert("db-1", status))
     await h.standin.state.wait_for_messages(3, timeout=5)
     texts = h.texts()
     assert "FIRING" in texts[0] and "RESOLVED" in texts[1]
     assert "flapped: 4 status changes, now firing" in texts[2] and "FIRING" in texts[2]
-    await post(h, alert("db-1"))  # the flapping message counts as the firing sent
+    await post(h, am_alert("db-1"))  # the flapping message counts as the firing sent
     assert len(h.texts()) == 3
     assert await h.bridge.store.list_records("group", 0) == []  # and no new hold opened
 
@@ -219,7 +189,7 @@ async def test_restart_during_group_wait_sends_the_group_once(tmp_path: Path) ->
         first = Bridge(load_runtime(str(config)))
         await first.start()
         webhook = first.runtime.sources["alertmanager"].parse(
-            {}, am_payload(alert("db-1"), alert("db-2")), utcnow()
+            {}, am_webhook(am_alert("db-1"), am_alert("db-2")), utcnow()
         )
         result = await first.pipeline.ingest(webhook, first.runtime.routes, first.runtime.renderer)
         assert [o.group for o in result.outcomes] == ["disks{alertname='Disk'}"] * 2
@@ -247,7 +217,7 @@ async def test_silenced_and_muted_events_are_not_sent_and_are_counted(
         "    mute_time_intervals: [always]\n    to: [bob]\n" + IMMEDIATE.split("routes:\n", 1)[1],
         extra="time_intervals:\n  - name: always\n    time_intervals: [{}]\n",
     )
-    await post(h, alert("db-1"))
+    await post(h, am_alert("db-1"))
     await h.standin.state.wait_for_messages(1)
     now = utcnow()
     silence = parse_silence(
@@ -261,7 +231,7 @@ async def test_silenced_and_muted_events_are_not_sent_and_are_counted(
         silence_id="s-1",
     )
     await save_silence(h.bridge.store, silence)
-    reply = await h.post("/webhook/alertmanager", am_payload(alert("db-2")), am_headers())
+    reply = await h.post("/webhook/alertmanager", am_webhook(am_alert("db-2")), am_headers())
     assert reply.body["notifications"] == 0
     registry = h.bridge.metrics.registry
     sample = registry.get_sample_value

@@ -3,12 +3,11 @@ are kept in (and expire from) both stores."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
+from store_fixture import store_fixture  # noqa: F401  (the `store` fixture)
 
 from bridge.errors import PayloadError
 from bridge.model import Event
@@ -22,7 +21,7 @@ from bridge.pipeline.silences import (
     save_silence,
     silenced_by,
 )
-from bridge.store import MemoryStore, SqliteStore, Store
+from bridge.store import Store
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -157,16 +156,6 @@ def test_first_applicable_silence_is_named() -> None:
     first, second = silence("first"), silence("second")
     found = silenced_by(event(alertname="DiskFull"), [later, other, first, second], NOW)
     assert found is first
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    opened: Store = (
-        MemoryStore() if request.param == "memory" else SqliteStore(str(tmp_path / "bridge.db"))
-    )
-    await opened.open()
-    yield opened
-    await opened.close()
 
 
 async def test_saved_silence_is_read_back(store: Store) -> None:

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-from bridge.model import Notification
+from notification_factory import make_notification
+
 from bridge.store import MemoryStore
 from bridge.store.base import DedupeEntry
-
-
-def make_notification(nid: str, **fields: object) -> Notification:
-    return Notification(  # type: ignore[arg-type]
-        id=nid,
-        route="r",
-        recipient="alice",
-        phone="+972501234567",
-        text="t",
-        created_at=1000.0,
-        **fields,
-    )
 
 
 async def test_only_the_latest_sent_notifications_are_kept() -> None:

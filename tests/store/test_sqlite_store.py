@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from notification_factory import make_notification
 
 from bridge.errors import StoreUnavailable
 from bridge.model import Notification
@@ -24,16 +25,9 @@ from bridge.store.sqlite_schema import OUTBOX_COLUMN_NAMES
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def make_notification(nid: str) -> Notification:
-    return Notification(
-        id=nid,
-        route="prod-critical",
-        recipient="alice",
-        phone="+972501234567",
-        text=f"message {nid}",
-        created_at=1000.0,
-        event_keys=[("fp", "firing")],
-    )
+def with_event_key(nid: str) -> Notification:
+    """A notification that carries one event key, so the column round-trips a value."""
+    return make_notification(nid, event_keys=[("fp", "firing")])
 
 
 @pytest.fixture
@@ -52,7 +46,7 @@ async def store(db_path: str) -> AsyncIterator[SqliteStore]:
 async def test_everything_survives_close_and_reopen(db_path: str) -> None:
     first = SqliteStore(db_path)
     await first.open()
-    await first.enqueue([make_notification("n1"), make_notification("n2")])
+    await first.enqueue([with_event_key("n1"), with_event_key("n2")])
     await first.claim_due(now=100, limit=1)
     await first.remember("delivery-1", ttl=60, now=100)
     await first.put_dedupe({"a": DedupeEntry("firing", 100, "n1")}, ttl=60)
@@ -61,7 +55,7 @@ async def test_everything_survives_close_and_reopen(db_path: str) -> None:
     second = SqliteStore(db_path)
     await second.open()
     try:
-        assert await second.get_notification("n2") == make_notification("n2")
+        assert await second.get_notification("n2") == with_event_key("n2")
         assert await second.requeue_inflight() == 1
         assert await second.contains("delivery-1", now=120) is True
         assert await second.get_dedupe(["a"], now=120) == {"a": DedupeEntry("firing", 100, "n1")}
@@ -121,7 +115,7 @@ async def test_what_enqueue_returned_for_survives_sigkill(db_path: str) -> None:
 
 async def test_concurrent_enqueues_share_commits(store: SqliteStore) -> None:
     before = store.commits
-    await asyncio.gather(*(store.enqueue([make_notification(f"n{i}")]) for i in range(200)))
+    await asyncio.gather(*(store.enqueue([with_event_key(f"n{i}")]) for i in range(200)))
     assert store.commits - before <= 20
     assert (await store.outbox_counts())["pending"] == 200
 
@@ -133,14 +127,14 @@ async def test_enqueue_failing_in_the_transaction_keeps_none_of_its_writes(
     bad_record = (None, "g2", {"v": 2}, None)  # kind is NOT NULL: fails inside the transaction
     with pytest.raises(StoreUnavailable):
         await store.enqueue(
-            [make_notification("n1")],
+            [with_event_key("n1")],
             [({"dd:k": entry}, 60.0)],
             [("group", "g1", {"v": 1}, None), bad_record],  # type: ignore[list-item]
         )
     assert await store.get_notification("n1") is None
     assert await store.get_dedupe(["dd:k"], 120.0) == {}
     assert await store.get_record("group", "g1", now=100) is None
-    await store.enqueue([make_notification("n2")], records=[("group", "g1", {"v": 1}, None)])
+    await store.enqueue([with_event_key("n2")], records=[("group", "g1", {"v": 1}, None)])
     assert await store.get_record("group", "g1", now=100) == {"v": 1}
 
 
@@ -193,7 +187,7 @@ async def test_unusable_path_is_store_unavailable_naming_it(
 
 async def test_calls_on_a_store_not_open_are_store_unavailable(db_path: str) -> None:
     with pytest.raises(StoreUnavailable, match="not open"):
-        await SqliteStore(db_path).enqueue([make_notification("n1")])
+        await SqliteStore(db_path).enqueue([with_event_key("n1")])
 
 
 async def test_write_lock_held_elsewhere_is_store_unavailable_then_recovers(
@@ -205,9 +199,9 @@ async def test_write_lock_held_elsewhere_is_store_unavailable_then_recovers(
     try:
         other.execute("BEGIN EXCLUSIVE")
         with pytest.raises(StoreUnavailable, match="locked"):
-            await store.enqueue([make_notification("n1")])
+            await store.enqueue([with_event_key("n1")])
         other.execute("ROLLBACK")
-        await store.enqueue([make_notification("n2")])
+        await store.enqueue([with_event_key("n2")])
         assert await store.get_notification("n1") is None
         assert await store.get_notification("n2") is not None
     finally:
@@ -277,7 +271,7 @@ async def test_version_1_file_is_migrated_keeping_its_data(db_path: str) -> None
         await store.set_delivery_status("old-sent", status="read", at=1002, provider_key="wa-1")
         found = await store.find_notification(provider_key="wa-1")
         assert found is not None and found.id == "old-sent"
-        assert await store.merge_into(["old-pending"], make_notification("digest")) == 1
+        assert await store.merge_into(["old-pending"], with_event_key("digest")) == 1
         await store.put_record("group", "g", {"n": 1})
         assert await store.get_record("group", "g", now=1000) == {"n": 1}
     finally:

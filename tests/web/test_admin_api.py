@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
+from alertmanager_webhooks import one_alert_webhook
 from blueticks_standin_faults import Fault
 from conftest import (
     ADMIN_TOKEN,
@@ -26,36 +27,11 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/
 ALICE, BOB = "+14155550123", "+4915112345678"
 
 
-def am_alert(name: str) -> bytes:
-    """One firing alert; the default routes send it to alice and bob (two notifications)."""
-    alert = {
-        "status": "firing",
-        "labels": {"alertname": "Disk", "instance": name, "severity": "critical"},
-        "annotations": {"summary": f"disk full on {name}"},
-        "startsAt": "2026-11-25T10:00:00Z",
-        "endsAt": "0001-01-01T00:00:00Z",
-        "fingerprint": f"fp-{name}",
-    }
-    return json.dumps(
-        {
-            "version": "4",
-            "status": "firing",
-            "receiver": "whatsapp",
-            "groupKey": f'{{}}:{{instance="{name}"}}',
-            "groupLabels": {},
-            "commonLabels": {},
-            "commonAnnotations": {},
-            "externalURL": "http://am:9093",
-            "alerts": [alert],
-        }
-    ).encode()
-
-
 async def bridge_with_dead_letters(start_bridge: StartBridge) -> BridgeHarness:
     """A bridge whose two notifications (alice, bob) were refused with 400: dead letters."""
     h = await start_bridge()
     h.standin.state.faults.push(Fault.error(400), times=2)
-    reply = await h.post("/webhook/alertmanager", am_alert("db-1"), am_headers())
+    reply = await h.post("/webhook/alertmanager", one_alert_webhook("db-1"), am_headers())
     assert reply.status == 202, reply.body
 
     async def both_dead() -> bool:

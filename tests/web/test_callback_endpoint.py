@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from alertmanager_webhooks import one_alert_webhook
 from blueticks_standin_webhooks import WebhookSigning, sign_webhook
 from conftest import BridgeHarness, StartBridge, am_headers, wait_until
 
@@ -29,28 +30,7 @@ routes:
 
 
 def am_alert(instance: str = "db-1") -> bytes:
-    alert = {
-        "status": "firing",
-        "labels": {"alertname": "DiskFull", "instance": instance, "severity": "critical"},
-        "annotations": {"summary": f"disk full on {instance}"},
-        "startsAt": "2026-11-25T10:00:00Z",
-        "endsAt": "0001-01-01T00:00:00Z",
-        "generatorURL": "http://prom:9090/graph",
-        "fingerprint": f"fp-{instance}",
-    }
-    return json.dumps(
-        {
-            "version": "4",
-            "status": "firing",
-            "receiver": "whatsapp",
-            "groupKey": f'{{}}:{{instance="{instance}"}}',
-            "groupLabels": {},
-            "commonLabels": {},
-            "commonAnnotations": {},
-            "externalURL": "http://am:9093",
-            "alerts": [alert],
-        }
-    ).encode()
+    return one_alert_webhook(instance, alertname="DiskFull", generatorURL="http://prom:9090/graph")
 
 
 async def start_v1(

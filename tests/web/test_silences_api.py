@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from conftest import ADMIN_TOKEN, BridgeHarness, Reply, StartBridge
-from multidict import CIMultiDict
 
 from bridge.model import utcnow
 from bridge.pipeline.silences import get_silence
@@ -39,10 +38,7 @@ async def call(
     h: BridgeHarness, method: str, path: str, body: Any = None, headers: dict[str, str] = ADMIN
 ) -> Reply:
     data = body if isinstance(body, bytes) else None if body is None else json.dumps(body)
-    async with h.http.request(method, h.url + path, data=data, headers=headers) as response:
-        text = await response.text()
-        parsed = json.loads(text) if text else None
-        return Reply(response.status, parsed, CIMultiDict(response.headers))
+    return await h.request(method, path, data=data, headers=headers)
 
 
 async def create(h: BridgeHarness, **changes: Any) -> str:

@@ -7,6 +7,7 @@ import json
 import urllib.parse
 
 import pytest
+from alertmanager_webhooks import am_alert, am_webhook
 from conftest import (
     ADMIN_TOKEN,
     BridgeHarness,
@@ -23,35 +24,6 @@ from conftest import (
 AM_FIRING = ("alertmanager", "zulip-alert-firing-2alerts.json")
 
 
-def am_payload(*alerts: dict, group_key: str = '{}:{alertname="Disk"}') -> bytes:
-    return json.dumps(
-        {
-            "version": "4",
-            "status": "firing" if any(a["status"] == "firing" for a in alerts) else "resolved",
-            "receiver": "whatsapp",
-            "groupKey": group_key,
-            "groupLabels": {"alertname": "Disk"},
-            "commonLabels": {},
-            "commonAnnotations": {},
-            "externalURL": "http://am:9093",
-            "truncatedAlerts": 0,
-            "alerts": list(alerts),
-        }
-    ).encode()
-
-
-def alert(name: str, status: str = "firing", fingerprint: str | None = None) -> dict:
-    return {
-        "status": status,
-        "labels": {"alertname": "Disk", "instance": name, "severity": "critical"},
-        "annotations": {"summary": f"disk full on {name}"},
-        "startsAt": "2026-11-25T10:00:00Z",
-        "endsAt": "2026-11-25T11:00:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
-        "generatorURL": "http://prom:9090/graph",
-        "fingerprint": fingerprint or f"{abs(hash(name)):016x}"[:16],
-    }
-
-
 async def _sent(h: BridgeHarness, n: int) -> bool:
     return await outbox_state_count(h, "sent") == n
 
@@ -64,7 +36,7 @@ async def post_am(h: BridgeHarness, body: bytes) -> dict:
 
 async def test_alertmanager_group_is_one_message_per_recipient(start_bridge: StartBridge) -> None:
     h = await start_bridge()
-    reply = await post_am(h, am_payload(alert("db-1"), alert("db-2"), alert("db-3")))
+    reply = await post_am(h, am_webhook(am_alert("db-1"), am_alert("db-2"), am_alert("db-3")))
     assert reply["events"] == 3 and reply["notifications"] == 2
     messages = await h.standin.state.wait_for_messages(2)
     assert sorted(m.request["to"] for m in messages) == ["+14155550123", "+4915112345678"]
@@ -75,11 +47,11 @@ async def test_alertmanager_group_is_one_message_per_recipient(start_bridge: Sta
 
 async def test_repost_of_the_same_group_sends_only_what_is_new(start_bridge: StartBridge) -> None:
     h = await start_bridge()
-    await post_am(h, am_payload(alert("db-1")))
+    await post_am(h, am_webhook(am_alert("db-1")))
     await h.standin.state.wait_for_messages(2)
-    again = await post_am(h, am_payload(alert("db-1")))
+    again = await post_am(h, am_webhook(am_alert("db-1")))
     assert again["notifications"] == 0
-    grown = await post_am(h, am_payload(alert("db-1"), alert("db-2")))
+    grown = await post_am(h, am_webhook(am_alert("db-1"), am_alert("db-2")))
     assert grown["notifications"] == 2
     messages = await h.standin.state.wait_for_messages(4)
     new_texts = [m.request["message"] for m in messages[2:]]
@@ -89,9 +61,9 @@ async def test_repost_of_the_same_group_sends_only_what_is_new(start_bridge: Sta
 
 async def test_resolved_after_firing_is_sent(start_bridge: StartBridge) -> None:
     h = await start_bridge()
-    await post_am(h, am_payload(alert("db-1")))
+    await post_am(h, am_webhook(am_alert("db-1")))
     await h.standin.state.wait_for_messages(2)
-    resolved = await post_am(h, am_payload(alert("db-1", "resolved", alert("db-1")["fingerprint"])))
+    resolved = await post_am(h, am_webhook(am_alert("db-1", "resolved")))
     assert resolved["notifications"] == 2
     messages = await h.standin.state.wait_for_messages(4)
     assert all("RESOLVED" in m.request["message"] for m in messages[2:])
@@ -251,7 +223,7 @@ async def test_bad_requests_get_a_specific_error(
 
 async def test_bad_request_loses_nothing_already_accepted(start_bridge: StartBridge) -> None:
     h = await start_bridge()
-    await post_am(h, am_payload(alert("db-1")))
+    await post_am(h, am_webhook(am_alert("db-1")))
     bad = await h.post("/webhook/alertmanager", b"{broken", am_headers())
     assert bad.status == 400
     await wait_until(lambda: _sent(h, 2), what="2 sent notifications")
@@ -260,7 +232,7 @@ async def test_bad_request_loses_nothing_already_accepted(start_bridge: StartBri
 
 async def test_health_readiness_and_metrics(start_bridge: StartBridge) -> None:
     h = await start_bridge()
-    await post_am(h, am_payload(alert("db-1")))
+    await post_am(h, am_webhook(am_alert("db-1")))
     await h.standin.state.wait_for_messages(2)
     assert (await h.get("/healthz")).status == 200
     ready = await h.get("/readyz")
@@ -290,10 +262,10 @@ async def test_reload_keeps_the_old_config_when_the_new_one_is_bad(
     refused = await h.post("/-/reload", b"", admin)
     assert refused.status == 400
     assert any("unknown recipient 'nobody'" in e for e in refused.body["errors"])
-    assert (await post_am(h, am_payload(alert("db-1"))))["notifications"] == 2
+    assert (await post_am(h, am_webhook(am_alert("db-1"))))["notifications"] == 2
     h.config_path.write_text(original.replace("to: [oncall]", "to: [bob]"))
     assert (await h.post("/-/reload", b"", admin)).status == 200
-    assert (await post_am(h, am_payload(alert("db-9"))))["notifications"] == 1
+    assert (await post_am(h, am_webhook(am_alert("db-9"))))["notifications"] == 1
     metrics = (await h.get("/metrics")).body
     assert 'alertbridge_config_reloads_total{outcome="failure"} 1.0' in metrics
     assert "alertbridge_config_last_reload_successful 1.0" in metrics
@@ -305,6 +277,6 @@ async def test_two_replicas_posting_the_same_group_at_once_send_once(
     import asyncio
 
     h = await start_bridge()
-    body = am_payload(alert("db-1"), alert("db-2"))
+    body = am_webhook(am_alert("db-1"), am_alert("db-2"))
     replies = await asyncio.gather(*(post_am(h, copy.copy(body)) for _ in range(5)))
     assert sorted(r["notifications"] for r in replies) == [0, 0, 0, 0, 2]

@@ -1,7 +1,7 @@
-"""The `store` fixture of the contract tests: memory, and SQLite on a real file.
+"""The `store` fixture: each test runs on memory, and on SQLite in a real file.
 
-Imported by each contract module (a conftest.py here would shadow tests/conftest.py, which other
-tests import as `conftest`).
+Imported by name by the modules that use it (a conftest.py in a subfolder would shadow
+tests/conftest.py, which the tests import as `conftest`).
 """
 
 from __future__ import annotations

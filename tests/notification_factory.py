@@ -1,4 +1,4 @@
-"""One way for the store tests to build a Notification: defaults plus the fields that matter."""
+"""One way for a test to build a Notification: defaults plus the fields that matter to it."""
 
 from __future__ import annotations
 
