@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import signal
 import sys
 from pathlib import Path
 
+import structlog
+
 from bridge import __version__
 from bridge.errors import BridgeError, ConfigErrors, PayloadError
 from bridge.logs import configure_logging
 from bridge.runtime import Runtime, load_runtime
+
+log = structlog.get_logger("alertbridge")
 
 
 def _load(path: str) -> Runtime:
@@ -28,6 +33,17 @@ def _load(path: str) -> Runtime:
         raise SystemExit(1) from exc
 
 
+def use_uvloop_if_installed() -> str:
+    """Run asyncio on uvloop when it is installed (optional: `pip install uvloop`); the
+    name of the event loop in use."""
+    try:
+        uvloop = importlib.import_module("uvloop")
+    except ImportError:
+        return "asyncio"
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return "uvloop"
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
@@ -36,12 +52,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     configure_logging(args.log_level, json={"json": True, "console": False}.get(args.log_format))
     runtime = _load(args.config)
+    loop_name = use_uvloop_if_installed()
     bridge = Bridge(runtime, shutdown_grace=args.grace)
     app = create_app(bridge)
 
     async def on_startup(app: web.Application) -> None:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, bridge.reload)
+        log.info("serve.event_loop", event_loop=loop_name)
 
     app.on_startup.append(on_startup)
     server = runtime.config.server

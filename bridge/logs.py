@@ -12,6 +12,9 @@ import structlog
 
 _SECRET_KEYS = re.compile(r"(api_?key|token|password|secret|authorization)", re.IGNORECASE)
 REDACTED = "[REDACTED]"
+_MAX_KNOWN_KEYS = 4096  # bounds the key cache if a caller logs data-derived keys
+# Values with nothing inside to redact (most of a log line's values).
+_PLAIN = frozenset({int, float, bool, type(None)})
 
 
 class SecretRedactor:
@@ -19,17 +22,22 @@ class SecretRedactor:
 
     def __init__(self) -> None:
         self._values: tuple[str, ...] = ()
+        # Key -> whether its name says secret: log calls reuse a handful of keys.
+        self._secret_key: dict[str, bool] = {}
 
     def set_secrets(self, values: Iterable[str]) -> None:
         # Longest first, so a secret that contains another is masked whole.
         self._values = tuple(sorted({v for v in values if len(v) >= 4}, key=len, reverse=True))
 
+    def _scrub_text(self, value: str) -> str:
+        for secret in self._values:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+
     def _scrub(self, value: Any) -> Any:
         if isinstance(value, str):
-            for secret in self._values:
-                if secret in value:
-                    value = value.replace(secret, REDACTED)
-            return value
+            return self._scrub_text(value)
         if isinstance(value, dict):
             return {k: self._scrub_item(k, v) for k, v in value.items()}
         if isinstance(value, list | tuple):
@@ -37,19 +45,51 @@ class SecretRedactor:
         return value
 
     def _scrub_item(self, key: Any, value: Any) -> Any:
-        if isinstance(key, str) and _SECRET_KEYS.search(key) and isinstance(value, str):
+        if isinstance(value, str) and isinstance(key, str) and self._is_secret_key(key):
             return REDACTED
         return self._scrub(value)
+
+    def _is_secret_key(self, key: str) -> bool:
+        known = self._secret_key.get(key)
+        if known is None:
+            if len(self._secret_key) >= _MAX_KNOWN_KEYS:
+                self._secret_key.clear()
+            known = self._secret_key[key] = _SECRET_KEYS.search(key) is not None
+        return known
 
     def __call__(
         self, logger: Any, method: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
+        # The common cases inline (this runs for every log line): plain strings and numbers.
         for key, value in list(event_dict.items()):
-            event_dict[key] = self._scrub_item(key, value)
+            kind = type(value)
+            if kind is str and type(key) is str:
+                if self._is_secret_key(key):
+                    event_dict[key] = REDACTED
+                elif self._values:
+                    event_dict[key] = self._scrub_text(value)
+            elif kind not in _PLAIN:
+                event_dict[key] = self._scrub_item(key, value)
         return event_dict
 
 
 redactor = SecretRedactor()
+
+
+class StderrLogger:
+    """Writes each rendered line to whatever sys.stderr is at that moment, so a replaced stream
+    (tests, daemons) is honoured; one instance serves every logger (no object per log call)."""
+
+    def msg(self, message: str) -> None:
+        stream = sys.stderr
+        stream.write(message + "\n")
+        stream.flush()
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
+
+_STDERR = StderrLogger()
 
 
 def configure_logging(level: str = "info", json: bool | None = None) -> None:
@@ -71,7 +111,6 @@ def configure_logging(level: str = "info", json: bool | None = None) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        # sys.stderr looked up per logger, so a replaced stream (tests, daemons) is honoured.
-        logger_factory=lambda *args: structlog.PrintLogger(file=sys.stderr),
+        logger_factory=lambda *args: _STDERR,
         cache_logger_on_first_use=False,
     )

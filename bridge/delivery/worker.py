@@ -12,7 +12,6 @@ import contextlib
 import math
 import random
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
 
@@ -23,6 +22,7 @@ from bridge.delivery.digest import build_digest
 from bridge.delivery.pacing import Pacer
 from bridge.delivery.sender import Sender
 from bridge.errors import PermanentDeliveryError, StoreUnavailable, TransientDeliveryError
+from bridge.ids import new_id
 from bridge.metrics import Metrics
 from bridge.model import Notification
 from bridge.store.base import Store
@@ -63,6 +63,7 @@ class OutboxWorker:
         batch: int = 32,
         idle_poll: float = 1.0,
         depth_interval: float = 1.0,
+        digest_interval: float = 1.0,
         max_held: int = 1000,
         clock: Clock = time.time,
     ) -> None:
@@ -75,6 +76,7 @@ class OutboxWorker:
         self.batch = batch
         self.idle_poll = idle_poll
         self.depth_interval = depth_interval
+        self.digest_interval = digest_interval
         self.max_held = max_held
         self.clock = clock
         self.pacer = Pacer(self.pacing, clock())
@@ -88,6 +90,9 @@ class OutboxWorker:
         self._inflight: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._depth_refreshed = -math.inf
+        # Paced phones -> when their backlog was last read. A storm wakes the worker once per
+        # webhook; reading (and re-merging) a growing backlog each time would cost O(backlog²).
+        self._digest_checked: dict[str, float] = {}
         # The earliest retry this worker scheduled: wake for it rather than at the next poll.
         self._retry_due = math.inf
         # False after a 401: every later message would fail the same way.
@@ -220,13 +225,21 @@ class OutboxWorker:
     async def _digest_backlogs(self, now: float) -> None:
         """Merge the pending backlog of every phone whose bucket is empty into one digest,
         before more of it is claimed and sent one by one."""
-        for phone in self.pacer.paced_recipients(now):
+        paced = self.pacer.paced_recipients(now)
+        checked = self._digest_checked
+        due = [p for p in paced if now - checked.get(p, -math.inf) >= self.digest_interval]
+        # A phone whose bucket has just refilled gets a last look before claim_due can take
+        # its backlog one by one; a paced one at most one look per digest_interval.
+        due += [p for p in checked if p not in paced]
+        looked = set(due)
+        self._digest_checked = {p: now if p in looked else checked[p] for p in paced}
+        for phone in due:
             backlog = await self.store.pending_for(phone)
             if len(backlog) >= self.pacing.digest_after:
                 await self._merge(backlog, now)
 
     async def _merge(self, backlog: list[Notification], now: float) -> None:
-        digest = build_digest(backlog, digest_id=uuid.uuid4().hex, now=now)
+        digest = build_digest(backlog, digest_id=new_id(), now=now)
         merged = await self.store.merge_into([n.id for n in backlog], digest)
         if not merged:
             return

@@ -5,11 +5,11 @@ Shared by ingest (routes that send at once) and the group flusher (groups and ho
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 
 import structlog
 
+from bridge.ids import new_id
 from bridge.metrics import Metrics
 from bridge.model import Event, Notification, Recipient, Webhook
 from bridge.render.renderer import Renderer
@@ -38,7 +38,7 @@ def build_notifications(
     image = next((e.image_url for e in events if e.image_url), None)
     notifications = [
         Notification(
-            id=ids(part) if ids is not None else uuid.uuid4().hex,
+            id=ids(part) if ids is not None else new_id(),
             route=route.name,
             recipient=recipient.name,
             phone=recipient.phone,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -185,15 +185,12 @@ class Renderer:
             return text, total
         if total <= 1:
             return self._cut(text, [], webhook, limit), total
-        best: tuple[str, int] | None = None
-        low, high = 1, total - 1
-        while low <= high:  # the largest count whose text fits
-            count = (low + high) // 2
-            candidate = self._render(template, route, events, count, webhook, flaps)
-            if len(candidate) <= limit:
-                best, low = (candidate, count), count + 1
-            else:
-                high = count - 1
+        best = largest_fitting(
+            lambda count: self._render(template, route, events, count, webhook, flaps),
+            high=total - 1,
+            guess=total * limit // len(text),
+            limit=limit,
+        )
         if best is not None:
             return best
         # Even one event is too long: cut it hard rather than send nothing.
@@ -238,16 +235,12 @@ class Renderer:
         whole = self._render(template, route, events, len(events), webhook, flaps)
         if len(whole) <= limit:
             return whole, len(events)
-        best: tuple[str, int] | None = None
-        low, high = 1, len(events) - 1
-        while low <= high:
-            count = (low + high) // 2
-            head = events[:count]
-            candidate = self._render(template, route, head, count, webhook, flaps)
-            if len(candidate) <= limit:
-                best, low = (candidate, count), count + 1
-            else:
-                high = count - 1
+        best = largest_fitting(
+            lambda count: self._render(template, route, events[:count], count, webhook, flaps),
+            high=len(events) - 1,
+            guess=len(events) * limit // len(whole),
+            limit=limit,
+        )
         if best is not None:
             return best
         single = self._render(template, route, events[:1], 1, webhook, flaps)
@@ -277,6 +270,33 @@ class Renderer:
         tail = f"\n{more_line(omitted, _link(webhook, omitted))}" if omitted else ""
         keep = limit - len(tail) - len(ELLIPSIS)
         return text[:keep].rstrip() + ELLIPSIS + tail
+
+
+def largest_fitting(
+    render: Callable[[int], str], *, high: int, guess: int, limit: int
+) -> tuple[str, int] | None:
+    """The text and count of the largest count in [1, high] whose text fits in `limit`.
+
+    Texts grow with the count. The search starts at `guess` (the count the whole text's length
+    suggests) and steps outward in doubling steps until the answer is bracketed, then halves:
+    a few renders near the answer instead of log2(high) renders of up to high/2 events.
+    """
+    best: tuple[str, int] | None = None
+    low, step = 1, 1
+    count = min(max(guess, low), high)
+    fitted = overflowed = False
+    while low <= high:
+        text = render(count)
+        if len(text) <= limit:
+            best, low, fitted = (text, count), count + 1, True
+            count += step
+        else:
+            high, overflowed = count - 1, True
+            count -= step
+        step *= 2
+        if (fitted and overflowed) or not low <= count <= high:
+            count = (low + high) // 2
+    return best
 
 
 def _part_prefix(index: int, total: int) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -12,6 +11,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bridge.errors import AuthError, PayloadError, StoreUnavailable, UnsupportedMediaType
+from bridge.ids import new_id
 from bridge.model import SOURCE_NAMES
 from bridge.service import Bridge
 
@@ -33,9 +33,7 @@ def _error(status: int, message: str, request: web.Request) -> web.Response:
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give every request an id (the caller's X-Request-Id if sane) and one access log line."""
     incoming = request.headers.get("X-Request-Id", "")
-    request_id = (
-        incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
-    )
+    request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else new_id()
     request[REQUEST_ID] = request_id
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
@@ -67,10 +65,13 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     """The raw body, refusing (413) anything over `limit` bytes without reading it all."""
     if request.content_length is not None and request.content_length > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
-    return body
+    # read(n) returns what has arrived so far, not n bytes: read until the end of the body.
+    body = bytearray()
+    while chunk := await request.content.readany():
+        body += chunk
+        if len(body) > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+    return bytes(body)
 
 
 def webhook_handler(source: str) -> Handler:

@@ -1,0 +1,71 @@
+"""A storm to a paced recipient: its backlog is read about once a second, not once per wake,
+and still merged into one digest before the recipient's bucket lets the next message go."""
+
+from __future__ import annotations
+
+import asyncio
+
+from conftest import due_notification, wait_until
+
+from bridge.config.schema import BluetickConfig, PacingConfig, RateConfig
+from bridge.delivery.sender import DryRunSender
+from bridge.delivery.worker import OutboxWorker
+from bridge.metrics import Metrics
+from bridge.model import Notification
+from bridge.store.memory import MemoryStore
+
+
+class BacklogReadCountingStore(MemoryStore):
+    """The memory store, counting the backlog reads (pending_for) the worker makes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backlog_reads = 0
+
+    async def pending_for(self, phone: str, limit: int = 1000) -> list[Notification]:
+        self.backlog_reads += 1
+        return await super().pending_for(phone, limit)
+
+
+async def test_a_storm_to_a_paced_recipient_reads_its_backlog_now_and_then() -> None:
+    store = BacklogReadCountingStore()
+    await store.open()
+    sender = DryRunSender()
+    # One message a second to the recipient; the global bucket never holds anything back.
+    pacing = PacingConfig(
+        global_rate=RateConfig(per_minute=60000, burst=1000),
+        per_recipient=RateConfig(per_minute=60, burst=1),
+        digest_after=3,
+    )
+    worker = OutboxWorker(store, sender, Metrics(), BluetickConfig(dry_run=True), pacing)
+    await worker.start()
+    try:
+        first = due_notification(text="first")
+        await store.enqueue([first])
+        worker.wake()
+
+        async def first_sent() -> bool:
+            return len(sender.sent) == 1
+
+        await wait_until(first_sent, 3.0, "the first message to be sent")
+        reads_before = store.backlog_reads
+        storm = [due_notification(text=f"update {i}", fingerprint=f"fp{i}") for i in range(40)]
+        for n in storm:  # one webhook after another, each waking the worker
+            await store.enqueue([n])
+            worker.wake()
+            await asyncio.sleep(0.001)
+        reads_during_storm = store.backlog_reads - reads_before
+
+        async def digest_sent() -> bool:
+            return len(sender.sent) == 2
+
+        await wait_until(digest_sent, 3.0, "one digest once the bucket refills")
+    finally:
+        await worker.stop(1.0)
+    # 40 wakes in well under a second: one look at the backlog (two if a second passed).
+    assert reads_during_storm <= 2
+    digest = sender.sent[1]
+    assert digest.text.startswith("📋 *40 updates in one digest*")
+    merged = [await store.get_notification(n.id) for n in storm]
+    assert {m.state for m in merged if m} == {"merged"}
+    assert {m.merged_into for m in merged if m} == {digest.id}

@@ -1,0 +1,45 @@
+"""The webhook body is read whole, however it arrives, and refused (413) once over the limit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from conftest import StartBridge, am_headers, fixture_bytes, read_reply
+
+
+async def trickle(body: bytes, pieces: int) -> AsyncIterator[bytes]:
+    """The body in `pieces` parts, each sent on its own after a pause (chunked encoding)."""
+    size = -(-len(body) // pieces)
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize("pieces", [1, 5], ids=["one-piece", "in-five-pieces"])
+async def test_a_body_that_arrives_in_pieces_is_accepted_whole(
+    start_bridge: StartBridge, pieces: int
+) -> None:
+    h = await start_bridge()
+    body = fixture_bytes("alertmanager", "zulip-alert-firing-2alerts.json")
+    async with h.http.post(
+        h.url + "/webhook/alertmanager", data=trickle(body, pieces), headers=am_headers()
+    ) as response:
+        reply = await read_reply(response)
+    assert reply.status == 202, reply.body
+    assert reply.body["events"] == 2
+
+
+async def test_a_chunked_body_over_the_limit_is_refused(start_bridge: StartBridge) -> None:
+    h = await start_bridge()  # the harness sets server.max_body_bytes to 65536
+    alert = json.loads(fixture_bytes("alertmanager", "zulip-alert-firing-2alerts.json"))
+    alert["padding"] = "x" * 70_000
+    body = json.dumps(alert).encode()
+    async with h.http.post(
+        h.url + "/webhook/alertmanager", data=trickle(body, 8), headers=am_headers()
+    ) as response:
+        reply = await read_reply(response)
+    assert reply.status == 413
+    assert "max_body_bytes" in reply.body["error"]
