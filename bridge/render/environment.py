@@ -16,7 +16,17 @@ DEFAULT_TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 _MAX_VERDICTS = 10_000
 # The labels worth a line on a phone, in display order; the rest stay in the source UI.
-KEY_LABELS = ("instance", "job", "namespace", "service", "env", "environment", "cluster")
+KEY_LABELS = (
+    "instance",
+    "host",
+    "job",
+    "namespace",
+    "pod",
+    "service",
+    "env",
+    "environment",
+    "cluster",
+)
 
 
 class MessageSandbox(ImmutableSandboxedEnvironment):

@@ -69,7 +69,7 @@ def test_alertmanager_single_firing_alert_reads_well() -> None:
         "🔥 *FIRING* · CRITICAL\n"
         "*High CPU Temperature*\n"
         "High CPU core temperature\n"
-        "instance: cobalt:9100 · job: node\n"
+        "instance: cobalt:9100 · host: andromeda · job: node\n"
         "since 2020-02-06 00:17 UTC\n" + payload["alerts"][0]["generatorURL"]
     )
 
@@ -211,3 +211,15 @@ def test_github_title_is_not_repeated_by_workflow_branch_or_repository() -> None
         "by octocat\n"
         "https://github.com/octo-org/octo-repo/runs/1"
     )
+
+
+def test_github_sender_is_not_repeated_when_the_summary_names_it() -> None:
+    from multidict import CIMultiDict
+
+    from bridge.sources.github import parse_github
+
+    body = json.dumps(fixture("github", "octokit-release.published.json")).encode()
+    webhook = parse_github(CIMultiDict({"X-GitHub-Event": "release"}), body, datetime.now())
+    text = render(webhook)
+    assert "Codertocat" in text
+    assert text.count("by Codertocat") == 1, text
