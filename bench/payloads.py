@@ -64,6 +64,7 @@ def write_config(
     standin_url: str,
     backend: str = "sqlite",
     dedupe_window: str = "1h",
+    flap_window: str = "10m",
     generous_pacing: bool = True,
 ) -> Path:
     """One route, one recipient, the default template, no grouping; pacing generous or default."""
@@ -84,7 +85,8 @@ def write_config(
         f"store: {{backend: {backend}, path: {directory / 'bench.db'}}}\n"
         f"sources: {{alertmanager: {{auth: {{bearer_token: {TOKEN}}}}}}}\n"
         f'recipients: {{oncall: "{PHONE}"}}\n'
-        f"defaults: {{dedupe_window: {dedupe_window}}}\n"
+        # Dedupe entries live max(dedupe_window, flap_window): both short, or nothing expires.
+        f"defaults: {{dedupe_window: {dedupe_window}, flap_window: {flap_window}}}\n"
         f"{pacing}"
         "routes:\n"
         "  - name: bench\n"

@@ -52,6 +52,7 @@ class Bench:
         *,
         backend: str = "sqlite",
         dedupe_window: str = "1h",
+        flap_window: str = "10m",
         generous_pacing: bool = True,
         standin_url: str | None = None,
     ) -> Service:
@@ -64,6 +65,7 @@ class Bench:
             standin_url=standin_url or self.standin.url,
             backend=backend,
             dedupe_window=dedupe_window,
+            flap_window=flap_window,
             generous_pacing=generous_pacing,
         )
         return start_bridge(path, port, directory / "serve.log")
@@ -255,7 +257,12 @@ def dedupe_expiry(bench: Bench) -> list[Row]:
     window = 2.0
     rows = []
     for backend in ("sqlite", "memory"):
-        service = bench.bridge(f"expiry-{backend}", backend=backend, dedupe_window=f"{window:g}s")
+        service = bench.bridge(
+            f"expiry-{backend}",
+            backend=backend,
+            dedupe_window=f"{window:g}s",
+            flap_window=f"{window:g}s",
+        )
         started = time.monotonic()
         assert bench.last_directory is not None
         db = bench.last_directory / "bench.db"
