@@ -96,3 +96,18 @@ def test_demo_prints_messages_from_all_three_sources_and_exits_0() -> None:
     assert "would be sent" in out
     assert out.count("── WhatsApp to") >= 10
     assert "*FIRING*" in out and "*RESOLVED*" in out and "Dependabot" in out
+
+
+def test_explain_without_a_store_file_says_sent_and_creates_nothing(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    db = tmp_path / "never-created.db"
+    config.write_text(
+        f"store: {{backend: sqlite, path: '{db}'}}\n"
+        "recipients: {alice: '+14155550123'}\n"
+        "routes:\n  - {name: all, to: [alice]}\n"
+    )
+    payload = FIXTURES / "alertmanager" / "zulip-single_alert-resolved.json"
+    result = run("explain", "--config", str(config), "--source", "alertmanager", str(payload))
+    assert result.returncode == 0, result.stderr
+    assert "alice" in result.stdout and "sent" in result.stdout
+    assert not db.exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from bridge.model import Event
@@ -22,7 +23,7 @@ from bridge.pipeline.silences import list_silences, silenced_by
 from bridge.routes_test import parse_payload
 from bridge.routing.router import Route
 from bridge.runtime import Runtime
-from bridge.store import build_store
+from bridge.store import MemoryStore, build_store
 from bridge.store.base import Store
 
 
@@ -149,7 +150,14 @@ async def run_explain(
     runtime: Runtime, source: str, body: bytes, github_event: str | None, as_json: bool
 ) -> str:
     """Open the configured store, explain, close it: the CLI's whole job."""
-    store = build_store(runtime.config.store)
+    settings = runtime.config.store
+    # One stat of a local file before any work starts: not worth a thread.
+    if settings.backend == "sqlite" and not Path(settings.path).exists():  # noqa: ASYNC240
+        # No store file yet means nothing was ever sent: explain against empty state rather
+        # than create the file as a side effect.
+        store: Store = MemoryStore()
+    else:
+        store = build_store(settings)
     await store.open()
     try:
         report = await explain(runtime, store, source, body, github_event=github_event)
