@@ -22,6 +22,7 @@ from bridge.metrics import Metrics
 from bridge.model import utcnow
 from bridge.pipeline.flush import GroupFlusher
 from bridge.pipeline.ingest import IngestResult, Pipeline
+from bridge.pipeline.silence_cache import SilenceCache
 from bridge.runtime import Runtime, build_runtime
 from bridge.store import build_store
 from bridge.store.base import Store
@@ -57,7 +58,9 @@ class Bridge:
         self.store = store or build_store(runtime.config.store)
         self._sender = sender
         self.sender: Sender | None = sender
-        self.pipeline = Pipeline(self.store, self.metrics)
+        # Loaded at start; the silences API writes through it (the only writer).
+        self.silences = SilenceCache(self.store)
+        self.pipeline = Pipeline(self.store, self.metrics, silences=self.silences)
         self.flusher = GroupFlusher(
             self.store, self.metrics, self.pipeline.locks, lambda: self.runtime, self._wake_worker
         )
@@ -71,6 +74,7 @@ class Bridge:
 
     async def start(self) -> None:
         await self.store.open()
+        await self.silences.load(utcnow())
         if self.sender is None:
             timeout = aiohttp.ClientTimeout(total=self.runtime.config.blueticks.timeout)
             self.http = aiohttp.ClientSession(timeout=timeout)

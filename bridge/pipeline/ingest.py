@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 
 import structlog
 
@@ -42,7 +43,9 @@ from bridge.pipeline.locks import KeyedLocks
 from bridge.pipeline.notifications import build_notifications
 from bridge.pipeline.outcomes import settle_outcomes
 from bridge.pipeline.results import IngestResult, RecipientOutcome, RoutedEvents
+from bridge.pipeline.silence_cache import SilenceCache
 from bridge.pipeline.silence_mute import Deferring, silence_and_mute
+from bridge.pipeline.silences import Silence, list_silences
 from bridge.pipeline.staged_writes import StagedWrites
 from bridge.render.renderer import Renderer
 from bridge.routing.router import Route, match_routes
@@ -97,6 +100,7 @@ class Pipeline:
         metrics: Metrics,
         locks: KeyedLocks | None = None,
         clock: Callable[[], float] = time.time,
+        silences: SilenceCache | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -107,6 +111,15 @@ class Pipeline:
         self._clock = clock
         # Told about every scheduled group flush once it is committed (the flusher sets it).
         self.group_scheduled: Callable[[str, float], None] = _no_schedule
+        # The bridge's in-memory silences; without one, every ingest reads them from the store.
+        self.silences = silences
+
+    async def _silences(self, now: float) -> list[Silence]:
+        """The silences not expired at `now`, in the order `silenced_by` tries them."""
+        moment = datetime.fromtimestamp(now, UTC)
+        if self.silences is not None:
+            return self.silences.current(moment)
+        return await list_silences(self.store, moment, include_expired=False)
 
     async def ingest(
         self,
@@ -149,8 +162,8 @@ class Pipeline:
             self.metrics.unrouted_events.labels(webhook.source).inc(result.unrouted)
         for r in routed:
             self.metrics.route_matches.labels(r.route.name).inc(len(r.events))
-        routed, deferring = await silence_and_mute(
-            self.store, self.metrics, routed, time_intervals, result, now
+        routed, deferring = silence_and_mute(
+            await self._silences(now), self.metrics, routed, time_intervals, result, now
         )
         if not routed and not deferring:
             return result

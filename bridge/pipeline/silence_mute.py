@@ -7,7 +7,7 @@ muted at flush time instead. Every drop is counted, logged and kept in the outco
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,9 +19,8 @@ from bridge.pipeline.dedupe import DedupeDecision
 from bridge.pipeline.deferral import defers
 from bridge.pipeline.mute import NOT_MUTED, route_mute_state
 from bridge.pipeline.results import IngestResult, RoutedEvents
-from bridge.pipeline.silences import list_silences, silenced_by
+from bridge.pipeline.silences import Silence, silenced_by
 from bridge.routing.time_intervals import TimeInterval
-from bridge.store.base import Store
 
 log = structlog.get_logger("alertbridge.pipeline")
 
@@ -34,17 +33,17 @@ class Deferring:
     release_at: float | None
 
 
-async def silence_and_mute(
-    store: Store,
+def silence_and_mute(
+    silences: Sequence[Silence],
     metrics: Metrics,
     routed: list[RoutedEvents],
     intervals: Mapping[str, TimeInterval],
     result: IngestResult,
     now: float,
 ) -> tuple[list[RoutedEvents], list[Deferring]]:
-    """The events that go on to dedupe or grouping, and those to defer."""
+    """The events that go on to dedupe or grouping, and those to defer; `silences` are those
+    not expired at `now`, in `list_silences`' order."""
     moment = datetime.fromtimestamp(now, UTC)
-    silences = await list_silences(store, moment, include_expired=False)
     kept: list[RoutedEvents] = []
     deferring: list[Deferring] = []
     for r in routed:

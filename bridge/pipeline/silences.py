@@ -152,6 +152,12 @@ async def list_silences(store: Store, now: datetime, include_expired: bool = Tru
     ]
     if not include_expired:
         silences = [s for s in silences if s.state(now) != "expired"]
+    return in_list_order(silences, now)
+
+
+def in_list_order(silences: Sequence[Silence], now: datetime) -> list[Silence]:
+    """`list_silences`' order (ties by id), which also decides which silence `silenced_by`
+    names when several match."""
     order: dict[SilenceState, int] = {"active": 0, "pending": 1, "expired": 2}
 
     def key(silence: Silence) -> tuple[int, float]:
@@ -162,7 +168,7 @@ async def list_silences(store: Store, now: datetime, include_expired: bool = Tru
             return order[state], silence.starts_at.timestamp()
         return order[state], -silence.ends_at.timestamp()
 
-    return sorted(silences, key=key)
+    return sorted(sorted(silences, key=lambda s: s.id), key=key)
 
 
 async def expire_silence(store: Store, silence_id: str, now: datetime) -> Silence | None:

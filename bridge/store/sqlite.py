@@ -2,7 +2,9 @@
 
 Every call becomes an operation on a queue; the worker thread takes everything queued, runs it in
 one transaction and commits once, so many concurrent enqueues share a commit (group commit) and
-reads always see the writes queued before them. The event loop only waits on the thread.
+reads always see the writes queued before them. The event loop only waits on the thread. Dedupe
+entries and one-shot keys are also mirrored in memory (`sqlite_mirror`), so their reads, the
+ones every webhook makes, answer without waiting at all.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any, TypeVar, cast, get_args
 from bridge.errors import StoreUnavailable
 from bridge.model import Notification, NotificationState
 from bridge.store.base import DedupeEntry, RecordWrite
+from bridge.store.sqlite_mirror import DedupeMirror, Undo
 from bridge.store.sqlite_schema import (
     DELETE_RECORD,
     INSERT_OUTBOX,
@@ -41,7 +44,6 @@ from bridge.store.sqlite_schema import (
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
 _STATES: tuple[NotificationState, ...] = get_args(NotificationState)
-_IN_CHUNK = 500  # stays under SQLite's limit on bound parameters
 T = TypeVar("T")
 
 
@@ -51,6 +53,8 @@ class _Operation:
 
     run: Callable[[sqlite3.Connection], Any]
     writes: bool
+    # Puts the mirror back should this operation fail (its write was mirrored when queued).
+    undo: Undo | None = None
     result: Any = None
     error: BaseException | None = None
 
@@ -67,6 +71,9 @@ class SqliteStore:
         self._executor: ThreadPoolExecutor | None = None
         self._queue: list[_Operation] = []
         self._queue_lock = threading.Lock()
+        # Dedupe entries and keys in memory (public so tests can compare it with the tables).
+        self.mirror = DedupeMirror()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- lifecycle ---
     async def open(self) -> None:
@@ -77,8 +84,9 @@ class SqliteStore:
                 f"sqlite store {self.path}: directory {Path(self.path).parent} does not exist"
             )
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alertbridge-sqlite")
+        self._loop = asyncio.get_running_loop()
         try:
-            await asyncio.get_running_loop().run_in_executor(executor, self._connect)
+            await self._loop.run_in_executor(executor, self._connect)
         except BaseException:
             executor.shutdown(wait=False)
             raise
@@ -98,27 +106,40 @@ class SqliteStore:
 
     # --- one-shot keys ---
     async def remember(self, key: str, ttl: float, now: float) -> bool:
-        return await self._call(functools.partial(_remember, key=key, ttl=ttl, now=now))
+        """A key still stored is answered from the mirror; a new one waits for its write."""
+        self._require_open()
+        if self.mirror.contains(key, now):
+            return False
+        run = functools.partial(_remember, key=key, ttl=ttl, now=now)
+        return await self._call(run, mirrored=lambda: self.mirror.set_key(key, now + ttl))
 
     async def forget(self, key: str) -> bool:
-        return await self._write("DELETE FROM keys WHERE key = ?", (key,)) > 0
+        self._require_open()
+        if key not in self.mirror.keys:
+            return False  # the mirror holds every stored or queued key: nothing to delete
+        sql = "DELETE FROM keys WHERE key = ?"
+
+        def run(conn: sqlite3.Connection) -> int:
+            return conn.execute(sql, (key,)).rowcount
+
+        return await self._call(run, mirrored=lambda: self.mirror.drop_key(key)) > 0
 
     async def contains(self, key: str, now: float) -> bool:
-        def run(conn: sqlite3.Connection) -> bool:
-            sql = "SELECT 1 FROM keys WHERE key = ? AND expires_at > ?"
-            return conn.execute(sql, (key, now)).fetchone() is not None
-
-        return await self._call(run, writes=False)
+        self._require_open()
+        return self.mirror.contains(key, now)
 
     # --- dedupe entries ---
     async def get_dedupe(self, keys: Sequence[str], now: float) -> dict[str, DedupeEntry]:
-        return await self._call(
-            functools.partial(_get_dedupe, keys=list(keys), now=now), writes=False
-        )
+        self._require_open()
+        return self.mirror.get_dedupe(keys, now)
 
     async def put_dedupe(self, entries: dict[str, DedupeEntry], ttl: float) -> None:
         rows = dedupe_rows([(entries, ttl)])
-        await self._call(lambda conn: conn.executemany(PUT_DEDUPE, rows))
+        mirror_rows = _mirror_rows([(entries, ttl)])
+        await self._call(
+            lambda conn: conn.executemany(PUT_DEDUPE, rows),
+            mirrored=lambda: self.mirror.put_dedupe(mirror_rows),
+        )
 
     # --- outbox ---
     async def enqueue(
@@ -143,7 +164,8 @@ class SqliteStore:
             if deletes:
                 conn.executemany(DELETE_RECORD, deletes)
 
-        await self._call(run)
+        mirror_rows = _mirror_rows(dedupe)
+        await self._call(run, mirrored=lambda: self.mirror.put_dedupe(mirror_rows))
 
     async def claim_due(
         self, now: float, limit: int, exclude_phones: Collection[str] = ()
@@ -213,7 +235,7 @@ class SqliteStore:
             records = conn.execute("DELETE FROM records WHERE expires_at <= ?", (now,)).rowcount
             return keys + dedupe + records
 
-        return await self._call(run)
+        return await self._call(run, mirrored=lambda: self.mirror.purge(now))
 
     # --- delivery status ---
     async def find_notification(
@@ -326,12 +348,19 @@ class SqliteStore:
         return await self._call(run, writes=False)
 
     # --- the queue and the worker thread ---
-    async def _call(self, run: Callable[[sqlite3.Connection], T], *, writes: bool = True) -> T:
-        """Queue run, then wait for the worker to have drained the queue past it."""
-        executor = self._executor
-        if executor is None:
-            raise StoreUnavailable(f"sqlite store {self.path}: the store is not open")
-        operation = _Operation(run, writes)
+    async def _call(
+        self,
+        run: Callable[[sqlite3.Connection], T],
+        *,
+        writes: bool = True,
+        mirrored: Callable[[], Undo] | None = None,
+    ) -> T:
+        """Queue run, then wait for the worker to have drained the queue past it.
+
+        `mirrored` applies the write to the mirror at once; its undo runs if the operation fails
+        (even when the caller was cancelled meanwhile)."""
+        executor = self._require_open()
+        operation = _Operation(run, writes, mirrored() if mirrored is not None else None)
         with self._queue_lock:
             self._queue.append(operation)
         # The worker runs jobs in order, so once this drain is done, so is our operation:
@@ -340,6 +369,20 @@ class SqliteStore:
         if operation.error is not None:
             raise operation.error
         return cast(T, operation.result)
+
+    def _require_open(self) -> ThreadPoolExecutor:
+        executor = self._executor
+        if executor is None:
+            raise StoreUnavailable(f"sqlite store {self.path}: the store is not open")
+        return executor
+
+    def _undo_failed(self, batch: list[_Operation]) -> None:
+        """Worker thread: have the loop put back the mirrored writes of the failed operations,
+        latest first; scheduled before the callers wake, so they see the mirror restored."""
+        undos = [op.undo for op in reversed(batch) if op.error is not None and op.undo is not None]
+        if undos and self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the mirror goes too
+                self._loop.call_soon_threadsafe(_run_all, undos)
 
     def _drain(self) -> None:
         """Worker thread: run everything queued in one transaction and commit once."""
@@ -352,6 +395,7 @@ class SqliteStore:
             closed = StoreUnavailable(f"sqlite store {self.path}: the store is closed")
             for operation in batch:
                 operation.error = closed
+            self._undo_failed(batch)
             return
         writes = any(operation.writes for operation in batch)
         try:
@@ -370,6 +414,7 @@ class SqliteStore:
             for operation in batch:
                 if isinstance(operation.error, sqlite3.Error):
                     operation.error = self._unavailable(operation.error)
+        self._undo_failed(batch)
 
     def _connect(self) -> None:
         """Worker thread: open the file, set it up for durability, bring its schema up to date."""
@@ -380,6 +425,7 @@ class SqliteStore:
         try:
             conn.row_factory = sqlite3.Row
             set_up_file(conn, self.path)
+            self.mirror.load(conn)
         except (sqlite3.Error, StoreUnavailable) as exc:
             conn.close()
             if isinstance(exc, StoreUnavailable):
@@ -411,6 +457,18 @@ def _run_isolated(conn: sqlite3.Connection, operation: _Operation, *, in_transac
         conn.execute("RELEASE operation")
 
 
+def _mirror_rows(
+    batches: Sequence[tuple[dict[str, DedupeEntry], float]],
+) -> list[tuple[str, DedupeEntry, float]]:
+    """(key, entry, expires_at) of the entries, as the mirror keeps them (and dedupe_rows)."""
+    return [(key, e, e.at + ttl) for entries, ttl in batches for key, e in entries.items()]
+
+
+def _run_all(undos: list[Undo]) -> None:
+    for undo in undos:
+        undo()
+
+
 def _rollback_quietly(conn: sqlite3.Connection) -> None:
     # If ROLLBACK itself fails, SQLite has already rolled the transaction back on its own.
     if conn.in_transaction:
@@ -426,19 +484,6 @@ def _remember(conn: sqlite3.Connection, *, key: str, ttl: float, now: float) -> 
         "WHERE keys.expires_at <= ?"
     )
     return conn.execute(sql, (key, now + ttl, now)).rowcount > 0
-
-
-def _get_dedupe(conn: sqlite3.Connection, *, keys: list[str], now: float) -> dict[str, DedupeEntry]:
-    found: dict[str, DedupeEntry] = {}
-    for start in range(0, len(keys), _IN_CHUNK):
-        chunk = keys[start : start + _IN_CHUNK]
-        sql = (
-            "SELECT key, status, at, notification_id FROM dedupe "  # noqa: S608
-            f"WHERE key IN ({', '.join('?' * len(chunk))}) AND expires_at > ?"
-        )
-        for key, status, at, notification_id in conn.execute(sql, (*chunk, now)):
-            found[key] = DedupeEntry(status=status, at=at, notification_id=notification_id)
-    return found
 
 
 def _claim_due(

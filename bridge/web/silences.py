@@ -13,14 +13,8 @@ from aiohttp import web
 
 from bridge.errors import PayloadError, StoreUnavailable
 from bridge.model import utcnow
-from bridge.pipeline.silences import (
-    expire_silence,
-    get_silence,
-    list_silences,
-    new_silence_id,
-    parse_silence,
-    save_silence,
-)
+from bridge.pipeline.silence_cache import SilenceCache
+from bridge.pipeline.silences import get_silence, list_silences, new_silence_id, parse_silence
 from bridge.store.base import Store
 from bridge.web.app import BRIDGE, read_body, require_admin
 
@@ -43,10 +37,17 @@ def _store(request: web.Request) -> Store:
     return request.app[BRIDGE].store
 
 
+def _silences(request: web.Request) -> SilenceCache:
+    """Writes go through the bridge's cache, so the next webhook sees them."""
+    require_admin(request)
+    return request.app[BRIDGE].silences
+
+
 async def create_silence(request: web.Request) -> web.Response:
     """Create a silence, or replace one when the body names an existing `id` (as amtool's
     `silence update` does)."""
-    store = _store(request)
+    silences = _silences(request)
+    store = silences.store
     body = await read_body(request, MAX_BODY_BYTES)
     try:
         document: Any = json.loads(body)
@@ -71,7 +72,7 @@ async def create_silence(request: web.Request) -> web.Response:
             )
         except PayloadError as exc:
             raise web.HTTPBadRequest(reason=str(exc)) from None
-        await save_silence(store, silence)
+        await silences.save(silence)
     log.info(
         "silence.updated" if existing else "silence.created",
         silence_id=silence.id,
@@ -103,10 +104,10 @@ async def get_one(request: web.Request) -> web.Response:
 
 async def expire_one(request: web.Request) -> web.Response:
     """Expire (Alertmanager's DELETE): the silence ends now but stays listable."""
-    store = _store(request)
+    silences = _silences(request)
     now = utcnow()
     with _store_errors():
-        silence = await expire_silence(store, request.match_info["id"], now)
+        silence = await silences.expire(request.match_info["id"], now)
     if silence is None:
         raise web.HTTPNotFound(reason=f"silence {request.match_info['id']} not found")
     log.info("silence.expired", silence_id=silence.id)

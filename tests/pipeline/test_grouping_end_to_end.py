@@ -15,7 +15,7 @@ from bridge.metrics import Metrics
 from bridge.model import utcnow
 from bridge.pipeline.grouping import record_key
 from bridge.pipeline.ingest import IngestResult, Pipeline
-from bridge.pipeline.silences import parse_silence, save_silence
+from bridge.pipeline.silences import parse_silence
 from bridge.runtime import load_runtime
 from bridge.service import Bridge
 from bridge.store import SqliteStore
@@ -230,7 +230,7 @@ async def test_silenced_and_muted_events_are_not_sent_and_are_counted(
         now=now,
         silence_id="s-1",
     )
-    await save_silence(h.bridge.store, silence)
+    await h.bridge.silences.save(silence)
     reply = await h.post("/webhook/alertmanager", am_webhook(am_alert("db-2")), am_headers())
     assert reply.body["notifications"] == 0
     registry = h.bridge.metrics.registry
