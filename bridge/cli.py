@@ -8,6 +8,7 @@ import importlib
 import json
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
@@ -84,42 +85,41 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_routes_test(args: argparse.Namespace) -> int:
-    from bridge.routes_test import explain_payload, format_explanation
-
+def _on_payload(args: argparse.Namespace, describe: Callable[[Runtime, bytes], str]) -> int:
+    """Load the config and the payload file, print what `describe` says of them; exit 1 with
+    one line naming the file when either cannot be read or the payload is not of its shape."""
     runtime = _load(args.config)
     try:
         body = Path(args.payload).read_bytes()
+        print(describe(runtime, body))
     except OSError as exc:
         print(f"error: {args.payload}: {exc.strerror}", file=sys.stderr)
         return 1
-    try:
-        report = explain_payload(runtime, args.source, body, github_event=args.event)
     except PayloadError as exc:
         print(f"error: {args.payload}: {exc}", file=sys.stderr)
         return 1
-    if args.json:
-        print(json.dumps(report, indent=2, ensure_ascii=False))
-    else:
-        print(format_explanation(report))
     return 0
+
+
+def cmd_routes_test(args: argparse.Namespace) -> int:
+    from bridge.routes_test import explain_payload, format_explanation
+
+    def describe(runtime: Runtime, body: bytes) -> str:
+        report = explain_payload(runtime, args.source, body, github_event=args.event)
+        if args.json:
+            return json.dumps(report, indent=2, ensure_ascii=False)
+        return format_explanation(report)
+
+    return _on_payload(args, describe)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from bridge.commands.explain import run_explain
 
-    runtime = _load(args.config)
-    try:
-        body = Path(args.payload).read_bytes()
-    except OSError as exc:
-        print(f"error: {args.payload}: {exc.strerror}", file=sys.stderr)
-        return 1
-    try:
-        print(asyncio.run(run_explain(runtime, args.source, body, args.event, args.json)))
-    except PayloadError as exc:
-        print(f"error: {args.payload}: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    def describe(runtime: Runtime, body: bytes) -> str:
+        return asyncio.run(run_explain(runtime, args.source, body, args.event, args.json))
+
+    return _on_payload(args, describe)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
