@@ -35,6 +35,18 @@ class Runtime:
 def build_runtime(loaded: LoadedConfig) -> Runtime:
     """Compile a validated config: recipients, matchers and templates; raise ConfigErrors."""
     config = loaded.config
+    if config.store.backend == "redis":
+        # Named in the contract for the shared backend, which is not built yet: refuse it at
+        # check time rather than at start.
+        raise ConfigErrors(
+            [
+                ConfigError(
+                    "the redis backend is not available yet: use sqlite (one replica) or memory",
+                    file=loaded.file,
+                    path="store.backend",
+                )
+            ]
+        )
     try:
         recipients = resolve_recipients(config.recipients)
     except ConfigErrors as exc:

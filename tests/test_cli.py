@@ -111,3 +111,11 @@ def test_explain_without_a_store_file_says_sent_and_creates_nothing(tmp_path: Pa
     assert result.returncode == 0, result.stderr
     assert "alice" in result.stdout and "sent" in result.stdout
     assert not db.exists()
+
+
+def test_check_refuses_the_redis_backend_until_it_exists(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("store: {backend: redis}\n")
+    result = run("check", "--config", str(config))
+    assert result.returncode == 1
+    assert f"{config}: store.backend: the redis backend is not available yet" in result.stderr
