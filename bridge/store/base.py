@@ -71,7 +71,9 @@ class Store(Protocol):
     ) -> list[Notification]:
         """Move up to limit pending notifications with next_attempt_at <= now to 'sending'.
 
-        Notifications to `exclude_phones` stay pending (their recipient is being paced, so
+        Oldest accepted first (created_at, then id); none is claimed while an older pending one
+        to the same phone waits for its retry, so a recipient's messages never overtake each
+        other. Notifications to `exclude_phones` stay pending (their recipient is being paced, so
         their backlog stays where a digest can merge it)."""
 
     async def mark_sent(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Collection, Sequence
 from typing import Any, get_args
 
@@ -22,6 +23,8 @@ _FINISHED_STATES: frozenset[NotificationState] = frozenset({"sent", "merged"})
 _LOOKUP_FIELDS = ("provider_id", "provider_key", "callback_token")
 
 _MIN_WRITES_BETWEEN_PURGES = 1024
+# Sorts after every (created_at, id): a phone with no retry waiting.
+_NEVER = (math.inf, "")
 
 
 def _copy(notification: Notification) -> Notification:
@@ -119,12 +122,20 @@ class MemoryStore:
         self, now: float, limit: int, exclude_phones: Collection[str] = ()
     ) -> list[Notification]:
         self._saw(now)
+        pending = [self._outbox[nid] for nid in self._pending]
+        # Each phone in the order accepted: nothing claimed behind an older retry still waiting.
+        waiting: dict[str, tuple[float, str]] = {}
+        for n in pending:
+            if n.next_attempt_at > now:
+                waiting[n.phone] = min((n.created_at, n.id), waiting.get(n.phone, _NEVER))
         due = [
             n
-            for n in (self._outbox[nid] for nid in self._pending)
-            if n.next_attempt_at <= now and n.phone not in exclude_phones
+            for n in pending
+            if n.next_attempt_at <= now
+            and n.phone not in exclude_phones
+            and (n.created_at, n.id) < waiting.get(n.phone, _NEVER)
         ]
-        due.sort(key=lambda n: (n.next_attempt_at, n.created_at, n.id))
+        due.sort(key=lambda n: (n.created_at, n.id))
         claimed = due[: max(limit, 0)]
         for notification in claimed:
             self._set_state(notification, "sending")

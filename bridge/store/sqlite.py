@@ -489,14 +489,22 @@ def _remember(conn: sqlite3.Connection, *, key: str, ttl: float, now: float) -> 
 def _claim_due(
     conn: sqlite3.Connection, *, now: float, limit: int, exclude: list[str]
 ) -> list[Notification]:
-    """Select the due rows and mark them sending in the same write transaction."""
+    """Select the due rows and mark them sending in the same write transaction.
+
+    Each phone's rows in the order they were accepted, none behind an older row of the same
+    phone that waits for its retry (`waiting`: normally a handful of rows)."""
     not_in = f"AND phone NOT IN ({', '.join('?' * len(exclude))}) " if exclude else ""
     sql = (
-        f"SELECT {OUTBOX_COLUMNS} FROM outbox "  # noqa: S608
+        "WITH waiting AS (SELECT phone, created_at, id FROM outbox "  # noqa: S608
+        "WHERE state = 'pending' AND next_attempt_at > ?) "
+        f"SELECT {OUTBOX_COLUMNS} FROM outbox "
         f"WHERE state = 'pending' AND next_attempt_at <= ? {not_in}"
-        "ORDER BY next_attempt_at, created_at, id LIMIT ?"
+        "AND NOT EXISTS (SELECT 1 FROM waiting AS w WHERE w.phone = outbox.phone "
+        "AND (w.created_at, w.id) < (outbox.created_at, outbox.id)) "
+        "ORDER BY created_at, id LIMIT ?"
     )
-    claimed = [from_row(row) for row in conn.execute(sql, (now, *exclude, max(limit, 0)))]
+    params = (now, now, *exclude, max(limit, 0))
+    claimed = [from_row(row) for row in conn.execute(sql, params)]
     conn.executemany("UPDATE outbox SET state = 'sending' WHERE id = ?", [(n.id,) for n in claimed])
     for notification in claimed:
         notification.state = "sending"

@@ -6,9 +6,17 @@ import time
 from email.utils import formatdate
 
 import pytest
+from alertmanager_webhooks import am_alert, am_webhook
 from blueticks_standin import CallRecord
 from blueticks_standin_faults import Fault
-from conftest import BridgeHarness, StartBridge, due_notification, queue, wait_until
+from conftest import (
+    BridgeHarness,
+    StartBridge,
+    am_headers,
+    due_notification,
+    queue,
+    wait_until,
+)
 
 from bridge.delivery.worker import backoff_delay
 from bridge.model import Notification, NotificationState
@@ -201,6 +209,22 @@ def lowest(low: float, high: float) -> float:
 
 def highest(low: float, high: float) -> float:
     return high
+
+
+async def test_resolved_never_overtakes_its_firing_while_the_firing_waits_to_retry(
+    start_bridge: StartBridge,
+) -> None:
+    """One failed send must not reorder a recipient's messages: the last one they read is the
+    alert's real state."""
+    routes = "routes:\n  - name: alerts\n    source: alertmanager\n    to: [alice]\n"
+    h = await start_bridge(routes=routes)
+    h.standin.state.faults.push(on_send(Fault.error(503)), times=1)
+    for status in ("firing", "resolved"):
+        body = am_webhook(am_alert("db-1", status))
+        assert (await h.post("/webhook/alertmanager", body, am_headers())).status == 202
+    await h.standin.state.wait_for_messages(2)
+    assert ["FIRING" in t for t in h.texts()] == [True, False]
+    assert "RESOLVED" in h.texts()[1]
 
 
 @pytest.mark.parametrize(

@@ -157,6 +157,20 @@ async def test_claim_due_takes_only_due_ones_oldest_due_first(store: Store) -> N
     assert [n.id for n in await store.claim_due(now=500, limit=10)] == ["later"]
 
 
+async def test_claim_due_keeps_each_phone_in_order_behind_a_retry(store: Store) -> None:
+    """A newer message to a phone waits while an older one to it waits for its retry, so a
+    recipient never reads the resolution before the alert (other phones are not held up)."""
+    await store.enqueue(
+        [
+            make_notification("firing", created_at=10, next_attempt_at=300),
+            make_notification("resolved", created_at=20, next_attempt_at=20),
+            make_notification("other-phone", phone="+14155550123", created_at=30),
+        ]
+    )
+    assert [n.id for n in await store.claim_due(now=100, limit=10)] == ["other-phone"]
+    assert [n.id for n in await store.claim_due(now=300, limit=10)] == ["firing", "resolved"]
+
+
 async def test_claimed_notification_is_not_claimed_again(store: Store) -> None:
     await store.enqueue([make_notification("n1")])
     assert len(await store.claim_due(now=100, limit=10)) == 1

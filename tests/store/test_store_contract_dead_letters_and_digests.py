@@ -15,10 +15,11 @@ BOB = "+14155550123"
 
 
 async def _outbox_in_every_state(store: Store) -> None:
-    """dead-1 and dead-2 dead, one sending, one sent, and one pending (due at 1000)."""
+    """dead-1 and dead-2 dead, one sending, one sent, and one pending (due at 1000; the
+    newest, so the claim does not keep the others behind it)."""
     await store.enqueue(
         [make_notification(nid) for nid in ("dead-1", "dead-2", "sending", "sent")]
-        + [make_notification("pending", next_attempt_at=1000)]
+        + [make_notification("pending", next_attempt_at=1000, created_at=1001)]
     )
     await store.claim_due(now=100, limit=10)
     await store.mark_dead("dead-1", error="HTTP 401", now=101)
