@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from bridge.errors import AuthError, PayloadError
+from bridge.sources.base import refuse_unpaired_surrogates
 
 DeliveryStatus = Literal["pending", "confirmed", "failed", "received", "read"]
 
@@ -132,6 +133,7 @@ def parse_callback(body: bytes, *, legacy: bool = False) -> CallbackEvent:
         raise PayloadError(f"body is not valid JSON: {exc}") from exc
     if not isinstance(payload, dict):
         raise PayloadError("body must be a JSON object (the Blueticks event envelope)")
+    refuse_unpaired_surrogates(payload)  # the store could not keep them: a 500 Blueticks retries
     if _is_envelope(payload):
         return CallbackEvent(
             id=payload["id"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -94,7 +95,34 @@ def decode_json_object(body: bytes | str) -> dict[str, Any]:
         raise PayloadError("malformed JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise PayloadError(f"expected a JSON object, got {json_type_name(data)}")
+    if isinstance(body, str):
+        suspect = _SURROGATE_ESCAPE.search(body) is not None
+    else:  # NUL bytes: UTF-16 or UTF-32, which json.loads decodes letting surrogates through
+        suspect = _SURROGATE_ESCAPE_BYTES.search(body) is not None or b"\x00" in body
+    if suspect:
+        refuse_unpaired_surrogates(data)
     return data
+
+
+# How a surrogate gets into decoded JSON: a `\uD800`-`\uDFFF` escape (raw ones are not UTF-8).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def refuse_unpaired_surrogates(data: Any) -> None:
+    """PayloadError if any key or string holds a lone surrogate: JSON's grammar lets it
+    through, but it is not text; no store, log or API can encode it (it would be a 500)."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str) and _SURROGATE.search(value):
+            raise PayloadError("malformed JSON: a string holds an unpaired surrogate escape")
 
 
 def json_path(loc: Iterable[int | str]) -> str:

@@ -43,3 +43,19 @@ async def test_a_chunked_body_over_the_limit_is_refused(start_bridge: StartBridg
         reply = await read_reply(response)
     assert reply.status == 413
     assert "max_body_bytes" in reply.body["error"]
+
+
+async def test_an_unpaired_surrogate_escape_is_refused_and_the_next_webhook_still_goes_out(
+    start_bridge: StartBridge,
+) -> None:
+    """JSON lets `\\ud800` through, but no store or API can keep it: 400, not a 500 forever."""
+    h = await start_bridge()
+    good = fixture_bytes("alertmanager", "zulip-alert-firing-2alerts.json")
+    broken = good.replace(b'"High CPU', b'"\\ud800High CPU')
+    reply = await h.post("/webhook/alertmanager", broken, am_headers())
+    assert reply.status == 400, reply.body
+    assert "surrogate" in reply.body["error"]
+    paired = good.replace(b'"High CPU', b'"\\ud83d\\udd25 High CPU')  # an emoji, escaped
+    reply = await h.post("/webhook/alertmanager", paired, am_headers())
+    assert reply.status == 202, reply.body
+    assert reply.body["notifications"] == 2
