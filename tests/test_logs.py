@@ -80,3 +80,17 @@ async def test_no_secret_reaches_the_logs_end_to_end(
         assert secret not in text
     requests = [line for line in lines if line["event"] == "http.request"]
     assert requests and all(len(line["request_id"]) == 32 for line in requests)
+
+
+def test_known_secret_in_a_logged_exception_is_redacted(
+    json_logs: pytest.CaptureFixture[str],
+) -> None:
+    redactor.set_secrets(["bt_live_supersecret"])
+    log = structlog.get_logger("t")
+    try:
+        raise RuntimeError("POST /messages failed: apiKey=bt_live_supersecret")
+    except RuntimeError:
+        log.exception("outbox.send_crashed")
+    (line,) = log_lines(json_logs)
+    assert "RuntimeError" in line["exception"]
+    assert "bt_live_supersecret" not in json.dumps(line)
