@@ -149,7 +149,7 @@ def require_admin(request: web.Request) -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode(), token.get_secret_value().encode()
+        given.strip().encode("utf-8", "surrogateescape"), token.get_secret_value().encode()
     ):
         raise web.HTTPUnauthorized(reason="missing or wrong admin token")
 

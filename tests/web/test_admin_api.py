@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -227,3 +228,24 @@ async def test_bad_list_query_is_refused(
     h = await start_bridge()
     reply = await h.get(f"/api/v1/outbox?{query}", ADMIN)
     assert reply.status == 400 and message in reply.body["error"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/outbox/retry", "/api/v1/silences", "/-/reload"], ids=lambda v: v
+)
+async def test_a_token_that_is_not_utf8_is_refused_not_an_error(
+    start_bridge: StartBridge, path: str
+) -> None:
+    """Raw bytes, as a broken or hostile client sends them (aiohttp's client would not)."""
+    h = await start_bridge()
+    host, port = h.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/json\r\n".encode()
+        + b"Authorization: Bearer \xff\xfe\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+    )
+    await writer.drain()
+    status_line = (await reader.readline()).decode()
+    writer.close()
+    await writer.wait_closed()
+    assert status_line.split()[1] == "401", status_line
