@@ -8,14 +8,12 @@ alerts held: `flapping.py`); muted routes that defer hold events until the mute 
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import structlog
 
-from bridge.errors import StoreUnavailable
 from bridge.metrics import Metrics
 from bridge.model import Event, Recipient, Webhook
 from bridge.pipeline.dedupe import (
@@ -41,7 +39,7 @@ from bridge.pipeline.grouping import (
 )
 from bridge.pipeline.locks import KeyedLocks
 from bridge.pipeline.notifications import build_notifications
-from bridge.pipeline.outcomes import settle_outcomes
+from bridge.pipeline.outcomes import outcome_lock_keys, settle_outcomes
 from bridge.pipeline.results import IngestResult, RecipientOutcome, RoutedEvents
 from bridge.pipeline.silence_cache import SilenceCache
 from bridge.pipeline.silence_mute import Deferring, silence_and_mute
@@ -57,6 +55,7 @@ __all__ = ["IngestResult", "Pipeline", "RecipientOutcome", "RoutedEvents", "rout
 log = structlog.get_logger("alertbridge.pipeline")
 
 # GitHub keeps a delivery's GUID on redelivery, for up to 3 days (30 on older docs).
+DELIVERY_KIND = "gh-delivery"
 DELIVERY_TTL = 30 * 86400.0
 
 
@@ -130,19 +129,23 @@ class Pipeline:
     ) -> IngestResult:
         now = self._clock()
         result = IngestResult(events=len(webhook.events))
-        delivery = f"delivery:{webhook.delivery_key}" if webhook.delivery_key else None
-        if delivery is not None and not await self.store.remember(delivery, DELIVERY_TTL, now):
-            result.duplicate_delivery = True
-            self.metrics.dedupe_suppressed.labels("", "github_redelivery").inc()
-            return result
-        try:
-            return await self._ingest(webhook, routes, renderer, time_intervals or {}, result, now)
-        except StoreUnavailable:
-            if delivery is not None:
-                # Nothing was persisted: a redelivery of this GUID must be processed again.
-                with contextlib.suppress(StoreUnavailable):
-                    await self.store.forget(delivery)
-            raise
+        staged = StagedWrites()
+        keys = outcome_lock_keys(webhook.events)
+        if webhook.delivery_key is not None:
+            keys.add(f"{DELIVERY_KIND}:{webhook.delivery_key}")
+        async with self.locks.hold(keys):
+            if webhook.delivery_key is not None:
+                if await self.store.get_record(DELIVERY_KIND, webhook.delivery_key, now):
+                    result.duplicate_delivery = True
+                    self.metrics.dedupe_suppressed.labels("", "github_redelivery").inc()
+                    return result
+                # Committed with the notifications: a delivery is "seen" only once it is kept.
+                staged.put_record(
+                    DELIVERY_KIND, webhook.delivery_key, {"at": now}, now + DELIVERY_TTL
+                )
+            return await self._ingest(
+                webhook, routes, renderer, time_intervals or {}, result, staged, now
+            )
 
     async def _ingest(
         self,
@@ -151,11 +154,12 @@ class Pipeline:
         renderer: Renderer,
         time_intervals: Mapping[str, TimeInterval],
         result: IngestResult,
+        staged: StagedWrites,
         now: float,
     ) -> IngestResult:
         for event in webhook.events:
             self.metrics.events.labels(event.source, event.status).inc()
-        await settle_outcomes(webhook.events, self.store, now)
+        await settle_outcomes(webhook.events, self.store, staged, now)
 
         routed, result.unrouted = route_webhook(routes, webhook)
         if result.unrouted:
@@ -166,8 +170,8 @@ class Pipeline:
             await self._silences(now), self.metrics, routed, time_intervals, result, now
         )
         if not routed and not deferring:
+            await staged.commit(self.store)  # the delivery id and GitHub outcomes, if any
             return result
-        staged = StagedWrites()
         async with self.locks.hold(lock_keys([*routed, *(d.routed for d in deferring)])):
             routed = await self._join_waiting_holds(routed, deferring, now)
             immediate = [r for r in routed if not r.route.grouped]

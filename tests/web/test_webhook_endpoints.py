@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 import urllib.parse
 
 import pytest
@@ -280,3 +281,27 @@ async def test_two_replicas_posting_the_same_group_at_once_send_once(
     body = am_webhook(am_alert("db-1"), am_alert("db-2"))
     replies = await asyncio.gather(*(post_am(h, copy.copy(body)) for _ in range(5)))
     assert sorted(r["notifications"] for r in replies) == [0, 0, 0, 0, 2]
+
+
+async def test_github_success_after_a_failure_is_sent_as_resolved(
+    start_bridge: StartBridge,
+) -> None:
+    h = await start_bridge()
+    failed = fixture_bytes(
+        "github", "octokit-workflow_job.completed.failure.with-organization.json"
+    )
+    passed = fixture_bytes(
+        "github", "octokit-workflow_job.completed.success.with-organization.json"
+    )
+    first = await h.post("/webhook/github", failed, github_headers("workflow_job", failed, "g-f"))
+    assert first.status == 202 and first.body["notifications"] == 1
+    fixed = await h.post("/webhook/github", passed, github_headers("workflow_job", passed, "g-s"))
+    assert fixed.status == 202 and fixed.body["notifications"] == 1
+    await h.standin.state.wait_for_messages(2)
+    assert "🔴" in h.texts()[0] and "✅" in h.texts()[1]
+    statuses = {tuple(n.event_keys) for n in await h.bridge.store.list_notifications(limit=10)}
+    assert statuses == {(("78348d75ba8c5e40", "firing"),), (("78348d75ba8c5e40", "resolved"),)}
+    # The failure is settled: the same success again is ordinary news, not a second resolution.
+    again = await h.post("/webhook/github", passed, github_headers("workflow_job", passed, "g-s2"))
+    assert again.status == 202
+    assert await h.bridge.store.get_record("gh-open", "78348d75ba8c5e40", time.time()) is None
