@@ -68,6 +68,21 @@ class ApiResponse:
         return f"non-JSON body: {text[:SNIPPET_CHARS]}" if text else "empty body"
 
 
+# Blueticks answers with small JSON documents; anything larger is not read into memory whole.
+MAX_RESPONSE_BYTES = 1_048_576
+
+
+async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
+    """The response body, at most MAX_RESPONSE_BYTES of it."""
+    body = bytearray()
+    while len(body) < MAX_RESPONSE_BYTES:
+        chunk = await response.content.read(MAX_RESPONSE_BYTES - len(body))
+        if not chunk:
+            break
+        body += chunk
+    return bytes(body)
+
+
 async def call_api(
     session: aiohttp.ClientSession,
     method: str,
@@ -84,7 +99,7 @@ async def call_api(
         async with session.request(
             method, url, headers=dict(headers), json=json_body, timeout=client_timeout
         ) as response:
-            body = await response.read()
+            body = await _read_capped(response)
             return ApiResponse(response.status, response.headers, body, _parse_json(body))
     except aiohttp.ConnectionTimeoutError as exc:
         raise TransientDeliveryError(f"{api_name}: connect timed out ({exc})") from exc

@@ -234,7 +234,9 @@ class OutboxWorker:
         looked = set(due)
         self._digest_checked = {p: now if p in looked else checked[p] for p in paced}
         for phone in due:
-            backlog = await self.store.pending_for(phone)
+            # Only never-tried ones: a retried send may already have reached WhatsApp, and a
+            # digest (a new message with a new Idempotency-Key) would then repeat it.
+            backlog = [n for n in await self.store.pending_for(phone) if n.attempts == 0]
             if len(backlog) >= self.pacing.digest_after:
                 await self._merge(backlog, now)
 

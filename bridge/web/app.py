@@ -29,6 +29,11 @@ def _error(status: int, message: str, request: web.Request) -> web.Response:
     )
 
 
+def _loggable_path(request: web.Request) -> str:
+    """The path for logs: a callback URL's last segment is a secret token."""
+    return "/callbacks/…" if request.path.startswith("/callbacks") else request.path
+
+
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give every request an id (the caller's X-Request-Id if sane) and one access log line."""
@@ -42,7 +47,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     except web.HTTPException as exc:
         response = exc
     except Exception:
-        log.exception("http.unhandled", method=request.method, path=request.path)
+        log.exception("http.unhandled", method=request.method, path=_loggable_path(request))
         response = _error(500, "internal error", request)
     finally:
         structlog.contextvars.unbind_contextvars("request_id")
@@ -52,7 +57,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             "http.request",
             request_id=request_id,
             method=request.method,
-            path=request.path if not request.path.startswith("/callbacks") else "/callbacks/…",
+            path=_loggable_path(request),
             status=response.status,
             ms=round((time.perf_counter() - started) * 1000, 2),
         )

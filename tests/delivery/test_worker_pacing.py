@@ -169,3 +169,26 @@ async def test_outbox_depth_is_refreshed_about_once_a_second_not_per_send() -> N
         await worker.stop(1.0)
     # 40 sends, but the count query runs about once a second (plus once at the start).
     assert queries_while_sending <= elapsed + 2
+
+
+async def test_a_retried_notification_is_not_folded_into_a_digest(
+    start_bridge: StartBridge,
+) -> None:
+    h = await start_bridge(extra=pacing("{per_minute: 60, burst: 1}", digest_after=3))
+    first = due_notification(text="first")
+    await queue(h, first)
+
+    async def first_sent() -> bool:
+        return await state_of(h, first.id) == "sent"
+
+    await wait_until(first_sent, 3.0, "the first message to be sent")
+    retried = due_notification(text="tried before", fingerprint="fp-r")
+    retried.attempts = 1  # an earlier attempt may have reached WhatsApp
+    backlog = [due_notification(text=f"db-{i} down", fingerprint=f"fp{i}") for i in range(3)]
+    await queue(h, retried, *backlog)
+
+    async def retried_sent() -> bool:
+        return await state_of(h, retried.id) == "sent"
+
+    await wait_until(retried_sent, 8.0, "the retried message to be sent on its own")
+    assert {await state_of(h, n.id) for n in backlog} == {"merged"}
