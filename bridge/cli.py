@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib
 import json
 import signal
@@ -45,6 +46,20 @@ def use_uvloop_if_installed() -> str:
     return "uvloop"
 
 
+# Young-generation threshold for a long-running server (CPython's default is 700). Every
+# webhook allocates a few hundred short-lived objects, and with the default each burst set off
+# older-generation passes over the whole heap (the dedupe mirror, the templates): about a tenth
+# of the CPU of a storm. Cycles are still collected, only in fewer, larger passes.
+GC_THRESHOLDS = (10_000, 20, 20)
+
+
+def tune_gc_for_serving() -> None:
+    """Fewer collections, and none over what startup built (config, templates, modules)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
@@ -60,6 +75,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     async def on_startup(app: web.Application) -> None:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, bridge.reload)
+        tune_gc_for_serving()
         log.info("serve.event_loop", event_loop=loop_name)
 
     app.on_startup.append(on_startup)

@@ -156,7 +156,7 @@ class Bridge:
             webhook, runtime.routes, runtime.renderer, runtime.time_intervals
         )
         if result.notifications and self.worker is not None:
-            self.worker.wake()
+            self.worker.wake({n.phone for n in result.notifications})
         return result
 
     def reload(self) -> list[str]:

@@ -13,7 +13,7 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import structlog
 
@@ -97,10 +97,26 @@ class OutboxWorker:
         self._retry_due = math.inf
         # False after a 401: every later message would fail the same way.
         self.api_key_accepted = True
+        # Whether the next round runs the claim query: not when only excluded phones woke it.
+        self._claim_wanted = True
 
-    def wake(self) -> None:
-        """Tell the worker new notifications are due now."""
+    def wake(self, phones: Collection[str] | None = None) -> None:
+        """Tell the worker new notifications are due now, for `phones` (None: any phone).
+
+        A storm wakes the worker once per webhook. When every phone named can get nothing more
+        claimed anyway (a send in flight, one already waiting, or an empty bucket), the claim
+        query would only scan the backlog again; the next timed wake claims as usual."""
+        if phones is None or any(not self._excluded(phone) for phone in phones):
+            self._claim_wanted = True
         self._wakeup.set()
+
+    def _excluded(self, phone: str) -> bool:
+        """Whether `_claim` would leave this phone out now."""
+        return (
+            phone in self._lanes
+            or phone in self._busy
+            or self.pacer.recipient_wait(phone, self.clock()) > 0
+        )
 
     @property
     def held(self) -> int:
@@ -147,20 +163,26 @@ class OutboxWorker:
             if self._retry_due <= now:
                 self._retry_due = math.inf
             self._dispatch(now)
+            claimed: list[Notification] = []
+            limit = 0
             try:
                 await self._digest_backlogs(now)
-                claimed, limit = await self._claim(now)
+                if self._claim_wanted:
+                    self._claim_wanted = False
+                    claimed, limit = await self._claim(now)
             except StoreUnavailable as exc:
                 log.error("outbox.claim_failed", error=str(exc))
-                claimed, limit = [], 0
             for notification in claimed:
                 self._lanes.setdefault(notification.phone, deque()).append(notification)
             self._dispatch(self.clock())
             await self._refresh_depth_now_and_then()
             if claimed and len(claimed) >= limit:
+                self._claim_wanted = True
                 continue
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wakeup.wait(), self._next_wake(self.clock()))
+            except TimeoutError:
+                self._claim_wanted = True  # a retry came due, a bucket refilled, or a poll
 
     async def _claim(self, now: float) -> tuple[list[Notification], int]:
         """Claim only what could go soon: free send slots, global tokens, room to hold."""
@@ -219,6 +241,8 @@ class OutboxWorker:
         for phone in self._lanes:
             if phone not in self._busy:
                 waits.append(self.pacer.check(phone, now).wait)
+        # A paced phone's backlog waits in the outbox: claim it once its bucket refills.
+        waits.extend(self.pacer.recipient_wait(phone, now) for phone in self._digest_checked)
         return max(0.001, min(waits))
 
     # --- digests ---
@@ -272,6 +296,7 @@ class OutboxWorker:
                 )
         finally:
             self._busy.discard(n.phone)
+            self._claim_wanted = True  # the phone's next notification can be claimed now
             self._wakeup.set()
 
     async def _attempt(self, n: Notification) -> None:

@@ -12,7 +12,11 @@ from jinja2 import FileSystemLoader, Template, TemplateNotFound, TemplateSyntaxE
 
 from bridge.errors import ConfigError
 from bridge.model import SOURCE_NAMES, Event, Webhook
-from bridge.render.environment import DEFAULT_TEMPLATES_DIR, create_environment
+from bridge.render.environment import (
+    DEFAULT_TEMPLATES_DIR,
+    create_environment,
+    create_trusted_environment,
+)
 from bridge.render.whatsapp import escape_whatsapp
 from bridge.routing.router import Route
 
@@ -61,6 +65,8 @@ def _link(webhook: Webhook, events: Sequence[Event]) -> str:
 
 def order_events(events: Sequence[Event]) -> list[Event]:
     """Firing before resolved, then most severe first, then newest first."""
+    if len(events) < 2:
+        return list(events)
 
     def newest_first(event: Event) -> float:
         started: datetime = event.starts_at or event.received_at
@@ -77,7 +83,7 @@ class Renderer:
             raise ValueError(f"max_length must be at least {_MIN_LENGTH}, got {max_length}")
         self.max_length = max_length
         self._templates_dir = templates_dir
-        defaults_env = create_environment(FileSystemLoader(DEFAULT_TEMPLATES_DIR))
+        defaults_env = create_trusted_environment(FileSystemLoader(DEFAULT_TEMPLATES_DIR))
         self._defaults = {
             source: defaults_env.get_template(f"{source}.j2") for source in SOURCE_NAMES
         }
