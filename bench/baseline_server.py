@@ -9,6 +9,7 @@ no templates), the floor the bridge's latency is compared with.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -55,7 +56,17 @@ def create_app(mode: str, forward_url: str, api_key: str) -> web.Application:
     return app
 
 
+def use_the_bridges_event_loop() -> None:
+    """uvloop when installed, as `alertbridge serve` does: both sides of a ratio on one loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
 def main() -> None:
+    use_the_bridges_event_loop()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--mode", choices=["parse", "forward"], default="parse")

@@ -2,9 +2,10 @@
 
 Every call becomes an operation on a queue; the worker thread takes everything queued, runs it in
 one transaction and commits once, so many concurrent enqueues share a commit (group commit) and
-reads always see the writes queued before them. The event loop only waits on the thread. Dedupe
-entries and one-shot keys are also mirrored in memory (`sqlite_mirror`), so their reads, the
-ones every webhook makes, answer without waiting at all.
+reads always see the writes queued before them. The thread then hands the whole batch back to
+the event loop at once: two thread switches per batch, not per call. Dedupe entries and one-shot
+keys are also mirrored in memory (`sqlite_mirror`), so their reads, the ones every webhook
+makes, answer without waiting at all.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ import functools
 import sqlite3
 import threading
 from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast, get_args
+from typing import Any, TypeVar, get_args
 
 from bridge.errors import StoreUnavailable
 from bridge.model import Notification, NotificationState
@@ -55,6 +55,8 @@ class _Operation:
     writes: bool
     # Puts the mirror back should this operation fail (its write was mirrored when queued).
     undo: Undo | None = None
+    # The caller's: settled on the event loop once the batch is done (None: nobody waits).
+    done: asyncio.Future[Any] | None = None
     result: Any = None
     error: BaseException | None = None
 
@@ -68,38 +70,44 @@ class SqliteStore:
         self.busy_timeout = busy_timeout
         self.commits = 0
         self._conn: sqlite3.Connection | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._thread: threading.Thread | None = None
         self._queue: list[_Operation] = []
-        self._queue_lock = threading.Lock()
+        # Guards the queue and `_closing`; the worker thread waits on it for work.
+        self._work = threading.Condition()
+        self._closing = False
+        self._stopped: asyncio.Future[None] | None = None  # settled once the file is closed
         # Dedupe entries and keys in memory (public so tests can compare it with the tables).
         self.mirror = DedupeMirror()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- lifecycle ---
     async def open(self) -> None:
-        if self._executor is not None:
+        if self._thread is not None:
             return
         if self.path != ":memory:" and not Path(self.path).parent.is_dir():
             raise StoreUnavailable(
                 f"sqlite store {self.path}: directory {Path(self.path).parent} does not exist"
             )
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alertbridge-sqlite")
-        self._loop = asyncio.get_running_loop()
-        try:
-            await self._loop.run_in_executor(executor, self._connect)
-        except BaseException:
-            executor.shutdown(wait=False)
-            raise
-        self._executor = executor
+        loop = self._loop = asyncio.get_running_loop()
+        connected: asyncio.Future[None] = loop.create_future()
+        self._closing = False
+        thread = threading.Thread(
+            target=self._serve, args=(connected,), name="alertbridge-sqlite", daemon=True
+        )
+        thread.start()
+        await connected  # on failure the thread has ended already
+        self._thread = thread
 
     async def close(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is None:
+        """Finish what is queued, then close the file."""
+        thread, self._thread = self._thread, None
+        if thread is None or self._loop is None:
             return
-        try:
-            await asyncio.get_running_loop().run_in_executor(executor, self._disconnect)
-        finally:
-            executor.shutdown(wait=False)
+        self._stopped = self._loop.create_future()
+        with self._work:
+            self._closing = True
+            self._work.notify()
+        await self._stopped
 
     async def ping(self) -> None:
         await self._call(lambda conn: conn.execute("SELECT 1").fetchone(), writes=False)
@@ -359,43 +367,58 @@ class SqliteStore:
 
         `mirrored` applies the write to the mirror at once; its undo runs if the operation fails
         (even when the caller was cancelled meanwhile)."""
-        executor = self._require_open()
-        operation = _Operation(run, writes, mirrored() if mirrored is not None else None)
-        with self._queue_lock:
+        self._require_open()
+        assert self._loop is not None
+        done: asyncio.Future[T] = self._loop.create_future()
+        operation = _Operation(run, writes, mirrored() if mirrored is not None else None, done)
+        with self._work:
             self._queue.append(operation)
-        # The worker runs jobs in order, so once this drain is done, so is our operation:
-        # either an earlier drain took it along, or this one does.
-        await asyncio.get_running_loop().run_in_executor(executor, self._drain)
-        if operation.error is not None:
-            raise operation.error
-        return cast(T, operation.result)
+            self._work.notify()
+        return await done
 
-    def _require_open(self) -> ThreadPoolExecutor:
-        executor = self._executor
-        if executor is None:
+    def _require_open(self) -> None:
+        if self._thread is None:
             raise StoreUnavailable(f"sqlite store {self.path}: the store is not open")
-        return executor
 
-    def _undo_failed(self, batch: list[_Operation]) -> None:
-        """Worker thread: have the loop put back the mirrored writes of the failed operations,
-        latest first; scheduled before the callers wake, so they see the mirror restored."""
-        undos = [op.undo for op in reversed(batch) if op.error is not None and op.undo is not None]
-        if undos and self._loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: the mirror goes too
-                self._loop.call_soon_threadsafe(_run_all, undos)
-
-    def _drain(self) -> None:
-        """Worker thread: run everything queued in one transaction and commit once."""
-        with self._queue_lock:
-            batch, self._queue = self._queue, []
-        if not batch:
+    # --- the worker thread ---
+    def _serve(self, connected: asyncio.Future[None]) -> None:
+        """Open the file, then run batches until asked to stop; then close the file."""
+        try:
+            self._connect()
+        except BaseException as exc:  # the caller of open() gets it
+            self._to_loop(_settle_one, connected, None, exc)
             return
+        self._to_loop(_settle_one, connected, None, None)
+        closing = False
+        while not closing:
+            with self._work:
+                while not self._queue and not self._closing:
+                    self._work.wait()
+                batch, self._queue = self._queue, []
+                closing = self._closing
+            self._run_batch(batch)
+            # The mirror undos first, then the callers: they wake to the mirror restored.
+            self._to_loop(_settle, batch)
+        error: BaseException | None = None
+        try:
+            self._disconnect()
+        except sqlite3.Error as exc:
+            error = self._unavailable(exc)
+        if self._stopped is not None:
+            self._to_loop(_settle_one, self._stopped, None, error)
+
+    def _to_loop(self, callback: Callable[..., None], *args: Any) -> None:
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                self._loop.call_soon_threadsafe(callback, *args)
+
+    def _run_batch(self, batch: list[_Operation]) -> None:
+        """Worker thread: run the batch in one transaction and commit once."""
         conn = self._conn
         if conn is None:
             closed = StoreUnavailable(f"sqlite store {self.path}: the store is closed")
             for operation in batch:
                 operation.error = closed
-            self._undo_failed(batch)
             return
         writes = any(operation.writes for operation in batch)
         try:
@@ -414,7 +437,6 @@ class SqliteStore:
             for operation in batch:
                 if isinstance(operation.error, sqlite3.Error):
                     operation.error = self._unavailable(operation.error)
-        self._undo_failed(batch)
 
     def _connect(self) -> None:
         """Worker thread: open the file, set it up for durability, bring its schema up to date."""
@@ -434,7 +456,6 @@ class SqliteStore:
         self._conn = conn
 
     def _disconnect(self) -> None:
-        self._drain()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -464,9 +485,24 @@ def _mirror_rows(
     return [(key, e, e.at + ttl) for entries, ttl in batches for key, e in entries.items()]
 
 
-def _run_all(undos: list[Undo]) -> None:
-    for undo in undos:
-        undo()
+def _settle(batch: list[_Operation]) -> None:
+    """Event loop: put back the mirrored writes of the failed operations (latest first), then
+    give every caller still waiting its result or error."""
+    for operation in reversed(batch):
+        if operation.error is not None and operation.undo is not None:
+            operation.undo()
+    for operation in batch:
+        if operation.done is not None:
+            _settle_one(operation.done, operation.result, operation.error)
+
+
+def _settle_one(done: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if done.done():  # the caller was cancelled; the operation ran all the same
+        return
+    if error is not None:
+        done.set_exception(error)
+    else:
+        done.set_result(result)
 
 
 def _rollback_quietly(conn: sqlite3.Connection) -> None:
