@@ -23,7 +23,11 @@ from payloads import write_config
 from processes import CODE, free_port, missing_tools, start_bridge, start_standin
 
 # Leaves that mean "waiting": an executor thread blocked on its queue, the loop in epoll.
-IDLE_LEAVES = ("_worker (concurrent/futures/thread.py", ".select (selectors.py")
+IDLE_LEAVES = (
+    "_worker (concurrent/futures/thread.py",
+    ".select (selectors.py",
+    "Condition.wait (threading.py",  # the SQLite store thread, waiting for work
+)
 
 
 def hotspots(raw: str, top: int) -> str:

@@ -104,10 +104,12 @@ class OutboxWorker:
         """Tell the worker new notifications are due now, for `phones` (None: any phone).
 
         A storm wakes the worker once per webhook. When every phone named can get nothing more
-        claimed anyway (a send in flight, one already waiting, or an empty bucket), the claim
-        query would only scan the backlog again; the next timed wake claims as usual."""
-        if phones is None or any(not self._excluded(phone) for phone in phones):
-            self._claim_wanted = True
+        claimed anyway (a send in flight, one already waiting, or an empty bucket), a round
+        would only scan the backlog again: the worker is left asleep. What frees such a phone
+        wakes it anyway: the send finishing, or the bucket refilling (`_next_wake`)."""
+        if phones is not None and all(self._excluded(phone) for phone in phones):
+            return
+        self._claim_wanted = True
         self._wakeup.set()
 
     def _excluded(self, phone: str) -> bool:
