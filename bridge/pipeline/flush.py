@@ -38,7 +38,7 @@ from bridge.pipeline.grouping import (
 )
 from bridge.pipeline.locks import KeyedLocks
 from bridge.pipeline.mute import route_mute_state
-from bridge.pipeline.notifications import build_notifications
+from bridge.pipeline.notifications import RenderMemo, build_notifications
 from bridge.pipeline.staged_writes import StagedWrites
 from bridge.routing.router import Route
 from bridge.store.base import Store
@@ -161,7 +161,7 @@ class GroupFlusher:
             if await self._muted(group, route, runtime, now):
                 return []
             staged = StagedWrites()
-            render = functools.partial(self._render, group, route, runtime, now)
+            render = functools.partial(self._render, group, route, runtime, now, {})
             if group.flap:
                 notifications = flush_flapping(group, route, render, staged, self.metrics, now)
             elif group.deferred:
@@ -249,6 +249,7 @@ class GroupFlusher:
         route: Route,
         runtime: Runtime,
         now: float,
+        rendered: RenderMemo,
         rcpt: Recipient,
         events: list[Event],
         flaps: dict[str, int],
@@ -265,5 +266,6 @@ class GroupFlusher:
             now,
             flaps=flaps,
             ids=lambda part: flush_id(key, opened_at, flushes, rcpt.name, part),
+            rendered=rendered,
         )
         return notifications

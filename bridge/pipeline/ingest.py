@@ -38,7 +38,7 @@ from bridge.pipeline.grouping import (
     record_key,
 )
 from bridge.pipeline.locks import KeyedLocks
-from bridge.pipeline.notifications import build_notifications
+from bridge.pipeline.notifications import RenderMemo, build_notifications
 from bridge.pipeline.outcomes import outcome_lock_keys, settle_outcomes
 from bridge.pipeline.results import IngestResult, RecipientOutcome, RoutedEvents
 from bridge.pipeline.silence_cache import SilenceCache
@@ -225,6 +225,7 @@ class Pipeline:
         )
         for r in routed:
             route = r.route
+            rendered: RenderMemo = {}
             for rcpt in route.recipients:
                 outcome = RecipientOutcome(route.name, rcpt.name, rcpt.phone, [])
                 result.outcomes.append(outcome)
@@ -255,7 +256,14 @@ class Pipeline:
                             stage_resolution(staged, route, rcpt.name, event.fingerprint, now)
                 if outcome.events:
                     notifications, outcome.template_error = build_notifications(
-                        renderer, self.metrics, route, rcpt, outcome.events, webhook, now
+                        renderer,
+                        self.metrics,
+                        route,
+                        rcpt,
+                        outcome.events,
+                        webhook,
+                        now,
+                        rendered=rendered,
                     )
                     outcome.notifications = notifications
                     staged.notifications.extend(notifications)

@@ -12,10 +12,13 @@ import structlog
 from bridge.ids import new_id
 from bridge.metrics import Metrics
 from bridge.model import Event, Notification, Recipient, Webhook
-from bridge.render.renderer import Renderer
+from bridge.render.renderer import RenderedMessage, Renderer
 from bridge.routing.router import Route
 
 log = structlog.get_logger("alertbridge.pipeline")
+
+# (ids of the events, flap counts) -> their message; valid while those events are alive.
+RenderMemo = dict[tuple[tuple[int, ...], tuple[tuple[str, int], ...]], RenderedMessage]
 
 
 def build_notifications(
@@ -29,12 +32,21 @@ def build_notifications(
     *,
     flaps: Mapping[str, int] | None = None,
     ids: Callable[[int], str] | None = None,
+    rendered: RenderMemo | None = None,
 ) -> tuple[list[Notification], str | None]:
     """The message(s) for one recipient's events: one, or numbered parts when the route splits.
 
     `ids(part)` makes the ids deterministic (group flushes); returns (notifications, template
-    error or None). A template error is counted and logged here: the default template was used."""
-    message = renderer.render(route, events, webhook, flaps=flaps)
+    error or None). A template error is counted and logged here: the default template was used.
+    `rendered`, shared by the recipients of one route, renders each set of events once: a
+    group of five on-call people gets the same text, not five renders of it."""
+    memo_key = (tuple(map(id, events)), tuple(sorted((flaps or {}).items())))
+    message = rendered.get(memo_key) if rendered is not None else None
+    fresh = message is None
+    if message is None:
+        message = renderer.render(route, events, webhook, flaps=flaps)
+        if rendered is not None:
+            rendered[memo_key] = message
     image = next((e.image_url for e in events if e.image_url), None)
     notifications = [
         Notification(
@@ -52,7 +64,7 @@ def build_notifications(
         for part, text in enumerate(message.parts)
     ]
     error = message.error if message.fell_back else None
-    if error is not None:
+    if error is not None and fresh:
         metrics.template_failures.labels(route.name).inc()
         log.warning("template.failed", route=route.name, error=error)
     return notifications, error
