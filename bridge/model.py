@@ -109,8 +109,6 @@ class Notification:
     provider_key: str | None = None
     # Set when this notification was folded into a digest notification.
     merged_into: str | None = None
-    # Per-notification token for legacy callbackUrl deliveries.
-    callback_token: str | None = None
 
     @property
     def idempotency_key(self) -> str:

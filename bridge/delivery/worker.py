@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 
 import structlog
 
@@ -99,6 +100,10 @@ class OutboxWorker:
         self.api_key_accepted = True
         # Whether the next round runs the claim query: not when only excluded phones woke it.
         self._claim_wanted = True
+        # Outcomes the store refused to record (it was unavailable), by notification id: tried
+        # again every idle_poll, so a sent message is not sent again once the store is back.
+        self._unrecorded: dict[str, Callable[[], Awaitable[None]]] = {}
+        self._unrecorded_retry_at = math.inf
 
     def wake(self, phones: Collection[str] | None = None) -> None:
         """Tell the worker new notifications are due now, for `phones` (None: any phone).
@@ -154,6 +159,18 @@ class OutboxWorker:
             cancelled = len(unfinished)
         held = self.held
         self._lanes.clear()
+        await self._record_unrecorded(self.clock(), force=True)
+        if self._unrecorded:
+            # Their rows stay 'sending'; the next start puts them back to pending and a sent
+            # one goes again: at least once, as promised, but say so.
+            log.critical(
+                "outbox.outcomes_not_recorded",
+                notifications=sorted(self._unrecorded),
+                message="the store is unavailable: these outcomes were not recorded and the "
+                "next start sends them again",
+            )
+            log.info("outbox.stopped", cancelled_sends=cancelled, held=held, returned=0)
+            return
         returned = await self.store.requeue_inflight()
         log.info("outbox.stopped", cancelled_sends=cancelled, held=held, returned=returned)
 
@@ -164,6 +181,7 @@ class OutboxWorker:
             now = self.clock()
             if self._retry_due <= now:
                 self._retry_due = math.inf
+            await self._record_unrecorded(now)
             self._dispatch(now)
             claimed: list[Notification] = []
             limit = 0
@@ -237,7 +255,7 @@ class OutboxWorker:
 
     def _next_wake(self, now: float) -> float:
         """Seconds until a held notification's bucket allows it (idle_poll at most)."""
-        waits = [self.idle_poll, self._retry_due - now]
+        waits = [self.idle_poll, self._retry_due - now, self._unrecorded_retry_at - now]
         if self._global_blocked:
             waits.append(self.pacer.global_wait(now))
         for phone in self._lanes:
@@ -325,8 +343,15 @@ class OutboxWorker:
         if not self.api_key_accepted:
             self.api_key_accepted = True
             self.metrics.sender_ready.set(1)
-        await self.store.mark_sent(
-            n.id, now=now, provider_id=receipt.provider_id, provider_status=receipt.status
+        await self._record(
+            n,
+            functools.partial(
+                self.store.mark_sent,
+                n.id,
+                now=now,
+                provider_id=receipt.provider_id,
+                provider_status=receipt.status,
+            ),
         )
         log.info(
             "notification.sent",
@@ -357,7 +382,9 @@ class OutboxWorker:
             self.metrics.rate_limit_waits.labels("retry_after").inc()
             delay = max(delay, min(exc.retry_after, self.config.backoff_max))
         due = self.clock() + delay
-        await self.store.mark_retry(n.id, error=str(exc), next_attempt_at=due)
+        await self._record(
+            n, functools.partial(self.store.mark_retry, n.id, error=str(exc), next_attempt_at=due)
+        )
         self._retry_due = min(self._retry_due, due)
         self.metrics.notifications.labels(n.route, "retried").inc()
         log.warning(
@@ -383,7 +410,9 @@ class OutboxWorker:
         )
 
     async def _dead(self, n: Notification, reason: str, request_id: str | None) -> None:
-        await self.store.mark_dead(n.id, error=reason, now=self.clock())
+        await self._record(
+            n, functools.partial(self.store.mark_dead, n.id, error=reason, now=self.clock())
+        )
         self.metrics.notifications.labels(n.route, "dead").inc()
         log.error(
             "notification.dead",
@@ -393,6 +422,38 @@ class OutboxWorker:
             reason=reason,
             blueticks_request_id=request_id,
         )
+
+    # --- recording outcomes ---
+    async def _record(self, n: Notification, write: Callable[[], Awaitable[None]]) -> None:
+        """Write an attempt's outcome; if the store is unavailable, keep it to try again.
+
+        Above all for a send that went out: its row stays 'sending' (never claimed again)
+        until this is written, where giving up would make the next start send it twice."""
+        try:
+            await write()
+        except StoreUnavailable as exc:
+            self._unrecorded[n.id] = write
+            self._unrecorded_retry_at = min(
+                self._unrecorded_retry_at, self.clock() + self.idle_poll
+            )
+            log.error("outbox.update_failed", notification=n.id, error=str(exc), retrying=True)
+
+    async def _record_unrecorded(self, now: float, *, force: bool = False) -> None:
+        """Try the outcomes the store refused again, oldest first, stopping at a refusal."""
+        if not self._unrecorded or (now < self._unrecorded_retry_at and not force):
+            return
+        for notification_id, write in list(self._unrecorded.items()):
+            try:
+                await write()
+            except StoreUnavailable as exc:
+                self._unrecorded_retry_at = self.clock() + self.idle_poll
+                log.warning(
+                    "outbox.update_still_failing", pending=len(self._unrecorded), error=str(exc)
+                )
+                return
+            del self._unrecorded[notification_id]
+            log.info("outbox.update_recovered", notification=notification_id)
+        self._unrecorded_retry_at = math.inf
 
     def _count_response(self, status: int | None) -> None:
         self.metrics.blueticks_responses.labels(str(status) if status else "error").inc()

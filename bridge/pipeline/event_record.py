@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -57,14 +58,23 @@ def event_from_record(doc: dict[str, Any]) -> Event:
     return event
 
 
+# The body's top level kept for templates (`webhook.raw`) in a group record, at most this big.
+MAX_KEPT_RAW = 16 * 1024
+
+
 def webhook_to_record(webhook: Webhook) -> dict[str, Any]:
-    """What templates read from the webhook, without its events (the group holds those)."""
+    """What templates read from the webhook, without its events (the group holds those).
+
+    `raw` keeps the body's top level (commonLabels, receiver, ...) but not its `alerts`: each
+    event has its own; dropped whole if even that is larger than MAX_KEPT_RAW."""
+    top = {key: value for key, value in webhook.raw.items() if key != "alerts"}
     return {
         "source": webhook.source,
         "group_key": webhook.group_key,
         "receiver": webhook.receiver,
         "external_url": webhook.external_url,
         "kind": webhook.kind,
+        "raw": top if len(json.dumps(top)) <= MAX_KEPT_RAW else {},
     }
 
 
@@ -76,4 +86,5 @@ def webhook_from_record(doc: dict[str, Any], events: list[Event]) -> Webhook:
         receiver=doc.get("receiver", ""),
         external_url=doc.get("external_url", ""),
         kind=doc.get("kind", ""),
+        raw=dict(doc.get("raw") or {}),
     )

@@ -111,9 +111,8 @@ class Store(Protocol):
         *,
         provider_id: str | None = None,
         provider_key: str | None = None,
-        callback_token: str | None = None,
     ) -> Notification | None:
-        """The notification with this Blueticks id, wire key or legacy callback token."""
+        """The notification with this Blueticks id or, failing that, this wire key."""
 
     async def set_delivery_status(
         self,

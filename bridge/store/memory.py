@@ -20,7 +20,7 @@ from bridge.store.base import DedupeEntry, RecordWrite
 NOTIFICATION_STATES: tuple[NotificationState, ...] = get_args(NotificationState)
 _FINISHED_STATES: frozenset[NotificationState] = frozenset({"sent", "merged"})
 # Fields callbacks look notifications up by, in the order find_notification tries them.
-_LOOKUP_FIELDS = ("provider_id", "provider_key", "callback_token")
+_LOOKUP_FIELDS = ("provider_id", "provider_key")
 
 _MIN_WRITES_BETWEEN_PURGES = 1024
 # Sorts after every (created_at, id): a phone with no retry waiting.
@@ -213,12 +213,9 @@ class MemoryStore:
         *,
         provider_id: str | None = None,
         provider_key: str | None = None,
-        callback_token: str | None = None,
     ) -> Notification | None:
-        """The first of provider_id, provider_key, callback_token (in that order) that matches."""
-        for name, value in zip(
-            _LOOKUP_FIELDS, (provider_id, provider_key, callback_token), strict=True
-        ):
+        """The first of provider_id, provider_key (in that order) that matches."""
+        for name, value in zip(_LOOKUP_FIELDS, (provider_id, provider_key), strict=True):
             nid = None if value is None else self._lookup[name].get(value)
             if nid is not None:
                 return _copy(self._outbox[nid])

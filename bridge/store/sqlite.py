@@ -251,14 +251,9 @@ class SqliteStore:
         *,
         provider_id: str | None = None,
         provider_key: str | None = None,
-        callback_token: str | None = None,
     ) -> Notification | None:
-        """The first of provider_id, provider_key, callback_token (in that order) that matches."""
-        lookups = {
-            "provider_id": provider_id,
-            "provider_key": provider_key,
-            "callback_token": callback_token,
-        }
+        """The first of provider_id, provider_key (in that order) that matches."""
+        lookups = {"provider_id": provider_id, "provider_key": provider_key}
         run = functools.partial(_find_notification, lookups=lookups)
         return await self._call(run, writes=False)
 

@@ -15,7 +15,7 @@ from bridge.errors import StoreUnavailable
 from bridge.model import Notification
 from bridge.store.base import DedupeEntry, RecordWrite
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Version -> the statements that bring a file from the version before it to this one.
 # Never edit a released migration: add the next version instead.
@@ -67,6 +67,13 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX outbox_callback_token ON outbox (callback_token)",
         "CREATE INDEX outbox_phone_state ON outbox (phone, state)",
     ),
+    # The per-notification callback token was never used: legacy callback URLs carry a token
+    # derived from the notification id instead. DROP COLUMN needs SQLite 3.35 and no index on
+    # the column, so the index goes first.
+    3: (
+        "DROP INDEX outbox_callback_token",
+        "ALTER TABLE outbox DROP COLUMN callback_token",
+    ),
 }
 
 # Column names are Notification's field names, so rows map to it by name.
@@ -74,7 +81,6 @@ OUTBOX_COLUMN_NAMES = (
     "id", "route", "recipient", "phone", "text", "image_url", "source", "state", "attempts",
     "next_attempt_at", "created_at", "last_error", "provider_id", "provider_status", "sent_at",
     "event_keys", "delivery_status", "delivery_status_at", "provider_key", "merged_into",
-    "callback_token",
 )  # fmt: skip
 OUTBOX_COLUMNS = ", ".join(OUTBOX_COLUMN_NAMES)
 INSERT_OUTBOX = (

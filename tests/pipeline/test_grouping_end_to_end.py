@@ -239,3 +239,28 @@ async def test_silenced_and_muted_events_are_not_sent_and_are_counted(
     assert sample("alertbridge_suppressed_total", {"route": "disks", "reason": "silenced"}) == 1
     assert sample("alertbridge_suppressed_total", {"route": "night", "reason": "silenced"}) == 1
     assert len(h.texts()) == 1 and "+14155550123" in json.dumps(h.standin.state.messages[0].request)
+
+
+GROUPED_WITH_TEMPLATE = """\
+routes:
+  - name: disks
+    source: alertmanager
+    group_by: [alertname]
+    group_wait: 50ms
+    group_interval: 1h
+    repeat_interval: 1h
+    to: [alice]
+    message: >-
+      {{ webhook.raw.receiver }} / {{ webhook.raw.groupLabels.alertname }}: {{ events | length }}
+"""
+
+
+async def test_a_grouped_template_reads_the_webhooks_top_level(start_bridge: StartBridge) -> None:
+    h = await start_bridge(GROUPED_WITH_TEMPLATE)
+    await post(h, am_alert("db-1"), am_alert("db-2"))
+    await h.standin.state.wait_for_messages(1)
+    assert h.texts() == ["whatsapp / Disk: 2"]  # the route's template, not the fallback
+    failures = h.bridge.metrics.registry.get_sample_value(
+        "alertbridge_template_failures_total", {"route": "disks"}
+    )
+    assert not failures

@@ -10,7 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from bridge.errors import StoreUnavailable
 from bridge.model import Notification
 from bridge.store import SqliteStore
 from bridge.store.base import DedupeEntry
-from bridge.store.sqlite_schema import OUTBOX_COLUMN_NAMES
+from bridge.store.sqlite_schema import _MIGRATIONS, OUTBOX_COLUMN_NAMES, SCHEMA_VERSION
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -155,7 +155,8 @@ async def test_reads_alone_commit_nothing(store: SqliteStore) -> None:
 async def test_file_uses_wal_and_records_its_schema_version(store: SqliteStore) -> None:
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
+    assert SCHEMA_VERSION == max(_MIGRATIONS) == 3  # every migration runs, the newest last
 
 
 async def test_newer_schema_version_is_refused(db_path: str) -> None:
@@ -237,7 +238,6 @@ INSERT INTO dedupe VALUES ('dd', 'firing', 1000, 'old-sent', 5000);
 _NEW_INDEXES = {
     "outbox_provider_id",
     "outbox_provider_key",
-    "outbox_callback_token",
     "outbox_phone_state",
 }
 
@@ -259,7 +259,7 @@ async def test_version_1_file_is_migrated_keeping_its_data(db_path: str) -> None
             "bt-1",
             [("fp", "firing")],
         )
-        assert (old_sent.delivery_status, old_sent.merged_into, old_sent.callback_token) == (
+        assert (old_sent.delivery_status, old_sent.merged_into, old_sent.provider_key) == (
             None,
             None,
             None,
@@ -277,18 +277,94 @@ async def test_version_1_file_is_migrated_keeping_its_data(db_path: str) -> None
     finally:
         await store.close()
     with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
 
 
-async def test_migrated_file_has_the_same_schema_as_a_new_one(tmp_path: Path) -> None:
+def _write_version_2_file(path: str) -> None:
+    """A file as the version-2 release left it, built by the released migrations 1 and 2, with
+    a sent row that has a callback token (the column version 3 drops) and a pending one."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version (version) VALUES (2)")
+        for version in (1, 2):
+            for statement in _MIGRATIONS[version]:
+                conn.execute(statement)
+        conn.execute(
+            "INSERT INTO outbox (id, route, recipient, phone, text, image_url, source, state, "
+            "attempts, next_attempt_at, created_at, last_error, provider_id, provider_status, "
+            "sent_at, event_keys, delivery_status, delivery_status_at, provider_key, "
+            "merged_into, callback_token) VALUES ('v2-sent', 'r', 'alice', '+972501234567', "
+            "'hi', NULL, 'grafana', 'sent', 1, 0, 1000, NULL, 'bt-1', 'queued', 1001, "
+            "'[[\"fp\", \"firing\"]]', 'read', 1002, 'wa-1', NULL, 'tok-1')"
+        )
+        conn.execute(
+            "INSERT INTO outbox (id, route, recipient, phone, text, source, state, attempts, "
+            "next_attempt_at, created_at, event_keys) VALUES ('v2-pending', 'r', 'alice', "
+            "'+972501234567', 'later', 'grafana', 'pending', 0, 0, 1003, '[]')"
+        )
+
+
+async def test_version_2_file_drops_the_callback_token_keeping_its_rows(db_path: str) -> None:
+    _write_version_2_file(db_path)
+    with sqlite3.connect(db_path) as conn:  # the file really has what version 3 drops
+        assert "callback_token" in {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
+    store = SqliteStore(db_path)
+    await store.open()
+    try:
+        assert await store.get_notification("v2-sent") == make_notification(
+            "v2-sent",
+            route="r",
+            text="hi",
+            source="grafana",
+            state="sent",
+            attempts=1,
+            created_at=1000.0,
+            provider_id="bt-1",
+            provider_status="queued",
+            sent_at=1001.0,
+            event_keys=[("fp", "firing")],
+            delivery_status="read",
+            delivery_status_at=1002.0,
+            provider_key="wa-1",
+        )
+        by_id = await store.find_notification(provider_id="bt-1")
+        by_key = await store.find_notification(provider_key="wa-1")
+        assert by_id is not None and by_key is not None and by_id.id == by_key.id == "v2-sent"
+        [claimed] = await store.claim_due(now=2000, limit=10)
+        assert (claimed.id, claimed.text) == ("v2-pending", "later")
+        await store.mark_sent("v2-pending", now=2001, provider_id="bt-2")
+        sent = await store.get_notification("v2-pending")
+        assert sent is not None and (sent.state, sent.provider_id) == ("sent", "bt-2")
+    finally:
+        await store.close()
+    with sqlite3.connect(db_path) as conn:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(outbox)")]
+        indexes = {
+            name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        }
+        version = conn.execute("SELECT version FROM schema_version").fetchall()
+    assert "callback_token" not in columns
+    assert set(columns) == set(OUTBOX_COLUMN_NAMES)
+    assert "outbox_callback_token" not in indexes
+    assert {"outbox_due", *_NEW_INDEXES} <= indexes
+    assert version == [(SCHEMA_VERSION,)]
+
+
+@pytest.mark.parametrize(
+    "write_old_file", [_write_version_1_file, _write_version_2_file], ids=["v1", "v2"]
+)
+async def test_migrated_file_has_the_same_schema_as_a_new_one(
+    tmp_path: Path, write_old_file: Callable[[str], None]
+) -> None:
     migrated, fresh = str(tmp_path / "migrated.db"), str(tmp_path / "fresh.db")
-    _write_version_1_file(migrated)
+    write_old_file(migrated)
     for path in (migrated, fresh):
         store = SqliteStore(path)
         await store.open()
         await store.close()
     assert _shape(migrated) == _shape(fresh)
     assert {"records", *_NEW_INDEXES} <= set(_shape(fresh))
+    assert "outbox_callback_token" not in _shape(fresh)
 
 
 def _shape(path: str) -> dict[str, list[tuple[object, ...]]]:
@@ -309,7 +385,7 @@ async def test_reopening_a_current_file_migrates_nothing(db_path: str) -> None:
         await store.open()
         await store.close()
     with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
 
 
 @pytest.mark.parametrize(
@@ -317,10 +393,9 @@ async def test_reopening_a_current_file_migrates_nothing(db_path: str) -> None:
     [
         ("provider_id = 'x'", "outbox_provider_id"),
         ("provider_key = 'x'", "outbox_provider_key"),
-        ("callback_token = 'x'", "outbox_callback_token"),
         ("phone = 'x' AND state = 'pending'", "outbox_phone_state"),
     ],
-    ids=["provider-id", "provider-key", "callback-token", "pending-for-phone"],
+    ids=["provider-id", "provider-key", "pending-for-phone"],
 )
 async def test_callback_and_digest_lookups_use_an_index(
     store: SqliteStore, lookup: str, index: str

@@ -111,7 +111,6 @@ async def test_enqueued_notification_round_trips_every_field(store: Store) -> No
         delivery_status_at=6.0,
         provider_key="true_972501234567@c.us_3EB0",
         merged_into="digest-1",
-        callback_token="tok-1",
     )
     await store.enqueue([original])
     assert await store.get_notification("n1") == original

@@ -20,14 +20,14 @@ async def _sent(store: Store, nid: str, provider_id: str, **fields: object) -> N
     [
         {"provider_id": "bt-1"},
         {"provider_key": "wa-key-1"},
-        {"callback_token": "tok-1"},
-        {"provider_id": "unknown", "callback_token": "tok-1"},
+        {"provider_id": "unknown", "provider_key": "wa-key-1"},
     ],
-    ids=["provider-id", "provider-key", "callback-token", "falls-back-to-the-next-given"],
+    ids=["provider-id", "provider-key", "falls-back-to-the-key"],
 )
 async def test_find_notification_by_each_identifier(store: Store, lookup: dict[str, str]) -> None:
-    await _sent(store, "other", "bt-2", callback_token="tok-2")
-    await _sent(store, "n1", "bt-1", callback_token="tok-1")
+    await _sent(store, "other", "bt-2")
+    await store.set_delivery_status("other", status="received", at=102, provider_key="wa-key-2")
+    await _sent(store, "n1", "bt-1")
     await store.set_delivery_status("n1", status="received", at=102, provider_key="wa-key-1")
     found = await store.find_notification(**lookup)
     assert found is not None and found.id == "n1"
@@ -39,30 +39,34 @@ async def test_find_notification_by_each_identifier(store: Store, lookup: dict[s
         {},
         {"provider_id": "bt-9"},
         {"provider_key": "bt-1"},
-        {"callback_token": "bt-1"},
+        {"provider_id": "wa-key-1"},
+        {"provider_id": "bt-9", "provider_key": "wa-key-9"},
     ],
-    ids=["nothing-given", "unknown-id", "id-given-as-key", "id-given-as-token"],
+    ids=["nothing-given", "unknown-id", "id-given-as-key", "key-given-as-id", "neither-known"],
 )
 async def test_find_notification_without_a_match_is_none(
     store: Store, lookup: dict[str, str]
 ) -> None:
-    await _sent(store, "n1", "bt-1", callback_token="tok-1")
+    await _sent(store, "n1", "bt-1")
+    await store.set_delivery_status("n1", status="received", at=102, provider_key="wa-key-1")
     assert await store.find_notification(**lookup) is None
 
 
-async def test_find_notification_tries_provider_id_before_the_token(store: Store) -> None:
+async def test_find_notification_tries_provider_id_before_the_key(store: Store) -> None:
     await _sent(store, "by-id", "bt-1")
-    await _sent(store, "by-token", "bt-2", callback_token="tok-1")
-    found = await store.find_notification(provider_id="bt-1", callback_token="tok-1")
+    await _sent(store, "by-key", "bt-2")
+    await store.set_delivery_status("by-key", status="received", at=102, provider_key="wa-key-1")
+    found = await store.find_notification(provider_id="bt-1", provider_key="wa-key-1")
     assert found is not None and found.id == "by-id"
 
 
 async def test_found_notification_is_a_copy(store: Store) -> None:
-    await store.enqueue([make_notification("n1", callback_token="tok-1")])
-    found = await store.find_notification(callback_token="tok-1")
+    await _sent(store, "n1", "bt-1")
+    before = await store.get_notification("n1")
+    found = await store.find_notification(provider_id="bt-1")
     assert found is not None
     found.text = "changed"
-    assert await store.get_notification("n1") == make_notification("n1", callback_token="tok-1")
+    assert await store.get_notification("n1") == before
 
 
 async def test_set_delivery_status_records_status_time_and_key(store: Store) -> None:
