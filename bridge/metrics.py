@@ -64,6 +64,11 @@ class Metrics:
             ["state"],
             registry=r,
         )
+        self.dedupe_entries = Gauge(
+            "alertbridge_dedupe_entries",
+            "Dedupe entries held (expired ones included until the next purge).",
+            registry=r,
+        )
         self.delivery_latency = Histogram(
             "alertbridge_delivery_latency_seconds",
             "Time from accepting the webhook to Blueticks accepting the message.",

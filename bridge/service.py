@@ -74,6 +74,8 @@ class Bridge:
 
     async def start(self) -> None:
         await self.store.open()
+        # Read at every scrape: an in-memory count in both stores, so always current.
+        self.metrics.dedupe_entries.set_function(self.store.dedupe_entries)
         await self.silences.load(utcnow())
         if self.sender is None:
             timeout = aiohttp.ClientTimeout(total=self.runtime.config.blueticks.timeout)

@@ -52,6 +52,10 @@ class Store(Protocol):
     async def put_dedupe(self, entries: dict[str, DedupeEntry], ttl: float) -> None:
         """Write entries, each expiring at entry.at + ttl."""
 
+    def dedupe_entries(self) -> int:
+        """How many dedupe entries are held, expired ones included until purged; cheap enough
+        for a metric, so no I/O."""
+
     # --- outbox ---
     async def enqueue(
         self,

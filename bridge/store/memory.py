@@ -93,6 +93,9 @@ class MemoryStore:
             self._dedupe[key] = (entry, entry.at + ttl)
             self._count_write()
 
+    def dedupe_entries(self) -> int:
+        return len(self._dedupe)
+
     # --- outbox ---
     async def enqueue(
         self,

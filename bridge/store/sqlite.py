@@ -149,6 +149,10 @@ class SqliteStore:
             mirrored=lambda: self.mirror.put_dedupe(mirror_rows),
         )
 
+    def dedupe_entries(self) -> int:
+        """Counted in the mirror (the table's rows, committed or queued): no thread hop."""
+        return len(self.mirror.dedupe)
+
     # --- outbox ---
     async def enqueue(
         self,

@@ -92,6 +92,18 @@ async def test_purge_expired_drops_only_expired_keys_and_entries(store: Store) -
     assert await store.purge_expired(now=200) == 0
 
 
+async def test_dedupe_entries_counts_entries_held_until_the_purge(store: Store) -> None:
+    assert store.dedupe_entries() == 0
+    await store.put_dedupe({"a": DedupeEntry("firing", 100), "b": DedupeEntry("firing", 100)}, 10)
+    await store.enqueue([make_notification("n1")], [({"c": DedupeEntry("firing", 100)}, 10.0)])
+    await store.put_dedupe({"a": DedupeEntry("resolved", 105)}, ttl=10)  # replaces, adds none
+    assert store.dedupe_entries() == 3
+    assert await store.get_dedupe(["a", "b", "c"], now=200) == {}
+    assert store.dedupe_entries() == 3  # expired, but held until purged
+    await store.purge_expired(now=200)
+    assert store.dedupe_entries() == 0
+
+
 # --- outbox ---
 
 
