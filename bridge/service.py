@@ -128,11 +128,14 @@ class Bridge:
         log.info("bridge.stopped")
 
     async def _purge_expired(self) -> None:
-        """Drop expired dedupe entries, keys and records now and then, so state stays bounded."""
+        """Drop expired dedupe entries, keys and records, and notifications finished longer ago
+        than store.retention, now and then, so state stays bounded."""
         while True:
             await asyncio.sleep(self.purge_interval)
             try:
-                purged = await self.store.purge_expired(time.time())
+                now = time.time()
+                retention = self.runtime.config.store.retention
+                purged = await self.store.purge_expired(now, finished_before=now - retention)
             except StoreUnavailable as exc:
                 log.error("store.purge_failed", error=str(exc))
                 continue

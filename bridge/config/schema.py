@@ -109,6 +109,16 @@ class StoreConfig(_Model):
     backend: Literal["memory", "sqlite", "redis"] = "sqlite"
     path: str = "./alertbridge.db"
     url: str = "redis://127.0.0.1:6379/0"
+    # Sent and merged notifications are kept this long (for explain and delivery callbacks),
+    # then purged; dead letters stay until dropped or retried. Alertmanager keeps 120h.
+    retention: Duration = 7 * 86400.0
+
+    @field_validator("retention")
+    @classmethod
+    def _positive_retention(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be longer than 0s")
+        return value
 
 
 class BasicAuth(_Model):

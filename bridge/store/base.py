@@ -106,8 +106,9 @@ class Store(Protocol):
         self, state: NotificationState | None = None, limit: int = 100
     ) -> list[Notification]: ...
 
-    async def purge_expired(self, now: float) -> int:
-        """Drop expired keys, dedupe entries and records; returns how many."""
+    async def purge_expired(self, now: float, *, finished_before: float | None = None) -> int:
+        """Drop expired keys, dedupe entries and records, and the sent and merged notifications
+        finished before `finished_before` (sent_at, else created_at); returns how many."""
 
     # --- delivery status (Blueticks callbacks) ---
     async def find_notification(

@@ -206,9 +206,19 @@ class MemoryStore:
         chosen.sort(key=lambda n: (n.created_at, n.id), reverse=True)
         return [_copy(n) for n in chosen[: max(limit, 0)]]
 
-    async def purge_expired(self, now: float) -> int:
+    async def purge_expired(self, now: float, *, finished_before: float | None = None) -> int:
         self._saw(now)
-        return self._drop_expired(now)
+        purged = self._drop_expired(now)
+        if finished_before is not None:
+            old = [
+                self._outbox[nid]
+                for nid in self._finished_order
+                if _finished_at(self._outbox[nid]) < finished_before
+            ]
+            for notification in old:
+                self._remove(notification)
+            purged += len(old)
+        return purged
 
     # --- delivery status ---
     async def find_notification(
@@ -395,6 +405,10 @@ class MemoryStore:
             value = getattr(notification, name)
             if value is not None and by_value.get(value) == notification.id:
                 del by_value[value]
+
+
+def _finished_at(notification: Notification) -> float:
+    return notification.sent_at if notification.sent_at is not None else notification.created_at
 
 
 def _unexpired(expires_at: float | None, now: float) -> bool:

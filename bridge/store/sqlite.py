@@ -240,12 +240,19 @@ class SqliteStore:
         order = "ORDER BY created_at DESC, id DESC LIMIT ?"
         return await self._select_notifications(f"{where} {order}", params)
 
-    async def purge_expired(self, now: float) -> int:
+    async def purge_expired(self, now: float, *, finished_before: float | None = None) -> int:
         def run(conn: sqlite3.Connection) -> int:
             keys = conn.execute("DELETE FROM keys WHERE expires_at <= ?", (now,)).rowcount
             dedupe = conn.execute("DELETE FROM dedupe WHERE expires_at <= ?", (now,)).rowcount
             records = conn.execute("DELETE FROM records WHERE expires_at <= ?", (now,)).rowcount
-            return keys + dedupe + records
+            finished = 0
+            if finished_before is not None:
+                sql = (
+                    "DELETE FROM outbox WHERE state IN ('sent', 'merged') "
+                    "AND COALESCE(sent_at, created_at) < ?"
+                )
+                finished = conn.execute(sql, (finished_before,)).rowcount
+            return keys + dedupe + records + finished
 
         return await self._call(run, mirrored=lambda: self.mirror.purge(now))
 

@@ -7,6 +7,7 @@ SCHEMA_VERSION runs, in one transaction, so a fresh file is built exactly as an 
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -123,12 +124,17 @@ def migrate(conn: sqlite3.Connection, path: str) -> None:
         raise
 
 
+_COLUMN_VALUES = operator.attrgetter(*OUTBOX_COLUMN_NAMES)
+_STATE = OUTBOX_COLUMN_NAMES.index("state")
+_EVENT_KEYS = OUTBOX_COLUMN_NAMES.index("event_keys")
+
+
 def to_row(n: Notification) -> tuple[Any, ...]:
     """The values for INSERT_OUTBOX; a new row is always pending."""
-    values = {name: getattr(n, name) for name in OUTBOX_COLUMN_NAMES}
-    values["state"] = "pending"
-    values["event_keys"] = json.dumps([list(pair) for pair in n.event_keys])
-    return tuple(values.values())
+    values = list(_COLUMN_VALUES(n))
+    values[_STATE] = "pending"
+    values[_EVENT_KEYS] = json.dumps(n.event_keys)  # (fingerprint, status) pairs: JSON arrays
+    return tuple(values)
 
 
 def from_row(row: sqlite3.Row) -> Notification:

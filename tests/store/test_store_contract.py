@@ -92,6 +92,25 @@ async def test_purge_expired_drops_only_expired_keys_and_entries(store: Store) -
     assert await store.purge_expired(now=200) == 0
 
 
+async def test_purge_drops_notifications_finished_before_the_cutoff_only(store: Store) -> None:
+    # All created at 1000: sent at 1100 or 3000, dead, sending; merged (no sent_at: created_at
+    # counts) into a digest of 3000, and one still pending.
+    await store.enqueue([make_notification(n) for n in ("old-sent", "new-sent", "dead", "sending")])
+    await store.claim_due(now=1000, limit=100)
+    await store.mark_sent("old-sent", now=1100)
+    await store.mark_sent("new-sent", now=3000)
+    await store.mark_dead("dead", error="400 bad number", now=1100)
+    await store.enqueue([make_notification(n) for n in ("merged", "pending")])
+    assert await store.merge_into(["merged"], make_notification("digest", created_at=3000)) == 1
+
+    assert await store.purge_expired(now=2000, finished_before=2000) == 2
+
+    kept = {n.id for n in await store.list_notifications(limit=100)}
+    assert kept == {"new-sent", "dead", "pending", "sending", "digest"}
+    assert await store.purge_expired(now=2000, finished_before=2000) == 0
+    assert await store.purge_expired(now=2000) == 0  # no cutoff: the outbox is left alone
+
+
 async def test_dedupe_entries_counts_entries_held_until_the_purge(store: Store) -> None:
     assert store.dedupe_entries() == 0
     await store.put_dedupe({"a": DedupeEntry("firing", 100), "b": DedupeEntry("firing", 100)}, 10)
