@@ -443,17 +443,21 @@ class OutboxWorker:
         if not self._unrecorded or (now < self._unrecorded_retry_at and not force):
             return
         for notification_id, write in list(self._unrecorded.items()):
+            # Out before the write: should stop() cancel this round, the write still runs in
+            # the store and must not be made a second time.
+            del self._unrecorded[notification_id]
             try:
                 await write()
             except StoreUnavailable as exc:
+                self._unrecorded = {notification_id: write, **self._unrecorded}  # still first
                 self._unrecorded_retry_at = self.clock() + self.idle_poll
                 log.warning(
                     "outbox.update_still_failing", pending=len(self._unrecorded), error=str(exc)
                 )
                 return
-            del self._unrecorded[notification_id]
             log.info("outbox.update_recovered", notification=notification_id)
-        self._unrecorded_retry_at = math.inf
+        # Sends that finished meanwhile may have added outcomes of their own: keep trying them.
+        self._unrecorded_retry_at = self.clock() + self.idle_poll if self._unrecorded else math.inf
 
     def _count_response(self, status: int | None) -> None:
         self.metrics.blueticks_responses.labels(str(status) if status else "error").inc()

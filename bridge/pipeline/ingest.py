@@ -25,6 +25,7 @@ from bridge.pipeline.dedupe import (
     stage_sent,
 )
 from bridge.pipeline.deferral import deferred_key, defers, hold_deferred, pending_hold
+from bridge.pipeline.event_record import webhook_to_record
 from bridge.pipeline.flapping import hold_flapping
 from bridge.pipeline.grouping import (
     GROUP_KIND,
@@ -333,6 +334,8 @@ class Pipeline:
             for event in events:
                 changed = add_event(group, event, now) or changed
             if changed:
+                # Templates read `webhook` at the flush: the latest top level, not the first.
+                group.webhook = webhook_to_record(webhook)
                 staged.put_record(GROUP_KIND, rkey, group_to_record(group), now + GROUP_TTL)
                 staged.flush_at[rkey] = group.next_flush_at
             self.metrics.suppressed.labels(route.name, "grouped").inc(len(events))

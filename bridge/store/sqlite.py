@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, get_args
 
+import structlog
+
 from bridge.errors import StoreUnavailable
 from bridge.model import Notification, NotificationState
 from bridge.store.base import DedupeEntry, RecordWrite
@@ -43,7 +45,10 @@ from bridge.store.sqlite_schema import (
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
+log = structlog.get_logger("alertbridge.store")
 _STATES: tuple[NotificationState, ...] = get_args(NotificationState)
+# Finished notifications one purge deletes at most (the next purge, a minute later, goes on).
+PURGE_CHUNK = 10_000
 T = TypeVar("T")
 
 
@@ -90,24 +95,39 @@ class SqliteStore:
             )
         loop = self._loop = asyncio.get_running_loop()
         connected: asyncio.Future[None] = loop.create_future()
-        self._closing = False
+        with self._work:
+            self._closing = False
         thread = threading.Thread(
             target=self._serve, args=(connected,), name="alertbridge-sqlite", daemon=True
         )
+        self._thread = thread  # set first: a second open() returns, close() can stop it
         thread.start()
-        await connected  # on failure the thread has ended already
-        self._thread = thread
+        try:
+            await connected
+        except asyncio.CancelledError:
+            if self._thread is thread:
+                self._thread = None
+                self._stop_serving()  # the thread ends once it has connected (or failed to)
+            raise
+        except BaseException:
+            if self._thread is thread:  # the connection failed: the thread has ended already
+                self._thread = None
+            raise
 
     async def close(self) -> None:
         """Finish what is queued, then close the file."""
         thread, self._thread = self._thread, None
-        if thread is None or self._loop is None:
-            return
+        if thread is not None:
+            self._stop_serving()
+        if self._stopped is not None:  # also when another close() is already waiting
+            await asyncio.shield(self._stopped)
+
+    def _stop_serving(self) -> None:
+        assert self._loop is not None
         self._stopped = self._loop.create_future()
         with self._work:
             self._closing = True
             self._work.notify()
-        await self._stopped
 
     async def ping(self) -> None:
         await self._call(lambda conn: conn.execute("SELECT 1").fetchone(), writes=False)
@@ -247,11 +267,14 @@ class SqliteStore:
             records = conn.execute("DELETE FROM records WHERE expires_at <= ?", (now,)).rowcount
             finished = 0
             if finished_before is not None:
+                # At most a chunk per purge: the first purge after an upgrade may find a
+                # years-long outbox, and every webhook waits while this thread deletes.
                 sql = (
-                    "DELETE FROM outbox WHERE state IN ('sent', 'merged') "
-                    "AND COALESCE(sent_at, created_at) < ?"
+                    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
+                    "WHERE state IN ('sent', 'merged') AND COALESCE(sent_at, created_at) < ? "
+                    "LIMIT ?)"
                 )
-                finished = conn.execute(sql, (finished_before,)).rowcount
+                finished = conn.execute(sql, (finished_before, PURGE_CHUNK)).rowcount
             return keys + dedupe + records + finished
 
         return await self._call(run, mirrored=lambda: self.mirror.purge(now))
@@ -393,25 +416,33 @@ class SqliteStore:
             self._connect()
         except BaseException as exc:  # the caller of open() gets it
             self._to_loop(_settle_one, connected, None, exc)
+            if self._stopped is not None and self._closing:  # open() was cancelled meanwhile
+                self._to_loop(_settle_one, self._stopped, None, None)
             return
         self._to_loop(_settle_one, connected, None, None)
-        closing = False
-        while not closing:
-            with self._work:
-                while not self._queue and not self._closing:
-                    self._work.wait()
-                batch, self._queue = self._queue, []
-                closing = self._closing
-            self._run_batch(batch)
-            # The mirror undos first, then the callers: they wake to the mirror restored.
-            self._to_loop(_settle, batch)
         error: BaseException | None = None
         try:
-            self._disconnect()
-        except sqlite3.Error as exc:
-            error = self._unavailable(exc)
-        if self._stopped is not None:
-            self._to_loop(_settle_one, self._stopped, None, error)
+            closing = False
+            while not closing:
+                with self._work:
+                    while not self._queue and not self._closing:
+                        self._work.wait()
+                    batch, self._queue = self._queue, []
+                    closing = self._closing
+                try:
+                    self._run_batch(batch)
+                except Exception as exc:  # a bug, not SQLite: fail the batch, keep serving
+                    for operation in batch:
+                        operation.result, operation.error = None, exc
+                # The mirror undos first, then the callers: they wake to the mirror restored.
+                self._to_loop(_settle, batch)
+        finally:
+            try:
+                self._disconnect()
+            except sqlite3.Error as exc:
+                error = self._unavailable(exc)
+            if self._stopped is not None:
+                self._to_loop(_settle_one, self._stopped, None, error)
 
     def _to_loop(self, callback: Callable[..., None], *args: Any) -> None:
         if self._loop is not None:
@@ -496,7 +527,10 @@ def _settle(batch: list[_Operation]) -> None:
     give every caller still waiting its result or error."""
     for operation in reversed(batch):
         if operation.error is not None and operation.undo is not None:
-            operation.undo()
+            try:
+                operation.undo()
+            except Exception:  # the callers must still wake
+                log.exception("store.mirror_undo_failed")
     for operation in batch:
         if operation.done is not None:
             _settle_one(operation.done, operation.result, operation.error)

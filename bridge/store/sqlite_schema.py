@@ -77,6 +77,9 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
 }
 
+# SQLite learnt DROP COLUMN in 3.35; an older library (some distributions' Python) skips it.
+_DROP_COLUMN = "ALTER TABLE outbox DROP COLUMN"
+
 # Column names are Notification's field names, so rows map to it by name.
 OUTBOX_COLUMN_NAMES = (
     "id", "route", "recipient", "phone", "text", "image_url", "source", "state", "attempts",
@@ -113,6 +116,8 @@ def migrate(conn: sqlite3.Connection, path: str) -> None:
             )
         for version in range(current + 1, SCHEMA_VERSION + 1):
             for statement in _MIGRATIONS[version]:
+                if statement.startswith(_DROP_COLUMN) and sqlite3.sqlite_version_info < (3, 35):
+                    continue  # an unused column left in place is harmless: rows name columns
                 conn.execute(statement)
         if current < SCHEMA_VERSION:
             conn.execute("DELETE FROM schema_version")

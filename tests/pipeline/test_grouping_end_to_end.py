@@ -247,7 +247,7 @@ routes:
     source: alertmanager
     group_by: [alertname]
     group_wait: 50ms
-    group_interval: 1h
+    group_interval: 200ms
     repeat_interval: 1h
     to: [alice]
     message: >-
@@ -260,6 +260,12 @@ async def test_a_grouped_template_reads_the_webhooks_top_level(start_bridge: Sta
     await post(h, am_alert("db-1"), am_alert("db-2"))
     await h.standin.state.wait_for_messages(1)
     assert h.texts() == ["whatsapp / Disk: 2"]  # the route's template, not the fallback
+    # The next flush reads the latest webhook that changed the group, not the first one.
+    body = am_webhook(am_alert("db-1"), am_alert("db-2"), am_alert("db-3"), receiver="pager")
+    reply = await h.post("/webhook/alertmanager", body, am_headers())
+    assert reply.status == 202, reply.body
+    await h.standin.state.wait_for_messages(2)
+    assert h.texts()[1] == "pager / Disk: 1"
     failures = h.bridge.metrics.registry.get_sample_value(
         "alertbridge_template_failures_total", {"route": "disks"}
     )

@@ -20,6 +20,7 @@ from bridge.errors import StoreUnavailable
 from bridge.model import Notification
 from bridge.store import SqliteStore
 from bridge.store.base import DedupeEntry
+from bridge.store.sqlite import PURGE_CHUNK
 from bridge.store.sqlite_schema import _MIGRATIONS, OUTBOX_COLUMN_NAMES, SCHEMA_VERSION
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -184,6 +185,46 @@ async def test_unusable_path_is_store_unavailable_naming_it(
     with pytest.raises(StoreUnavailable, match=message) as raised:
         await SqliteStore(path).open()
     assert path in str(raised.value)
+
+
+async def test_a_store_that_failed_to_open_closes_at_once_and_can_open_later(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(str(tmp_path))  # a directory: the connection fails in the thread
+    with pytest.raises(StoreUnavailable, match="unable to open"):
+        await store.open()
+    await asyncio.wait_for(store.close(), timeout=2)  # nothing to stop, nothing to wait for
+    store.path = str(tmp_path / "bridge.db")
+    await store.open()
+    await store.enqueue([with_event_key("n1")])
+    assert await store.get_notification("n1") is not None
+    await asyncio.wait_for(store.close(), timeout=2)
+
+
+async def test_close_while_calls_are_queued_finishes_them_first(db_path: str) -> None:
+    store = SqliteStore(db_path)
+    await store.open()
+    writes = [asyncio.ensure_future(store.enqueue([with_event_key(f"n{i}")])) for i in range(50)]
+    await asyncio.sleep(0)  # queued, not yet done
+    await asyncio.gather(store.close(), store.close())  # a second close waits for the same end
+    await asyncio.gather(*writes)
+    reopened = SqliteStore(db_path)
+    await reopened.open()
+    try:
+        assert len(await reopened.list_notifications(limit=100)) == 50
+    finally:
+        await reopened.close()
+
+
+async def test_retention_purges_a_long_backlog_a_chunk_at_a_time(store: SqliteStore) -> None:
+    total = PURGE_CHUNK + 5
+    await store.enqueue([make_notification(f"n{i}", created_at=1000.0) for i in range(total)])
+    claimed = await store.claim_due(now=1000, limit=total)
+    for n in claimed:
+        await store.mark_sent(n.id, now=1100)
+    assert await store.purge_expired(now=2000, finished_before=2000) == PURGE_CHUNK
+    assert await store.purge_expired(now=2000, finished_before=2000) == 5
+    assert await store.list_notifications(limit=10) == []
 
 
 async def test_calls_on_a_store_not_open_are_store_unavailable(db_path: str) -> None:
