@@ -54,7 +54,10 @@ GC_THRESHOLDS = (10_000, 20, 20)
 
 
 def tune_gc_for_serving() -> None:
-    """Fewer collections, and none over what startup built (config, templates, modules)."""
+    """Fewer collections, and none over what startup built (config, templates, modules).
+
+    The startup runtime stays frozen after a reload replaces it: one runtime, not one per
+    reload (later ones are collected as usual)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)

@@ -160,6 +160,7 @@ class OutboxWorker:
         held = self.held
         self._lanes.clear()
         await self._record_unrecorded(self.clock(), force=True)
+        returned = 0
         if self._unrecorded:
             # Their rows stay 'sending'; the next start puts them back to pending and a sent
             # one goes again: at least once, as promised, but say so.
@@ -169,9 +170,8 @@ class OutboxWorker:
                 message="the store is unavailable: these outcomes were not recorded and the "
                 "next start sends them again",
             )
-            log.info("outbox.stopped", cancelled_sends=cancelled, held=held, returned=0)
-            return
-        returned = await self.store.requeue_inflight()
+        else:
+            returned = await self.store.requeue_inflight()
         log.info("outbox.stopped", cancelled_sends=cancelled, held=held, returned=returned)
 
     # --- scheduling ---

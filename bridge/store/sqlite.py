@@ -119,8 +119,11 @@ class SqliteStore:
         thread, self._thread = self._thread, None
         if thread is not None:
             self._stop_serving()
-        if self._stopped is not None:  # also when another close() is already waiting
-            await asyncio.shield(self._stopped)
+        stopped = self._stopped
+        if stopped is not None:  # also when another close() is already waiting for it
+            await asyncio.shield(stopped)
+            if self._stopped is stopped:
+                self._stopped = None
 
     def _stop_serving(self) -> None:
         assert self._loop is not None
