@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+)
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
@@ -38,6 +46,17 @@ def parse_duration(value: Any) -> float:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
+def _not_blank(value: SecretStr) -> SecretStr:
+    if not value.get_secret_value().strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+# A credential requests are checked against. Empty (`${TOKEN:-}`, an empty *_file) would accept
+# `Bearer ` or bodies signed with an empty key, while counting as configured: refused at load.
+Credential = Annotated[SecretStr, AfterValidator(_not_blank)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -47,7 +66,7 @@ class ServerConfig(_Model):
     public_url: str | None = None
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     # Protects POST /-/reload and the admin API; without it those endpoints are disabled.
-    admin_token: SecretStr | None = None
+    admin_token: Credential | None = None
 
     @field_validator("listen")
     @classmethod
@@ -82,7 +101,7 @@ class BluetickConfig(_Model):
     # ({server.public_url}/callbacks/blueticks/{callback_token}); Blueticks does not sign.
     callback_token: SecretStr | None = None
     # Only for the legacy signed webhooks (Blueticks-Webhook-Signature); optional.
-    webhook_secret: SecretStr | None = None
+    webhook_secret: Credential | None = None
     webhook_tolerance: Duration = 300.0
     # How often GET /v1/ping checks that a WhatsApp session is connected (v1 only; 0 = never).
     session_check_interval: Duration = 60.0
@@ -123,11 +142,11 @@ class StoreConfig(_Model):
 
 class BasicAuth(_Model):
     username: str
-    password: SecretStr
+    password: Credential
 
 
 class AuthConfig(_Model):
-    bearer_token: SecretStr | None = None
+    bearer_token: Credential | None = None
     basic: BasicAuth | None = None
 
     @field_validator("basic")
@@ -143,7 +162,7 @@ class AlertmanagerSourceConfig(_Model):
 
 
 class GrafanaHmacConfig(_Model):
-    secret: SecretStr
+    secret: Credential
     header: str = "X-Grafana-Alerting-Signature"
     timestamp_header: str | None = None
     max_age: Duration = 300.0
@@ -155,7 +174,7 @@ class GrafanaSourceConfig(_Model):
 
 
 class GithubSourceConfig(_Model):
-    secret: SecretStr | None = None
+    secret: Credential | None = None
 
 
 class SourcesConfig(_Model):

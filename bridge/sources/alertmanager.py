@@ -16,6 +16,7 @@ from bridge.sources.base import (
     JSON_MEDIA_TYPE,
     PayloadShape,
     decode_json_object,
+    excerpt,
     json_type_name,
     require_media_type,
     validate_shape,
@@ -112,7 +113,7 @@ def check_version(version: str | None, accepted: tuple[str, ...], hint: str) -> 
     """PayloadError for a body of another format version than the endpoint takes."""
     if version is not None and version not in accepted:
         wanted = " or ".join(f'"{v}"' for v in accepted)
-        raise PayloadError(f"unsupported version {version!r}: expected {wanted}{hint}")
+        raise PayloadError(f"unsupported version {excerpt(repr(version))}: expected {wanted}{hint}")
 
 
 def parse_alertmanager(body: bytes, received_at: datetime) -> Webhook:

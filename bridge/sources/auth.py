@@ -20,6 +20,9 @@ AUTHORIZATION = "Authorization"
 GITHUB_SIGNATURE_HEADER = "X-Hub-Signature-256"
 GITHUB_LEGACY_SIGNATURE_HEADER = "X-Hub-Signature"
 _GITHUB_SIGNATURE_PREFIX = "sha256="
+# Unix seconds have 10 digits until the year 2286; more is no fresh timestamp, and an unbounded
+# one would reach int() (at most 4300 digits) or overflow `now - timestamp` before the refusal.
+_MAX_TIMESTAMP_DIGITS = 12
 
 
 class HeaderCheck(Protocol):
@@ -139,7 +142,11 @@ class GrafanaSignatureCheck:
             raw_timestamp = (headers.get(self.timestamp_header) or "").strip()
             if not raw_timestamp:
                 raise AuthError(f"missing {self.timestamp_header} header")
-            if not raw_timestamp.isascii() or not raw_timestamp.isdigit():
+            if (
+                not raw_timestamp.isascii()
+                or not raw_timestamp.isdigit()
+                or len(raw_timestamp) > _MAX_TIMESTAMP_DIGITS
+            ):
                 raise AuthError(f"{self.timestamp_header} must be Unix seconds")
             timestamp = int(raw_timestamp)
             message = raw_timestamp.encode() + b":" + body

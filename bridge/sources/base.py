@@ -16,6 +16,8 @@ from bridge.model import SourceName, Webhook
 
 JSON_MEDIA_TYPE = "application/json"
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+# How much of an offending value an error quotes: enough to recognise it, not a copy of the body.
+EXCERPT_CHARS = 80
 
 
 class Source(Protocol):
@@ -66,6 +68,12 @@ def require_media_type(source: str, content_type: str, accepted: Iterable[str]) 
     )
 
 
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """`text` cut to `limit` characters with an ellipsis, so an error reply and its log line
+    stay small whatever the sender put in the field."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def json_type_name(value: object) -> str:
     """The JSON name of a decoded value's type, for error messages."""
     if value is None:
@@ -93,6 +101,8 @@ def decode_json_object(body: bytes | str) -> dict[str, Any]:
         raise PayloadError("malformed JSON: the body is not UTF-8") from None
     except RecursionError:
         raise PayloadError("malformed JSON: nested too deeply") from None
+    except ValueError as exc:  # an integer longer than sys.get_int_max_str_digits()
+        raise PayloadError(f"malformed JSON: {str(exc).partition(';')[0]}") from None
     if not isinstance(data, dict):
         raise PayloadError(f"expected a JSON object, got {json_type_name(data)}")
     if isinstance(body, str):
@@ -131,10 +141,10 @@ def json_path(loc: Iterable[int | str]) -> str:
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part.isidentifier():
+        elif part.isidentifier() and len(part) <= EXCERPT_CHARS:
             path += f".{part}" if path else part
-        else:
-            path += f"[{json.dumps(part)}]"
+        else:  # a key the sender chose (a label name) can be of any length
+            path += f"[{excerpt(json.dumps(part))}]"
     return path
 
 
@@ -164,7 +174,7 @@ def describe_error(error: ErrorDetails) -> str:
         return f"{path} must be {_TYPE_WORDS[kind]}, got {json_type_name(error['input'])}"
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
-        return f"{path} must be {expected}, got {json.dumps(error['input'])}"
+        return f"{path} must be {expected}, got {excerpt(json.dumps(error['input']))}"
     if kind == "value_error":
         return f"{path}: {error.get('ctx', {}).get('error', error['msg'])}"
     return f"{path}: {error['msg']}"

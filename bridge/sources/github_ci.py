@@ -4,6 +4,7 @@ commit statuses. A success shares the fingerprint of the failure it ends."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from bridge.model import Event
 from bridge.sources.github_delivery import (
@@ -25,10 +26,19 @@ from bridge.sources.timestamps import parse_timestamp
 
 
 def _time(value: object) -> datetime | None:
+    """A run's time, or None when it is not one: a bad time is no reason to lose the event."""
     try:
         return parse_timestamp(value)
     except ValueError:
         return None
+
+
+def _head_repository(run: dict[str, Any], d: Delivery) -> tuple[str, str]:
+    """(head repository, fork) of a run: fork is the head repository when it is not the
+    delivery's, i.e. a pull request from a fork, whose `master` is not this repository's."""
+    head = text(optional_object(run, "head_repository").get("full_name"))
+    base = text(optional_object(run, "repository").get("full_name")) or d.repo_name
+    return head, head if head and head != base else ""
 
 
 def _verdict(outcome: Outcome | None, detail: str) -> str:
@@ -46,7 +56,11 @@ def _on(branch: str) -> str:
 def _workflow_run(d: Delivery) -> Event:
     run = required_object(d.payload, "workflow_run")
     workflow = text(run.get("name")) or text(optional_object(d.payload, "workflow").get("name"))
-    branch, conclusion = text(run.get("head_branch")), text(run.get("conclusion"))
+    head_branch, conclusion = text(run.get("head_branch")), text(run.get("conclusion"))
+    head_repository, fork = _head_repository(run, d)
+    # A fork's branch is not this repository's: no `branch`, so branch rules do not fire.
+    branch = "" if fork else head_branch
+    where = f"{fork}:{head_branch}".rstrip(":") if fork else branch
     outcome = conclusion_outcome(conclusion)
     run_title = text(run.get("display_title"))
     actor = login(run.get("triggering_actor")) or login(run.get("actor"))
@@ -55,12 +69,17 @@ def _workflow_run(d: Delivery) -> Event:
         labels={
             "workflow": workflow,
             "branch": branch,
+            "head_repository": head_repository,
+            "trigger": text(run.get("event")),
             "conclusion": conclusion,
             "state": text(run.get("status")),
         },
-        fingerprint=github_fingerprint("workflow_run", d.repo_name, workflow, branch),
+        # Forks get their own fingerprint, so a fork's success cannot resolve a failure here.
+        fingerprint=github_fingerprint(
+            "workflow_run", d.repo_name, workflow, head_branch, *([fork] if fork else [])
+        ),
         title=f"CI {_verdict(outcome, conclusion or text(run.get('status')))}: {workflow}"
-        + _on(branch),
+        + _on(where),
         summary=f"{run_title} (run #{text(run.get('run_number'))}"
         + (f", by {actor})" if actor else ")"),
         url=text(run.get("html_url")),

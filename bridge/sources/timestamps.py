@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from bridge.sources.base import excerpt
+
 # Go's zero time.Time marshals as year 1; Alertmanager uses it for "no end yet".
 _GO_ZERO_YEAR_PREFIX = "0001-01-01"
 
@@ -13,7 +15,8 @@ def parse_rfc3339(text: str) -> datetime | None:
 
     Accepts what Go's time.Time marshals: nanoseconds (truncated to microseconds), `Z` or
     numeric offsets; also a lowercase `t`/`z`, a space separator and a missing offset (UTC).
-    Raises ValueError naming the text when it is not a timestamp.
+    Raises ValueError naming the text when it is not a timestamp or is outside the years
+    1-9999 once in UTC (Python's datetime cannot hold it).
     """
     stripped = text.strip()
     if not stripped or stripped.startswith(_GO_ZERO_YEAR_PREFIX):
@@ -24,10 +27,15 @@ def parse_rfc3339(text: str) -> datetime | None:
         try:
             parsed = datetime.fromisoformat(stripped.upper().replace(" ", "T", 1))
         except ValueError:
-            raise ValueError(f"{text!r} is not an RFC 3339 timestamp") from None
+            raise ValueError(f"{excerpt(repr(text))} is not an RFC 3339 timestamp") from None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-05:00 is in the year 10000 in UTC
+        raise ValueError(
+            f"{excerpt(repr(text))} is out of range (years 1 to 9999 in UTC)"
+        ) from None
 
 
 def parse_timestamp(value: object) -> datetime | None:
@@ -42,7 +50,7 @@ def parse_timestamp(value: object) -> datetime | None:
         try:
             return datetime.fromtimestamp(value, UTC)
         except (OverflowError, OSError, ValueError):
-            raise ValueError(f"{value!r} is not a Unix timestamp") from None
+            raise ValueError(f"{excerpt(repr(value))} is not a Unix timestamp") from None
     if isinstance(value, str):
         return parse_rfc3339(value)
-    raise ValueError(f"{value!r} is not a timestamp")
+    raise ValueError(f"{excerpt(repr(value))} is not a timestamp")

@@ -68,6 +68,21 @@ def test_missing_secret_file_is_an_error(tmp_path: Path) -> None:
         ("store: {retention: 0s}\n", "store.retention: must be longer than 0s"),
         ("routes:\n  - {name: a, to: [x], template: a.j2, message: hi}\n", "routes[0].message"),
         ("key: [unclosed\n", "line 2, column 1: invalid YAML"),
+        (
+            "sources:\n  alertmanager: {auth: {bearer_token: ''}}\n",
+            "sources.alertmanager.auth.bearer_token: must not be empty",
+        ),
+        (
+            "sources:\n  grafana: {auth: {basic: {username: g, password: ''}}}\n",
+            "sources.grafana.auth.basic.password: must not be empty",
+        ),
+        (
+            "sources:\n  grafana: {hmac: {secret: ' '}}\n",
+            "sources.grafana.hmac.secret: must not be empty",
+        ),
+        ("sources:\n  github: {secret: ''}\n", "sources.github.secret: must not be empty"),
+        ("server: {admin_token: ''}\n", "server.admin_token: must not be empty"),
+        ("blueticks: {webhook_secret: ''}\n", "blueticks.webhook_secret: must not be empty"),
     ],
     ids=[
         "listen",
@@ -78,12 +93,33 @@ def test_missing_secret_file_is_an_error(tmp_path: Path) -> None:
         "retention",
         "template-and-message",
         "yaml-syntax",
+        "empty-bearer-token",
+        "empty-basic-password",
+        "blank-hmac-secret",
+        "empty-github-secret",
+        "empty-admin-token",
+        "empty-webhook-secret",
     ],
 )
 def test_errors_name_the_file_and_the_path(tmp_path: Path, text: str, expected: str) -> None:
     cfg = write(tmp_path / "c.yaml", text)
     found = errors_of(cfg)
     assert any(e.startswith(f"{cfg}: ") and expected in e for e in found), found
+
+
+def test_empty_secret_from_a_default_or_an_empty_file_is_refused(tmp_path: Path) -> None:
+    """`${TOKEN:-}` or an empty file would accept `Authorization: Bearer ` with no token."""
+    write(tmp_path / "empty", "")
+    cfg = write(
+        tmp_path / "c.yaml",
+        "sources:\n"
+        "  alertmanager: {auth: {bearer_token: '${AM_TOKEN:-}'}}\n"
+        "  github: {secret_file: empty}\n",
+    )
+    assert errors_of(cfg) == [
+        f"{cfg}: sources.alertmanager.auth.bearer_token: must not be empty",
+        f"{cfg}: sources.github.secret: must not be empty",
+    ]
 
 
 def test_rule_files_are_appended_in_order_with_their_locations(tmp_path: Path) -> None:
@@ -109,3 +145,42 @@ def test_a_named_rule_file_that_does_not_exist_is_an_error(tmp_path: Path) -> No
     cfg = write(tmp_path / "c.yaml", "rule_files: ['rules/missing.yaml']\n")
     (error,) = errors_of(cfg)
     assert "rule_files[0]: no such file" in error
+
+
+@pytest.mark.parametrize(
+    ("value", "reference"),
+    [
+        ("${ BLUETICKS_API_KEY }", "${ BLUETICKS_API_KEY }"),
+        ("${BLUETICKS_API_KEY-x}", "${BLUETICKS_API_KEY-x}"),
+        ("${BLUETICKS_API_KEY:=x}", "${BLUETICKS_API_KEY:=x}"),
+        ("bt_${BLUETICKS_API_KEY", "${BLUETICKS_API_KEY"),
+        ("${}", "${}"),
+        ("${A:-${BLUETICKS_API_KEY}}", "${A:-${BLUETICKS_API_KEY}"),
+    ],
+    ids=["spaces", "dash-default", "assign-default", "unclosed", "empty", "nested"],
+)
+def test_malformed_variable_reference_is_an_error_not_a_literal(
+    tmp_path: Path, value: str, reference: str
+) -> None:
+    cfg = write(tmp_path / "c.yaml", f"blueticks:\n  api_key: '{value}'\n")
+    [error] = errors_of(cfg, {"BLUETICKS_API_KEY": "bt_live_abc", "A": ""})
+    assert error.startswith(f"{cfg}: blueticks.api_key: malformed variable reference {reference!r}")
+    assert "write ${VAR} or ${VAR:-default}" in error
+
+
+def test_escaped_and_substituted_dollar_braces_are_not_errors(tmp_path: Path) -> None:
+    cfg = write(
+        tmp_path / "c.yaml",
+        "blueticks: {api_key: '${KEY}'}\nserver: {public_url: 'http://x/$${ literal }'}\n",
+    )
+    loaded = load_config(cfg, {"KEY": "has ${ inside"})
+    assert loaded.config.blueticks.api_key is not None
+    assert loaded.config.blueticks.api_key.get_secret_value() == "has ${ inside"
+    assert loaded.config.server.public_url == "http://x/${ literal }"
+
+
+def test_malformed_reference_in_a_rule_file_names_the_rule_file(tmp_path: Path) -> None:
+    rules = write(tmp_path / "rules" / "a.yaml", "- {name: r, to: ['${ ONCALL }']}\n")
+    cfg = write(tmp_path / "c.yaml", "rule_files: [rules/*.yaml]\n")
+    [error] = errors_of(cfg, {"ONCALL": "+14155550123"})
+    assert error.startswith(f"{rules}: [0].to[0]: malformed variable reference '${{ ONCALL }}'")

@@ -144,6 +144,10 @@ def _body(**fields: Any) -> bytes:
          "alerts[0].startsAt: 'yesterday' is not an RFC 3339 timestamp"),
         (_body(alerts=[_alert(endsAt=17)]),
          "alerts[0].endsAt: expected an RFC 3339 timestamp string, got number"),
+        (_body(alerts=[_alert(endsAt="9999-12-31T23:59:59-05:00")]),
+         "alerts[0].endsAt: '9999-12-31T23:59:59-05:00' is out of range"),
+        (b'{"alerts": [], "count": ' + b"7" * 5000 + b"}",
+         "malformed JSON: Exceeds the limit (4300 digits) for integer string conversion"),
         (_body(status=None, alerts=[{"labels": {}}]),
          "missing field 'alerts[0].status' (and no top-level status)"),
         (_body(version="1"), "unsupported version '1': expected \"4\""),
@@ -152,13 +156,38 @@ def _body(**fields: Any) -> bytes:
     ],
     ids=["truncated", "empty", "not-utf8", "array", "no-alerts", "alerts-object",
          "labels-array", "label-value-number", "alert-without-labels", "bad-status",
-         "bad-timestamp", "timestamp-number", "no-status-anywhere", "grafana-version",
-         "two-problems"],
+         "bad-timestamp", "timestamp-number", "end-after-year-9999-in-utc", "5000-digit-number",
+         "no-status-anywhere", "grafana-version", "two-problems"],
 )  # fmt: skip
 def test_bad_body_is_refused_saying_what_is_wrong(body: bytes, message: str) -> None:
     with pytest.raises(PayloadError) as caught:
         parse_alertmanager(body, RECEIVED)
     assert str(caught.value).startswith(message)
+
+
+LONG = "x" * 200_000
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (_body(alerts=[_alert(status=LONG)]),
+         "alerts[0].status must be 'firing' or 'resolved', got \"xxx"),
+        (_body(alerts=[_alert(status={"nested": LONG})]),
+         "alerts[0].status must be 'firing' or 'resolved', got {\"nested\": \"xxx"),
+        (_body(alerts=[_alert(startsAt=LONG)]), "alerts[0].startsAt: 'xxx"),
+        (_body(version=LONG), "unsupported version 'xxx"),
+        (_body(alerts=[_alert(labels={LONG: 1})]), "alerts[0].labels[\"xxx"),
+        (_body(alerts=[_alert(labels={"a" * 200_000: 1})]), "alerts[0].labels[\"aaa"),
+    ],
+    ids=["status", "status-object", "timestamp", "version", "label-name", "identifier-label"],
+)  # fmt: skip
+def test_errors_quote_only_the_start_of_a_long_value(body: bytes, message: str) -> None:
+    with pytest.raises(PayloadError) as caught:
+        parse_alertmanager(body, RECEIVED)
+    error = str(caught.value)
+    assert error.startswith(message)
+    assert "…" in error and len(error) < 250, len(error)
 
 
 def test_go_zero_end_time_and_null_annotations_are_tolerated() -> None:

@@ -1,16 +1,19 @@
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
+import yaml
 from fixture_files import load_fixture, load_fixture_json
 from multidict import CIMultiDict
 from pydantic import SecretStr
 
 from bridge.config.schema import GithubSourceConfig
 from bridge.errors import AuthError, PayloadError
-from bridge.model import Webhook
+from bridge.model import Event, Webhook
+from bridge.routing.matchers import parse_matcher
 from bridge.sources.auth import hmac_sha256_hex
 from bridge.sources.github import GithubSource, parse_github
 
@@ -42,7 +45,8 @@ CASES: list[tuple[str, str, str | None, str, str, dict[str, str]]] = [
     ("octokit-workflow_run.completed.success.json", "workflow_run", "success",
      "CI passed: test on master", "https://github.com/octo-org/octo-repo/actions/runs/289782451",
      {"workflow": "test", "branch": "master", "conclusion": "success", "action": "completed",
-      "repository": "octo-org/octo-repo"}),
+      "repository": "octo-org/octo-repo", "head_repository": "octo-org/octo-repo",
+      "trigger": "repository_dispatch"}),
     ("octokit-workflow_run.completed.success.with-pull-requests.json", "workflow_run", "success",
      "CI passed: test on master", "https://github.com/octo-org/octo-repo/actions/runs/289782451",
      {"workflow": "test", "conclusion": "success"}),
@@ -273,6 +277,39 @@ def test_workflow_success_shares_the_fingerprint_of_its_failure() -> None:
     assert other_branch.fingerprint != failure.fingerprint
 
 
+def _from_fork(conclusion: str) -> dict[str, Any]:
+    """The captured run as a fork's pull request would send it: its own `master`."""
+    data = _workflow_run(conclusion)
+    data["workflow_run"]["event"] = "pull_request"
+    head = data["workflow_run"]["head_repository"]
+    head["full_name"] = "contributor/octo-repo"
+    head["owner"]["login"] = "contributor"
+    return data
+
+
+def _shipped_route_matches(name: str, event: Event) -> bool:
+    rules = yaml.safe_load((Path(__file__).parents[2] / "rules" / "github.yaml").read_text())
+    [route] = [r for r in rules if r["name"] == name]
+    return all(parse_matcher(m).matches(event.labels) for m in route["matchers"])
+
+
+def test_fork_run_on_its_master_is_not_this_repositorys_master() -> None:
+    [upstream] = _parse("workflow_run", _workflow_run("failure")).events
+    [fork_failure] = _parse("workflow_run", _from_fork("failure")).events
+    [fork_success] = _parse("workflow_run", _from_fork("success")).events
+
+    assert upstream.labels["branch"] == "master"
+    assert _shipped_route_matches("ci-failures-main", upstream)
+    assert "branch" not in fork_failure.labels
+    assert fork_failure.labels["head_repository"] == "contributor/octo-repo"
+    assert fork_failure.labels["trigger"] == "pull_request"
+    assert fork_failure.title == "CI failed: test on contributor/octo-repo:master"
+    assert not _shipped_route_matches("ci-failures-main", fork_failure)
+    # A fork's success ends the fork's failure, never this repository's.
+    assert fork_success.fingerprint == fork_failure.fingerprint
+    assert fork_success.fingerprint != upstream.fingerprint
+
+
 @pytest.mark.parametrize(
     ("conclusion", "outcome"),
     [("failure", "failure"), ("timed_out", "failure"), ("startup_failure", "failure"),
@@ -336,6 +373,14 @@ def test_one_off_events_get_distinct_fingerprints() -> None:
         ]
     }
     assert len(fingerprints) == 6
+
+
+def test_workflow_run_with_a_start_time_after_year_9999_is_kept_without_it() -> None:
+    data = _workflow_run("failure")
+    data["workflow_run"]["run_started_at"] = "9999-12-31T23:59:59-05:00"
+    [event] = _parse("workflow_run", data).events
+    assert event.outcome == "failure"
+    assert event.starts_at is None
 
 
 def test_workflow_job_names_the_failed_step() -> None:

@@ -149,9 +149,15 @@ def test_legacy_paused_and_pending_give_no_events(state: str) -> None:
          "state must be 'ok', 'paused', 'alerting', 'pending' or 'no_data', got \"broken\""),
         (_legacy("alerting", evalMatches={}), "evalMatches must be an array, got object"),
         (_legacy("alerting", tags={"a": ["b"]}), "tags.a must be a string, got array"),
+        (json.dumps({"version": "1", "status": "firing", "alerts": [{"labels": {},
+                     "endsAt": "9999-12-31T23:59:59-05:00"}]}).encode(),
+         "alerts[0].endsAt: '9999-12-31T23:59:59-05:00' is out of range"),
+        (b'{"ruleId": ' + b"1" * 4301 + b', "state": "alerting"}',
+         "malformed JSON: Exceeds the limit (4300 digits)"),
     ],
     ids=["malformed", "no-alerts-not-legacy", "unknown-version", "image-url-number",
-         "legacy-bad-state", "legacy-eval-matches-object", "legacy-tag-array"],
+         "legacy-bad-state", "legacy-eval-matches-object", "legacy-tag-array",
+         "end-after-year-9999-in-utc", "4301-digit-rule-id"],
 )  # fmt: skip
 def test_bad_grafana_body_is_refused_saying_what_is_wrong(body: bytes, message: str) -> None:
     with pytest.raises(PayloadError) as caught:

@@ -16,6 +16,7 @@ from bridge.errors import AuthError
 from bridge.sources.auth import (
     GrafanaSignatureCheck,
     compile_header_check,
+    hmac_sha256_hex,
     verify_github_signature,
 )
 from bridge.sources.github import GithubSource
@@ -251,6 +252,25 @@ def test_grafana_signature_headers_missing_or_malformed_are_refused(
 ) -> None:
     with pytest.raises(AuthError, match=message):
         _grafana_check(GRAFANA_VECTORS[1]).check(_headers(**headers), b"test message", 0.0)
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "signed"),
+    [("9" * 5000, False), ("9" * 400, True), ("9" * 13, True)],
+    ids=["5000-digits-unsigned", "400-digits-signed", "13-digits-signed"],
+)
+def test_grafana_timestamp_of_too_many_digits_is_refused_as_not_unix_seconds(
+    timestamp: str, signed: bool
+) -> None:
+    """Before the fix, int() raised on 5000 digits and a signed 400-digit one overflowed
+    `now - timestamp`: a 500, the first one without any credentials."""
+    body = b"test message"
+    signature = hmac_sha256_hex(b"secret", f"{timestamp}:".encode() + body) if signed else "ab"
+    headers = _headers(
+        X_Grafana_Alerting_Signature=signature, X_Grafana_Alerting_Timestamp=timestamp
+    )
+    with pytest.raises(AuthError, match="X-Grafana-Alerting-Timestamp must be Unix seconds"):
+        _grafana_check(GRAFANA_VECTORS[1]).check(headers, body, 1_700_000_000.0)
 
 
 def test_grafana_with_auth_and_hmac_requires_both() -> None:

@@ -34,6 +34,23 @@ def test_garbage_timestamp_raises_naming_the_text(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    ["9999-12-31T23:59:59-05:00", "00010101T003000+0100"],
+    ids=["after-year-9999-in-utc", "before-year-1-in-utc"],
+)
+def test_timestamp_outside_the_years_python_holds_is_a_value_error(text: str) -> None:
+    with pytest.raises(ValueError, match=r"is out of range \(years 1 to 9999 in UTC\)"):
+        parse_rfc3339(text)
+
+
+def test_a_long_bad_timestamp_is_quoted_short() -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_rfc3339("x" * 100_000)
+    assert len(str(caught.value)) < 120
+    assert str(caught.value).endswith("… is not an RFC 3339 timestamp")
+
+
+@pytest.mark.parametrize(
     ("value", "expected"),
     [
         (1557933455, datetime(2019, 5, 15, 15, 17, 35, tzinfo=UTC)),
