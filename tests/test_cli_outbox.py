@@ -22,6 +22,7 @@ from conftest import (
     StartBridge,
     am_headers,
     outbox_state_count,
+    state_of,
     wait_until,
     write_config,
 )
@@ -168,9 +169,54 @@ async def test_an_id_that_is_not_dead_is_reported_and_exits_1(
         "--json",
     )
     assert run.code == 1
-    assert json.loads(run.out) == {"requeued": 1}
+    assert json.loads(run.out) == {"requeued": 1, "skipped_delivered": 0}
     assert "2 of the 3 ids given are not dead letters" in run.err
     assert (await states(store))["n-sent"] == "sent"
+
+
+async def mark_delivered(store: SqliteStore, notification_id: str, status: str) -> None:
+    """What a Blueticks callback records on a dead letter that was sent after all."""
+    await store.open()
+    try:
+        await store.set_delivery_status(notification_id, status=status, at=time.time())
+    finally:
+        await store.close()
+
+
+async def test_retry_leaves_dead_letters_blueticks_reported_delivered(
+    outbox_file: tuple[Path, SqliteStore],
+) -> None:
+    config, store = outbox_file
+    await mark_delivered(store, "n-dead-1", "read")
+
+    listed = await alertbridge("outbox", "list", "--config", str(config))
+    header, *rows = listed.out.splitlines()
+    column = header.index("DELIVERY")  # the columns are aligned
+    delivery = {row.split()[0]: row[column:].split()[0] for row in rows}
+    assert delivery == {"n-dead-1": "read", "n-dead-2": "-"}
+
+    by_id = await alertbridge("outbox", "retry", "--id", "n-dead-1", "--config", str(config))
+    assert by_id.code == 1
+    assert by_id.out.strip() == "requeued 0 dead letter(s)"
+    assert "1 dead letter(s) not requeued: Blueticks reported them delivered" in by_id.err
+    assert "not dead letters" not in by_id.err
+
+    run = await alertbridge("outbox", "retry", "--all", "--config", str(config), "--json")
+    assert run.code == 0, run.err
+    assert json.loads(run.out) == {"requeued": 1, "skipped_delivered": 1}
+    assert "Blueticks reported them delivered" in run.err
+    assert await states(store) == {"n-dead-1": "dead", "n-dead-2": "pending", "n-sent": "sent"}
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "1001"])
+async def test_list_limit_outside_1_to_1000_is_refused(
+    outbox_file: tuple[Path, SqliteStore], limit: str
+) -> None:
+    config, _ = outbox_file
+    run = await alertbridge("outbox", "list", "--config", str(config), "--limit", limit)
+    assert run.code == 2
+    assert f"--limit: must be from 1 to 1000, not {limit}" in run.err
+    assert run.out == ""
 
 
 async def test_retry_needs_ids_or_all(outbox_file: tuple[Path, SqliteStore]) -> None:
@@ -237,6 +283,26 @@ async def test_retry_on_the_file_of_a_running_bridge_is_sent_by_it(
     run = await alertbridge("outbox", "retry", "--all", "--config", str(h.config_path))
     assert run.code == 0, run.err
     await both_delivered(h)
+
+
+async def test_retry_through_the_admin_api_reports_delivered_dead_letters(
+    start_bridge: StartBridge,
+) -> None:
+    h = await bridge_with_dead_letters(start_bridge)
+    [delivered] = [n for n in await h.bridge.store.list_notifications("dead") if n.phone == ALICE]
+    await h.bridge.store.set_delivery_status(delivered.id, status="received", at=time.time())
+    env = {**os.environ, "ALERTBRIDGE_ADMIN_TOKEN": ADMIN_TOKEN}
+    run = await alertbridge("outbox", "retry", "--all", "--url", h.url, env=env)
+    assert run.code == 0, run.err
+    assert run.out.strip() == "requeued 1 dead letter(s)"
+    assert "1 dead letter(s) not requeued: Blueticks reported them delivered" in run.err
+
+    async def bob_sent() -> bool:
+        return await outbox_state_count(h, "sent") == 1
+
+    await wait_until(bob_sent, what="bob's notification sent")
+    assert [m.request["to"] for m in h.standin.state.messages] == [BOB]
+    assert await state_of(h, delivered.id) == "dead"
 
 
 @pytest.mark.parametrize("token", ["wrong-token", None], ids=["wrong-token", "no-token"])

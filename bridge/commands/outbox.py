@@ -17,11 +17,24 @@ from pathlib import Path
 from typing import Any, Protocol, get_args
 
 from bridge.model import NotificationState
+from bridge.store.base import Requeued
 
 TOKEN_ENV = "ALERTBRIDGE_ADMIN_TOKEN"  # noqa: S105 (a variable name, not a secret)
 STATES: tuple[str, ...] = get_args(NotificationState)
 HTTP_TIMEOUT = 30.0
 ERROR_CHARS = 70
+MAX_LIMIT = 1000  # the admin API's bridge.web.admin.MAX_LIMIT: both ways take the same range
+# DELIVERY: the status Blueticks last reported ("-": none), which decides whether a retry sends.
+TABLE_COLUMNS = (
+    "ID",
+    "STATE",
+    "ROUTE",
+    "RECIPIENT",
+    "ATTEMPTS",
+    "ACCEPTED (UTC)",
+    "DELIVERY",
+    "LAST ERROR",
+)
 
 
 class CommandError(Exception):
@@ -33,7 +46,7 @@ class Outbox(Protocol):
 
     async def entries(self, state: str, limit: int) -> list[dict[str, Any]]: ...
 
-    async def retry(self, ids: list[str] | None) -> int: ...
+    async def retry(self, ids: list[str] | None) -> Requeued: ...
 
     async def drop(self, ids: list[str] | None) -> int: ...
 
@@ -76,7 +89,7 @@ class StoreOutbox:
         found = await self.store.list_notifications(state, limit)  # type: ignore[arg-type]
         return [notification_document(n) for n in found]
 
-    async def retry(self, ids: list[str] | None) -> int:
+    async def retry(self, ids: list[str] | None) -> Requeued:
         return await self.store.requeue(ids, now=time.time())
 
     async def drop(self, ids: list[str] | None) -> int:
@@ -105,8 +118,10 @@ class AdminApiOutbox:
         found = await self._call("GET", "", params={"state": state, "limit": str(limit)})
         return list(found["notifications"])
 
-    async def retry(self, ids: list[str] | None) -> int:
-        return int((await self._call("POST", "/retry", body=_selection(ids)))["requeued"])
+    async def retry(self, ids: list[str] | None) -> Requeued:
+        answer = await self._call("POST", "/retry", body=_selection(ids))
+        # An older bridge does not say skipped_delivered (it requeued delivered ones too).
+        return Requeued(int(answer["requeued"]), int(answer.get("skipped_delivered", 0)))
 
     async def drop(self, ids: list[str] | None) -> int:
         return int((await self._call("POST", "/drop", body=_selection(ids)))["dropped"])
@@ -163,39 +178,71 @@ async def _run(args: argparse.Namespace) -> int:
             print(json.dumps(found, indent=2, ensure_ascii=False) if args.json else _table(found))
             return 0
         ids = None if args.all else list(dict.fromkeys(args.ids))
-        changed = await (outbox.retry(ids) if args.outbox_command == "retry" else outbox.drop(ids))
+        if args.outbox_command == "retry":
+            outcome = await outbox.retry(ids)
+            counts = {"requeued": outcome.requeued, "skipped_delivered": outcome.skipped_delivered}
+        else:
+            counts = {"dropped": await outbox.drop(ids)}
     finally:
         await outbox.close()
-    verb = "requeued" if args.outbox_command == "retry" else "dropped"
-    print(json.dumps({verb: changed}) if args.json else f"{verb} {changed} dead letter(s)")
-    if ids is not None and changed < len(ids):
+    return _report(counts, ids, json_output=args.json)
+
+
+def _report(counts: dict[str, int], ids: list[str] | None, *, json_output: bool) -> int:
+    """Print what a retry or drop did; 1 when some of the ids given were not changed."""
+    verb = "requeued" if "requeued" in counts else "dropped"
+    changed, skipped = counts[verb], counts.get("skipped_delivered", 0)
+    print(json.dumps(counts) if json_output else f"{verb} {changed} dead letter(s)")
+    if skipped:
         print(
-            f"warning: {len(ids) - changed} of the {len(ids)} ids given are not dead letters "
+            f"warning: {skipped} dead letter(s) not requeued: Blueticks reported them delivered, "
+            "so sending them again would duplicate them (`outbox list` shows their delivery "
+            "status; `outbox drop` removes them)",
+            file=sys.stderr,
+        )
+    if ids is None:
+        return 0
+    if not_dead := len(ids) - changed - skipped:
+        print(
+            f"warning: {not_dead} of the {len(ids)} ids given are not dead letters "
             "(unknown, or no longer dead)",
             file=sys.stderr,
         )
-        return 1
-    return 0
+    return 1 if changed < len(ids) else 0
 
 
 def _table(found: list[dict[str, Any]]) -> str:
-    """One line per notification: id, route, recipient, attempts, accepted at, last error."""
+    """One line per notification: id, route, recipient, attempts, accepted at, Blueticks'
+    delivery status ("-" when none was reported), last error."""
     if not found:
         return "no notifications in that state"
-    rows = [("ID", "STATE", "ROUTE", "RECIPIENT", "ATTEMPTS", "ACCEPTED (UTC)", "LAST ERROR")]
+    rows = [TABLE_COLUMNS]
     for n in found:
         accepted = datetime.fromtimestamp(float(n["created_at"]), UTC).strftime("%Y-%m-%d %H:%M:%S")
         error = " ".join(str(n.get("last_error") or "").split())
         if len(error) > ERROR_CHARS:
             error = error[: ERROR_CHARS - 1] + "…"
+        delivery = str(n.get("delivery_status") or "-")
+        attempts = str(n["attempts"])
         rows.append(
-            (n["id"], n["state"], n["route"], n["recipient"], str(n["attempts"]), accepted, error)
+            (n["id"], n["state"], n["route"], n["recipient"], attempts, accepted, delivery, error)
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join(
         "  ".join([*(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)), row[-1]])
         for row in rows
     )
+
+
+def _limit(text: str) -> int:
+    """`--limit`: the range the admin API accepts, so both ways refuse the same values."""
+    try:
+        limit = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_LIMIT}, not {limit}")
+    return limit
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
@@ -223,7 +270,12 @@ def add_outbox_parser(commands: argparse._SubParsersAction) -> None:
         "list", parents=[where], help="list notifications (dead letters unless --state)"
     )
     listing.add_argument("--state", default="dead", choices=STATES)
-    listing.add_argument("--limit", type=int, default=100, help="at most this many, newest first")
+    listing.add_argument(
+        "--limit",
+        type=_limit,
+        default=100,
+        help=f"at most this many (1 to {MAX_LIMIT}), newest first",
+    )
     for name, what in (
         ("retry", "send dead letters again (attempts reset); exit 1 if an id was not dead"),
         ("drop", "delete dead letters for good; exit 1 if an id was not dead"),

@@ -131,6 +131,8 @@ def parse_callback(body: bytes, *, legacy: bool = False) -> CallbackEvent:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(f"body is not valid JSON: {exc}") from exc
+    except RecursionError:  # `[[[[…`: a 400 as on the webhook routes, not a 500 to retry
+        raise PayloadError("body is not valid JSON: nested too deeply") from None
     if not isinstance(payload, dict):
         raise PayloadError("body must be a JSON object (the Blueticks event envelope)")
     refuse_unpaired_surrogates(payload)  # the store could not keep them: a 500 Blueticks retries

@@ -18,6 +18,8 @@ SilenceState = Literal["pending", "active", "expired"]
 RECORD_KIND = "silence"
 # Expired silences stay listable this long, as Alertmanager's default --data.retention.
 RETENTION = timedelta(hours=120)
+# endsAt must come before this: its record expires RETENTION later, which must still be a date.
+LATEST_END = datetime(9999, 12, 1, tzinfo=UTC)
 MAX_MATCHERS = 64
 MAX_COMMENT = 4096
 MAX_CREATED_BY = 256
@@ -105,6 +107,8 @@ def parse_silence(
     if "endsAt" not in body:
         raise PayloadError("endsAt is required")
     ends_at = _parse_time(body["endsAt"], "endsAt")
+    if ends_at >= LATEST_END:
+        raise PayloadError(f"endsAt must be before {_format_time(LATEST_END)}")
     starts_at = _parse_time(body["startsAt"], "startsAt") if body.get("startsAt") else now
     if ends_at <= starts_at:
         raise PayloadError("endsAt must be after startsAt")
@@ -252,7 +256,10 @@ def _parse_time(value: Any, field: str) -> datetime:
         ) from None
     if moment.tzinfo is None:
         raise PayloadError(f"{field}: {value!r} needs a time zone (e.g. a trailing Z)")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the first representable UTC time
+        raise PayloadError(f"{field}: {value!r} is out of range") from None
 
 
 def _format_time(moment: datetime) -> str:

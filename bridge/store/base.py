@@ -18,6 +18,21 @@ class DedupeEntry:
     notification_id: str | None = None
 
 
+# Delivery statuses (bridge.delivery.callbacks) that prove the message reached WhatsApp: a dead
+# letter with one of them was sent after all (a legacy send that timed out, say), so requeueing
+# it would deliver it twice.
+DELIVERED_STATUSES = frozenset({"confirmed", "received", "read"})
+
+
+@dataclass(slots=True, frozen=True)
+class Requeued:
+    """What `Store.requeue` did: dead letters back to pending, and those left dead because
+    their delivery status is one of DELIVERED_STATUSES."""
+
+    requeued: int
+    skipped_delivered: int = 0
+
+
 # (kind, key, value, expires_at) of a record written with Store.enqueue; value None deletes it.
 RecordWrite = tuple[str, str, dict[str, Any] | None, float | None]
 
@@ -130,8 +145,9 @@ class Store(Protocol):
         """Record Blueticks' delivery status (and the wire key when first known)."""
 
     # --- dead letters and digests ---
-    async def requeue(self, notification_ids: Sequence[str] | None, *, now: float) -> int:
-        """Dead notifications (all when ids is None) back to pending, due now, attempts reset."""
+    async def requeue(self, notification_ids: Sequence[str] | None, *, now: float) -> Requeued:
+        """Dead notifications (all when ids is None) back to pending, due now, attempts reset;
+        except those with a delivery status in DELIVERED_STATUSES, which stay dead."""
 
     async def drop(self, notification_ids: Sequence[str] | None) -> int:
         """Delete dead notifications (all when ids is None); returns how many."""

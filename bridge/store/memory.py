@@ -15,7 +15,7 @@ from collections.abc import Collection, Sequence
 from typing import Any, get_args
 
 from bridge.model import Notification, NotificationState
-from bridge.store.base import DedupeEntry, RecordWrite
+from bridge.store.base import DELIVERED_STATUSES, DedupeEntry, RecordWrite, Requeued
 
 NOTIFICATION_STATES: tuple[NotificationState, ...] = get_args(NotificationState)
 _FINISHED_STATES: frozenset[NotificationState] = frozenset({"sent", "merged"})
@@ -254,15 +254,16 @@ class MemoryStore:
         self._index(notification)
 
     # --- dead letters and digests ---
-    async def requeue(self, notification_ids: Sequence[str] | None, *, now: float) -> int:
+    async def requeue(self, notification_ids: Sequence[str] | None, *, now: float) -> Requeued:
         self._saw(now)
         dead = self._dead(notification_ids)
-        for notification in dead:
+        undelivered = [n for n in dead if n.delivery_status not in DELIVERED_STATUSES]
+        for notification in undelivered:
             notification.attempts = 0
             notification.next_attempt_at = now
             notification.last_error = None
             self._set_state(notification, "pending")
-        return len(dead)
+        return Requeued(len(undelivered), skipped_delivered=len(dead) - len(undelivered))
 
     async def drop(self, notification_ids: Sequence[str] | None) -> int:
         dead = self._dead(notification_ids)

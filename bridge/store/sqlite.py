@@ -24,7 +24,7 @@ import structlog
 
 from bridge.errors import StoreUnavailable
 from bridge.model import Notification, NotificationState
-from bridge.store.base import DedupeEntry, RecordWrite
+from bridge.store.base import DELIVERED_STATUSES, DedupeEntry, RecordWrite, Requeued
 from bridge.store.sqlite_mirror import DedupeMirror, Undo
 from bridge.store.sqlite_schema import (
     DELETE_RECORD,
@@ -311,12 +311,32 @@ class SqliteStore:
         await self._write(sql, params)
 
     # --- dead letters and digests ---
-    async def requeue(self, notification_ids: Sequence[str] | None, *, now: float) -> int:
-        sql = (
-            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, "
-            "last_error = NULL WHERE state = 'dead'"
+    async def requeue(self, notification_ids: Sequence[str] | None, *, now: float) -> Requeued:
+        """One operation, so the count of those left dead matches what was requeued."""
+        delivered = ", ".join("?" * len(DELIVERED_STATUSES))  # placeholders: no text is spliced
+        requeue = (
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, "  # noqa: S608
+            "last_error = NULL WHERE state = 'dead' "
+            f"AND (delivery_status IS NULL OR delivery_status NOT IN ({delivered}))"
         )
-        return await self._call(functools.partial(_for_ids, sql, (now,), notification_ids))
+        count_delivered = (
+            "SELECT COUNT(*) FROM outbox WHERE state = 'dead' "  # noqa: S608
+            f"AND delivery_status IN ({delivered})"
+        )
+        statuses = tuple(sorted(DELIVERED_STATUSES))
+
+        def run(conn: sqlite3.Connection) -> Requeued:
+            if notification_ids is None:
+                skipped = conn.execute(count_delivered, statuses).fetchone()[0]
+            else:
+                skipped = sum(
+                    conn.execute(f"{count_delivered} AND id = ?", (*statuses, nid)).fetchone()[0]
+                    for nid in set(notification_ids)
+                )
+            requeued = _for_ids(requeue, (now, *statuses), notification_ids, conn)
+            return Requeued(requeued, skipped_delivered=skipped)
+
+        return await self._call(run)
 
     async def drop(self, notification_ids: Sequence[str] | None) -> int:
         sql = "DELETE FROM outbox WHERE state = 'dead'"

@@ -7,15 +7,16 @@ token the API is off (403). `alertbridge outbox --url` is its command-line clien
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from typing import Any, get_args
 
 import structlog
 from aiohttp import web
 
+from bridge.errors import PayloadError
 from bridge.model import Notification, NotificationState
-from bridge.web.app import BRIDGE, read_body, require_admin
+from bridge.sources.base import decode_json_object
+from bridge.web.app import BRIDGE, ApiError, read_body, require_admin
 
 log = structlog.get_logger("alertbridge.admin")
 
@@ -25,6 +26,7 @@ MAX_BODY_BYTES = 64 * 1024
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 STATES: tuple[str, ...] = get_args(NotificationState)
+SELECTION_SHAPE = '{"ids": ["..."]} or {"all": true}'
 
 
 def notification_document(notification: Notification) -> dict[str, Any]:
@@ -37,14 +39,15 @@ def notification_document(notification: Notification) -> dict[str, Any]:
 def _query_state(request: web.Request) -> NotificationState:
     state = request.query.get("state", "dead")
     if state not in STATES:
-        raise web.HTTPBadRequest(reason=f"state must be one of {', '.join(STATES)}")
+        raise ApiError(400, f"state must be one of {', '.join(STATES)}")
     return state  # type: ignore[return-value]
 
 
 def _query_limit(request: web.Request) -> int:
     text = request.query.get("limit", str(DEFAULT_LIMIT))
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
-        raise web.HTTPBadRequest(reason=f"limit must be an integer from 1 to {MAX_LIMIT}")
+    # ASCII digits only: "²" is a digit to str.isdigit() but not to int().
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:
+        raise ApiError(400, f"limit must be an integer from 1 to {MAX_LIMIT}")
     return int(text)
 
 
@@ -52,20 +55,20 @@ async def _selection(request: web.Request) -> list[str] | None:
     """The ids a retry or drop applies to, from `{"ids": [...]}`; None for `{"all": true}`."""
     body = await read_body(request, MAX_BODY_BYTES)
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise web.HTTPBadRequest(reason=f"body is not valid JSON: {exc}") from None
-    if not isinstance(document, dict) or not set(document) <= {"ids", "all"}:
-        raise web.HTTPBadRequest(reason='body must be {"ids": ["..."]} or {"all": true}')
+        document = decode_json_object(body)
+    except PayloadError as exc:
+        raise ApiError(400, f"{exc}; the body must be {SELECTION_SHAPE}") from None
+    if not set(document) <= {"ids", "all"}:
+        raise ApiError(400, f"body must be {SELECTION_SHAPE}")
     ids, everything = document.get("ids"), document.get("all")
     if ids is None and everything is True:
         return None
     if ids is None and everything is None:
-        raise web.HTTPBadRequest(reason='body must be {"ids": ["..."]} or {"all": true}')
+        raise ApiError(400, f"body must be {SELECTION_SHAPE}")
     if everything is not None:
-        raise web.HTTPBadRequest(reason='"all" must be true, and not given with "ids"')
+        raise ApiError(400, '"all" must be true, and not given with "ids"')
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
-        raise web.HTTPBadRequest(reason='"ids" must be a non-empty list of notification ids')
+        raise ApiError(400, '"ids" must be a non-empty list of notification ids')
     return list(dict.fromkeys(ids))
 
 
@@ -87,20 +90,31 @@ async def get_outbox_entry(request: web.Request) -> web.Response:
     notification_id = request.match_info["notification_id"]
     found = await request.app[BRIDGE].store.get_notification(notification_id)
     if found is None:
-        raise web.HTTPNotFound(reason=f"no notification {notification_id!r}")
+        raise ApiError(404, f"no notification {notification_id!r}")
     return web.json_response(notification_document(found))
 
 
 async def retry_dead(request: web.Request) -> web.Response:
-    """Dead letters back to pending, due now; the worker is woken to send them at once."""
+    """Dead letters back to pending, due now; the worker is woken to send them at once.
+
+    Those Blueticks reported delivered stay dead (sending them again would duplicate them);
+    `skipped_delivered` says how many.
+    """
     require_admin(request)
     ids = await _selection(request)
     bridge = request.app[BRIDGE]
-    requeued = await bridge.store.requeue(ids, now=time.time())
-    if requeued and bridge.worker is not None:
+    outcome = await bridge.store.requeue(ids, now=time.time())
+    if outcome.requeued and bridge.worker is not None:
         bridge.worker.wake()
-    log.info("outbox.dead_requeued", count=requeued, requested="all" if ids is None else len(ids))
-    return web.json_response({"requeued": requeued})
+    log.info(
+        "outbox.dead_requeued",
+        count=outcome.requeued,
+        skipped_delivered=outcome.skipped_delivered,
+        requested="all" if ids is None else len(ids),
+    )
+    return web.json_response(
+        {"requeued": outcome.requeued, "skipped_delivered": outcome.skipped_delivered}
+    )
 
 
 async def drop_dead(request: web.Request) -> web.Response:

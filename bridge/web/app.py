@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 from aiohttp import web
@@ -20,6 +20,23 @@ log = structlog.get_logger("alertbridge.http")
 BRIDGE = web.AppKey("bridge", Bridge)
 REQUEST_ID = web.RequestKey("request_id", str)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+BEARER_CHALLENGE = 'Bearer realm="alertbridge"'
+# Headers of aiohttp's own errors that the JSON error body must keep (405's Allow, for one).
+KEPT_ERROR_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After")
+
+
+class ApiError(Exception):
+    """A refused request: its status and the message for the JSON error body.
+
+    Handlers raise this rather than aiohttp's `HTTPException(reason=...)`: a reason phrase goes
+    on the status line, where user text (a newline in an id) would make aiohttp fail with a 500.
+    """
+
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = dict(headers or {})
 
 
 def _error(status: int, message: str, request: web.Request) -> web.Response:
@@ -42,10 +59,14 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     request[REQUEST_ID] = request_id
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
+    response: web.StreamResponse
     try:
         response = await handler(request)
+    except ApiError as exc:
+        response = _error(exc.status, exc.message, request)
+        response.headers.update(exc.headers)
     except web.HTTPException as exc:
-        response = exc
+        response = _error_from(exc, request) if exc.status >= 400 else exc
     except Exception:
         log.exception("http.unhandled", method=request.method, path=_loggable_path(request))
         response = _error(500, "internal error", request)
@@ -61,8 +82,15 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             status=response.status,
             ms=round((time.perf_counter() - started) * 1000, 2),
         )
-    if isinstance(response, web.HTTPException) and response.status >= 400:
-        return _error(response.status, response.reason, request)
+    return response
+
+
+def _error_from(exc: web.HTTPException, request: web.Request) -> web.Response:
+    """aiohttp's own error (404, 405, 413...) as our JSON error, keeping its meaningful headers."""
+    response = _error(exc.status, exc.reason, request)
+    for name in KEPT_ERROR_HEADERS:
+        if name in exc.headers:
+            response.headers[name] = exc.headers[name]
     return response
 
 
@@ -94,7 +122,7 @@ def webhook_handler(source: str) -> Handler:
             metrics.webhooks_received.labels(source, "unauthorized").inc()
             log.warning("webhook.unauthorized", source=source, reason=str(exc))
             response = _error(401, str(exc), request)
-            response.headers["WWW-Authenticate"] = 'Bearer realm="alertbridge"'
+            response.headers["WWW-Authenticate"] = BEARER_CHALLENGE
             return response
         except UnsupportedMediaType as exc:
             metrics.webhooks_received.labels(source, "unsupported_media_type").inc()
@@ -147,16 +175,25 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def require_admin(request: web.Request) -> None:
-    """Admin endpoints need server.admin_token as a Bearer token; without one they are off."""
-    token = request.app[BRIDGE].runtime.config.server.admin_token
-    if token is None:
-        raise web.HTTPForbidden(reason="admin API disabled: set server.admin_token")
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode("utf-8", "surrogateescape"), token.get_secret_value().encode()
+    """Admin endpoints need server.admin_token as a Bearer token; without one they are off.
+
+    A blank token (an empty `${ADMIN_TOKEN}`, an empty token file) counts as none: otherwise an
+    empty `Authorization: Bearer ` would match it and open the admin API to anyone.
+    """
+    configured = request.app[BRIDGE].runtime.config.server.admin_token
+    token = "" if configured is None else configured.get_secret_value()
+    if not token.strip():
+        raise ApiError(403, "admin API disabled: set server.admin_token (it is unset or blank)")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    given = given.strip()
+    if (
+        scheme.lower() != "bearer"
+        or not given
+        or not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode())
     ):
-        raise web.HTTPUnauthorized(reason="missing or wrong admin token")
+        raise ApiError(
+            401, "missing or wrong admin token", headers={"WWW-Authenticate": BEARER_CHALLENGE}
+        )
 
 
 async def reload(request: web.Request) -> web.Response:

@@ -3,10 +3,8 @@ bridge.pipeline.silences. Every route needs server.admin_token as a Bearer token
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import structlog
 from aiohttp import web
@@ -15,8 +13,9 @@ from bridge.errors import PayloadError, StoreUnavailable
 from bridge.model import utcnow
 from bridge.pipeline.silence_cache import SilenceCache
 from bridge.pipeline.silences import get_silence, list_silences, new_silence_id, parse_silence
+from bridge.sources.base import decode_json_object
 from bridge.store.base import Store
-from bridge.web.app import BRIDGE, read_body, require_admin
+from bridge.web.app import BRIDGE, ApiError, read_body, require_admin
 
 log = structlog.get_logger("alertbridge.silences")
 
@@ -50,19 +49,19 @@ async def create_silence(request: web.Request) -> web.Response:
     store = silences.store
     body = await read_body(request, MAX_BODY_BYTES)
     try:
-        document: Any = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise web.HTTPBadRequest(reason=f"body is not valid JSON: {exc}") from None
+        document = decode_json_object(body)
+    except PayloadError as exc:
+        raise ApiError(400, str(exc)) from None
     now = utcnow()
-    given_id = document.get("id") if isinstance(document, dict) else None
+    given_id = document.get("id")
     existing = None
     with _store_errors():
         if given_id is not None:
             if not isinstance(given_id, str) or not given_id:
-                raise web.HTTPBadRequest(reason="id must be a non-empty string")
+                raise ApiError(400, "id must be a non-empty string")
             existing = await get_silence(store, given_id, now)
             if existing is None:
-                raise web.HTTPNotFound(reason=f"silence {given_id} not found")
+                raise ApiError(404, f"silence {given_id!r} not found")
         try:
             silence = parse_silence(
                 document,
@@ -71,7 +70,7 @@ async def create_silence(request: web.Request) -> web.Response:
                 created_at=existing.created_at if existing else None,
             )
         except PayloadError as exc:
-            raise web.HTTPBadRequest(reason=str(exc)) from None
+            raise ApiError(400, str(exc)) from None
         await silences.save(silence)
     log.info(
         "silence.updated" if existing else "silence.created",
@@ -95,10 +94,11 @@ async def list_all(request: web.Request) -> web.Response:
 async def get_one(request: web.Request) -> web.Response:
     store = _store(request)
     now = utcnow()
+    silence_id = request.match_info["id"]
     with _store_errors():
-        silence = await get_silence(store, request.match_info["id"], now)
+        silence = await get_silence(store, silence_id, now)
     if silence is None:
-        raise web.HTTPNotFound(reason=f"silence {request.match_info['id']} not found")
+        raise ApiError(404, f"silence {silence_id!r} not found")
     return web.json_response(silence.to_api(now))
 
 
@@ -106,10 +106,11 @@ async def expire_one(request: web.Request) -> web.Response:
     """Expire (Alertmanager's DELETE): the silence ends now but stays listable."""
     silences = _silences(request)
     now = utcnow()
+    silence_id = request.match_info["id"]
     with _store_errors():
-        silence = await silences.expire(request.match_info["id"], now)
+        silence = await silences.expire(silence_id, now)
     if silence is None:
-        raise web.HTTPNotFound(reason=f"silence {request.match_info['id']} not found")
+        raise ApiError(404, f"silence {silence_id!r} not found")
     log.info("silence.expired", silence_id=silence.id)
     return web.json_response(silence.to_api(now))
 
@@ -120,4 +121,4 @@ def _store_errors() -> Iterator[None]:
     try:
         yield
     except StoreUnavailable:
-        raise web.HTTPServiceUnavailable(reason="store unavailable; retry later") from None
+        raise ApiError(503, "store unavailable; retry later") from None

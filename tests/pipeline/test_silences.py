@@ -115,6 +115,17 @@ BAD_BODIES = [
     (body(endsAt=None), "endsAt is required", "no-end"),
     (body(endsAt="tomorrow"), "endsAt: 'tomorrow' is not an RFC 3339 time", "end-not-a-time"),
     (body(endsAt="2026-03-10T14:00:00"), "needs a time zone", "end-without-zone"),
+    (body(endsAt="9999-12-31T23:00:00Z"), "endsAt must be before 9999-12-01", "end-of-time"),
+    (
+        body(startsAt="0001-01-01T00:00:00+01:00"),
+        "startsAt: '0001-01-01T00:00:00+01:00' is out of range",
+        "start-before-utc-begins",
+    ),
+    (
+        body(endsAt="9999-12-31T23:59:59-01:00"),
+        "endsAt: '9999-12-31T23:59:59-01:00' is out of range",
+        "end-after-utc-ends",
+    ),
     (body(createdBy=None), "createdBy is required", "no-creator"),
     (body(createdBy="  "), "createdBy is required", "blank-creator"),
     (body(comment=None), "comment is required", "no-comment"),

@@ -8,8 +8,10 @@ import pytest
 from notification_factory import make_notification
 from store_fixture import store_fixture  # noqa: F401  (the `store` fixture)
 
+from bridge.delivery.callbacks import ACK_STATUSES, BLUETICKS_STATUSES
 from bridge.model import Notification
 from bridge.store import Store
+from bridge.store.base import DELIVERED_STATUSES, Requeued
 
 BOB = "+14155550123"
 
@@ -50,7 +52,7 @@ async def test_requeue_returns_only_dead_notifications_to_pending(
 ) -> None:
     await _outbox_in_every_state(store)
     before = await _states(store)
-    assert await store.requeue(ids, now=500) == len(requeued)
+    assert await store.requeue(ids, now=500) == Requeued(len(requeued), skipped_delivered=0)
     after = await _states(store)
     assert {nid for nid in after if after[nid] != before[nid]} == requeued
     assert all(after[nid] == "pending" for nid in requeued)
@@ -69,6 +71,41 @@ async def test_requeued_notification_starts_over_due_now(store: Store) -> None:
     )
     assert await store.claim_due(now=499, limit=10) == []
     assert [n.id for n in await store.claim_due(now=500, limit=10)] == ["dead-1"]
+
+
+@pytest.mark.parametrize(
+    ("status", "sent_again"),
+    [
+        ("confirmed", False),
+        ("received", False),
+        ("read", False),
+        ("failed", True),
+        ("pending", True),
+        (None, True),
+    ],
+    ids=["confirmed", "received", "read", "failed", "pending", "no-status"],
+)
+@pytest.mark.parametrize("by_id", [True, False], ids=["by-id", "all"])
+async def test_requeue_leaves_dead_letters_blueticks_reported_delivered(
+    store: Store, status: str | None, sent_again: bool, by_id: bool
+) -> None:
+    """A legacy send that timed out is dead ("may have been sent"); a callback may then say it
+    reached WhatsApp, and sending it again would deliver it twice."""
+    await _outbox_in_every_state(store)
+    if status is not None:
+        await store.set_delivery_status("dead-1", status=status, at=102)
+    outcome = await store.requeue(["dead-1", "dead-2"] if by_id else None, now=500)
+    assert outcome == Requeued(1 + sent_again, skipped_delivered=int(not sent_again))
+    states = await _states(store)
+    assert (states["dead-1"], states["dead-2"]) == ("pending" if sent_again else "dead", "pending")
+
+
+def test_delivered_statuses_are_those_callbacks_record_for_a_message_on_whatsapp() -> None:
+    """The store's list and the callback decisions must agree on what "delivered" is."""
+    on_whatsapp = {BLUETICKS_STATUSES[s] for s in ("sent", "delivered", "read", "played")}
+    on_whatsapp |= {ACK_STATUSES[ack] for ack in (1, 2, 3, 4)}
+    assert on_whatsapp == DELIVERED_STATUSES
+    assert not DELIVERED_STATUSES & {BLUETICKS_STATUSES[s] for s in ("queued", "failed")}
 
 
 # --- drop ---

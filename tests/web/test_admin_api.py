@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -16,11 +18,13 @@ from conftest import (
     StartBridge,
     am_headers,
     outbox_state_count,
+    state_of,
     wait_until,
     write_config,
 )
+from pydantic import SecretStr
 
-from bridge.runtime import load_runtime
+from bridge.runtime import Runtime, load_runtime
 from bridge.service import Bridge
 from bridge.web.app import create_app
 
@@ -40,6 +44,13 @@ async def bridge_with_dead_letters(start_bridge: StartBridge) -> BridgeHarness:
 
     await wait_until(both_dead, what="two dead letters")
     return h
+
+
+async def wait_for_dead_letters(h: BridgeHarness, count: int) -> None:
+    async def reached() -> bool:
+        return await outbox_state_count(h, "dead") == count
+
+    await wait_until(reached, what=f"{count} dead letter(s)")
 
 
 async def dead_ids(h: BridgeHarness) -> dict[str, str]:
@@ -80,7 +91,7 @@ async def test_retry_by_id_delivers_only_that_dead_letter(start_bridge: StartBri
     h = await bridge_with_dead_letters(start_bridge)
     ids = await dead_ids(h)
     reply = await h.post("/api/v1/outbox/retry", json.dumps({"ids": [ids[ALICE]]}).encode(), ADMIN)
-    assert reply.status == 200 and reply.body == {"requeued": 1}
+    assert reply.status == 200 and reply.body == {"requeued": 1, "skipped_delivered": 0}
     messages = await h.standin.state.wait_for_messages(1)
     assert [m.request["to"] for m in messages] == [ALICE]
 
@@ -95,7 +106,7 @@ async def test_retry_by_id_delivers_only_that_dead_letter(start_bridge: StartBri
 async def test_retry_all_delivers_every_dead_letter(start_bridge: StartBridge) -> None:
     h = await bridge_with_dead_letters(start_bridge)
     reply = await h.post("/api/v1/outbox/retry", b'{"all": true}', ADMIN)
-    assert reply.status == 200 and reply.body == {"requeued": 2}
+    assert reply.status == 200 and reply.body == {"requeued": 2, "skipped_delivered": 0}
 
     async def both_sent() -> bool:
         return await outbox_state_count(h, "sent") == 2
@@ -124,8 +135,57 @@ async def test_drop_deletes_dead_letters(
 async def test_retry_of_an_id_that_is_not_dead_changes_nothing(start_bridge: StartBridge) -> None:
     h = await bridge_with_dead_letters(start_bridge)
     reply = await h.post("/api/v1/outbox/retry", b'{"ids": ["no-such-id"]}', ADMIN)
-    assert reply.status == 200 and reply.body == {"requeued": 0}
+    assert reply.status == 200 and reply.body == {"requeued": 0, "skipped_delivered": 0}
     assert len(await dead_ids(h)) == 2
+
+
+ALICE_ONLY = """\
+routes:
+  - name: alerts
+    source: alertmanager
+    to: [alice]
+"""
+
+
+async def test_retry_never_resends_a_dead_letter_blueticks_reported_delivered(
+    start_bridge: StartBridge,
+) -> None:
+    """A legacy send whose answer never came is a dead letter ("may have been sent"); once its
+    callback says delivered, a retry must not send it a second time."""
+    h = await start_bridge(
+        routes=ALICE_ONLY,
+        api="legacy",
+        blueticks_extra="  timeout: 300ms\n  callback_token: cb-admin-test-token-5e2a9c\n",
+        server_extra=", public_url: 'https://bridge.example.com/'",
+    )
+    h.standin.state.faults.push(Fault.drop_response(delay=2.0).on(method="POST"))
+    h.standin.state.faults.push(Fault.error(400).on(method="POST"))
+    # The first is sent but its answer never comes, the second is refused: both dead.
+    for dead, instance in enumerate(("db-1", "db-2"), start=1):
+        reply = await h.post("/webhook/alertmanager", one_alert_webhook(instance), am_headers())
+        assert reply.status == 202, reply.body
+        await wait_for_dead_letters(h, dead)
+    [unanswered] = h.standin.state.messages
+    callback = urlsplit(unanswered.request["callbackUrl"]).path
+    assert (await h.post(callback, b'{"status": "delivered"}', {})).status == 200
+
+    listed = await h.get("/api/v1/outbox?state=dead", ADMIN)
+    statuses = {n["delivery_status"]: n["id"] for n in listed.body["notifications"]}
+    assert set(statuses) == {"received", None}
+    delivered, refused = statuses["received"], statuses[None]
+
+    retried = await h.post("/api/v1/outbox/retry", b'{"all": true}', ADMIN)
+    assert retried.status == 200
+    assert retried.body == {"requeued": 1, "skipped_delivered": 1}
+
+    async def refused_sent() -> bool:
+        return await state_of(h, refused) == "sent"
+
+    await wait_until(refused_sent, what="the refused notification sent on retry")
+    by_id = await h.post("/api/v1/outbox/retry", json.dumps({"ids": [delivered]}).encode(), ADMIN)
+    assert by_id.body == {"requeued": 0, "skipped_delivered": 1}
+    assert await state_of(h, delivered) == "dead"
+    assert len(h.standin.state.messages) == 2
 
 
 ENDPOINTS = [
@@ -169,11 +229,52 @@ async def test_admin_api_is_off_without_a_configured_token(
     assert "admin_token" in (await response.json())["error"]
 
 
+def with_admin_token(runtime: Runtime, token: str) -> Runtime:
+    """The runtime with another admin token, unvalidated: the config schema refuses a blank one,
+    and the web layer must not depend on that alone."""
+    server = runtime.config.server.model_copy(update={"admin_token": SecretStr(token)})
+    config = runtime.config.model_copy(update={"server": server})
+    return dataclasses.replace(runtime, loaded=dataclasses.replace(runtime.loaded, config=config))
+
+
+ADMIN_ROUTES = [
+    *ENDPOINTS,
+    ("GET", "/api/v1/silences"),
+    ("POST", "/api/v1/silences"),
+    ("POST", "/-/reload"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), ADMIN_ROUTES, ids=lambda v: v)
+@pytest.mark.parametrize(
+    ("token", "authorization"),
+    [("", "Bearer "), ("", "Bearer"), ("", None), ("  ", "Bearer   ")],
+    ids=["empty-bearer", "bare-scheme", "no-header", "blank-token"],
+)
+async def test_a_blank_admin_token_keeps_the_admin_api_off(
+    tmp_path: Path,
+    aiohttp_client,
+    method: str,
+    path: str,
+    token: str,
+    authorization: str | None,
+) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9")
+    runtime = with_admin_token(load_runtime(str(config)), token)
+    client: TestClient = await aiohttp_client(create_app(Bridge(runtime)))
+    headers = {"Content-Type": "application/json"}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    response = await client.request(method, path, headers=headers, data=b'{"all": true}')
+    assert response.status == 403
+    assert "admin_token" in (await response.json())["error"]
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (b"{not json", "not valid JSON"),
-        (b"\xff\xfe", "not valid JSON"),
+        (b"{not json", "malformed JSON"),
+        (b"\xff\xfe", "malformed JSON"),
         (b'["id-1"]', '{"ids"'),
         (b'{"ids": []}', "non-empty list"),
         (b'{"ids": "id-1"}', "non-empty list"),
@@ -183,6 +284,8 @@ async def test_admin_api_is_off_without_a_configured_token(
         (b'{"all": "yes"}', '"all" must be true'),
         (b'{"everything": true}', '{"ids"'),
         (b"{}", '{"ids"'),
+        (b"[" * 30_000, "nested too deeply"),
+        (b'{"ids": ["\\ud800"]}', "unpaired surrogate"),
     ],
     ids=[
         "malformed",
@@ -196,6 +299,8 @@ async def test_admin_api_is_off_without_a_configured_token(
         "all-string",
         "unknown-key",
         "empty-object",
+        "nested-too-deeply",
+        "unpaired-surrogate-id",
     ],
 )
 @pytest.mark.parametrize("action", ["retry", "drop"])
@@ -219,8 +324,13 @@ async def test_oversized_body_is_refused(start_bridge: StartBridge) -> None:
 
 @pytest.mark.parametrize(
     ("query", "message"),
-    [("state=lost", "state must be one of"), ("limit=0", "limit"), ("limit=ten", "limit")],
-    ids=["unknown-state", "zero-limit", "non-numeric-limit"],
+    [
+        ("state=lost", "state must be one of"),
+        ("limit=0", "limit"),
+        ("limit=ten", "limit"),
+        ("limit=%C2%B2", "limit"),
+    ],
+    ids=["unknown-state", "zero-limit", "non-numeric-limit", "superscript-two-limit"],
 )
 async def test_bad_list_query_is_refused(
     start_bridge: StartBridge, query: str, message: str

@@ -218,6 +218,7 @@ BAD_INPUT: list[tuple[str, str, str, dict[str, str] | None, int, str]] = [
     ("wrong-signature", TOKEN, "message.read", {"secret": "whsec_wrong"}, 401, "bad_signature"),
     ("stale-timestamp", TOKEN, "message.read", {"skew": "-400"}, 401, "bad_signature"),
     ("malformed-json", TOKEN, "malformed", None, 400, "bad_request"),
+    ("deeply-nested-json", TOKEN, "nested", None, 400, "bad_request"),
     ("not-an-envelope", TOKEN, "no-envelope", None, 400, "bad_request"),
     ("unpaired-surrogate-id", TOKEN, "surrogate", None, 400, "bad_request"),
     ("unknown-event-type", TOKEN, "campaign.completed", None, 200, "unknown_event"),
@@ -247,6 +248,7 @@ async def test_bad_input_changes_nothing(
         "campaign.completed": event_body("campaign.completed", read),
         "unknown-message": event_body("message.read", {"id": "f" * 24, "status": "read"}),
         "malformed": b'{"id": "evt_1", "type": "message.read", "data": {',
+        "nested": b"[" * 30_000,
         "no-envelope": json.dumps(read).encode(),
         "surrogate": event_body("message.read", read).replace(b'"evt_bad_1"', b'"evt_\\ud800"'),
     }

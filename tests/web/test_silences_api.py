@@ -91,7 +91,26 @@ async def test_unknown_silence_is_404(start_bridge: StartBridge, method: str) ->
     h = await start_bridge()
     reply = await call(h, method, "/api/v1/silences/no-such-id")
     assert reply.status == 404
-    assert "silence no-such-id not found" in reply.body["error"]
+    assert "silence 'no-such-id' not found" in reply.body["error"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "silence_id"),
+    [
+        ("GET", "/api/v1/silences/%0A", None, "\n"),
+        ("DELETE", "/api/v1/silences/a%0D%0Ab", None, "a\r\nb"),
+        ("POST", "/api/v1/silences", silence_body(id="a\nb"), "a\nb"),
+    ],
+    ids=["get", "delete", "post-with-id"],
+)
+async def test_an_unknown_id_with_a_newline_is_404_not_an_error(
+    start_bridge: StartBridge, method: str, path: str, body: Any, silence_id: str
+) -> None:
+    """The id is quoted in the JSON error, never put in the status line (which cannot hold it)."""
+    h = await start_bridge()
+    reply = await call(h, method, path, body)
+    assert reply.status == 404, reply.body
+    assert reply.body["error"] == f"silence {silence_id!r} not found"
 
 
 async def test_post_with_an_id_replaces_that_silence(start_bridge: StartBridge) -> None:
@@ -117,8 +136,16 @@ BAD = [
         "endsAt must be after startsAt",
         "ends-before-start",
     ),
-    (b"{not json", "body is not valid JSON", "not-json"),
+    (b"{not json", "malformed JSON", "not-json"),
+    (b"[" * 30_000, "nested too deeply", "nested-too-deeply"),
     (silence_body(id=7), "id must be a non-empty string", "id-not-text"),
+    (silence_body(id="\ud800"), "unpaired surrogate", "unpaired-surrogate-id"),
+    (silence_body(endsAt="9999-12-31T23:00:00Z"), "endsAt must be before", "ends-at-year-9999"),
+    (
+        silence_body(startsAt="0001-01-01T00:00:00+01:00"),
+        "startsAt: '0001-01-01T00:00:00+01:00' is out of range",
+        "starts-before-the-first-utc-time",
+    ),
 ]
 
 
