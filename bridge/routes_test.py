@@ -12,19 +12,31 @@ from bridge.model import Webhook, utcnow
 from bridge.pipeline.ingest import route_webhook
 from bridge.runtime import Runtime
 
-# Top-level keys that identify a GitHub event when --event is not given.
-_GITHUB_EVENT_KEYS = (
-    ("zen", "ping"),
-    ("workflow_run", "workflow_run"),
-    ("workflow_job", "workflow_job"),
-    ("check_run", "check_run"),
-    ("check_suite", "check_suite"),
-    ("deployment_status", "deployment_status"),
-    ("pull_request", "pull_request"),
-    ("issue", "issues"),
-    ("release", "release"),
-    ("pusher", "push"),
-    ("security_advisory", "security_advisory"),
+# Top-level keys that identify a GitHub event when --event is not given, the most specific
+# first: a deployment_status made by Actions embeds workflow_run and check_run, a review or a
+# comment on a pull request carries pull_request, a comment on an issue carries issue.
+_GITHUB_EVENT_KEYS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("zen",), "ping"),
+    (("deployment_status",), "deployment_status"),
+    (("deployment",), "deployment"),
+    (("workflow_job",), "workflow_job"),
+    (("workflow_run",), "workflow_run"),
+    (("check_run",), "check_run"),
+    (("check_suite",), "check_suite"),
+    (("review", "pull_request"), "pull_request_review"),
+    (("thread", "pull_request"), "pull_request_review_thread"),
+    (("comment", "pull_request"), "pull_request_review_comment"),
+    (("comment", "issue"), "issue_comment"),
+    (("comment", "discussion"), "discussion_comment"),
+    (("comment",), "commit_comment"),
+    (("pull_request",), "pull_request"),
+    (("issue",), "issues"),
+    (("discussion",), "discussion"),
+    (("release",), "release"),
+    (("pusher",), "push"),
+    (("security_advisory",), "security_advisory"),
+    (("forkee",), "fork"),
+    (("starred_at",), "star"),
 )
 
 
@@ -36,8 +48,8 @@ def guess_github_event(body: bytes) -> str:
         raise PayloadError(f"malformed JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise PayloadError("a GitHub payload is a JSON object")
-    for key, event in _GITHUB_EVENT_KEYS:
-        if key in doc:
+    for keys, event in _GITHUB_EVENT_KEYS:
+        if all(key in doc for key in keys):
             return event
     alert = doc.get("alert")
     if isinstance(alert, dict):

@@ -79,6 +79,39 @@ def test_routes_test_guesses_the_github_event() -> None:
     assert "route releases: 1 event(s) -> bob (+4915112345678)" in result.stdout
 
 
+def test_routes_test_sends_a_deployment_status_made_by_actions_to_the_deploys_route(
+    tmp_path: Path,
+) -> None:
+    # This delivery embeds workflow_run and check_run; GitHub sends it as deployment_status.
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "recipients: {alice: '+14155550123'}\n"
+        "routes:\n"
+        "  - {name: ci, source: github, matchers: ['event=~\"workflow_run|check_run\"'],"
+        " to: [alice]}\n"
+        "  - {name: deploys, source: github, matchers: ['event=\"deployment_status\"'],"
+        " to: [alice]}\n"
+    )
+    payload = FIXTURES / "github" / "octokit-deployment_status.created.in_progress.gh-pages.json"
+    result = run("routes", "test", "--config", str(config), "--source", "github", str(payload))
+    assert result.returncode == 0, result.stderr
+    assert "(deployment_status)" in result.stdout
+    assert "route deploys: 1 event(s)" in result.stdout
+    assert "route ci" not in result.stdout
+
+
+def test_check_names_the_matcher_entry_with_a_trailing_comma(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "recipients: {alice: '+14155550123'}\n"
+        "routes:\n"
+        "  - {name: r, to: [alice], matchers: ['a=b', 'team!=infra, severity=critical,']}\n"
+    )
+    result = run("check", "--config", str(config))
+    assert result.returncode == 1
+    assert f"{config}: routes[0].matchers[1]: empty matcher after the last comma" in result.stderr
+
+
 def test_routes_test_rejects_a_payload_of_the_wrong_shape(tmp_path: Path) -> None:
     payload = tmp_path / "p.json"
     payload.write_text('{"version": "4"}')

@@ -15,7 +15,8 @@ from pydantic import ValidationError
 from bridge.config.schema import BridgeConfig, RouteConfig
 from bridge.errors import ConfigError, ConfigErrors
 
-_VAR = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})")
+# `$$`, `${VAR}` or `${VAR:-default}`, and (last) any other `${...}`, which is an error.
+_VAR = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\{[^}]*\}?)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +51,24 @@ def format_path(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def expand_env(value: str, path: str, file: str, env: dict[str, str]) -> str:
-    """Expand ${VAR} and ${VAR:-default}; `$$` is a literal `$`. An unset VAR is an error."""
+    """Expand ${VAR} and ${VAR:-default}; `$$` is a literal `$`. An unset VAR is an error.
+
+    So is any other `${...}` (`${ VAR }`, `${VAR-x}`, `${VAR:=x}`, nesting): used as it is, it
+    would become a literal API key or secret.
+    """
 
     def replace(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
             return "$"
         name, default = match.group(1), match.group(2)
+        if name is None or (default is not None and "${" in default):
+            nested = " (a default cannot hold another reference)" if name else ""
+            raise ConfigError(
+                f"malformed variable reference {match.group(0)!r}{nested}: write ${{VAR}} or"
+                " ${VAR:-default} (names are letters, digits and _; $$ is a literal $)",
+                file=file,
+                path=path,
+            )
         if name in env and (env[name] != "" or default is None):
             return env[name]
         if default is not None:

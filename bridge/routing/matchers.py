@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+
+import re2
 
 MatchOp = Literal["=", "!=", "=~", "!~"]
 MATCH_OPS: tuple[MatchOp, ...] = ("=~", "!~", "!=", "=")  # longest first, for parsing
@@ -17,6 +19,23 @@ _UNQUOTED_NAME = re.compile(r"[\w:.\-/]+")
 _CLASSIC_NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
 _EXAMPLE = 'e.g. severity="critical" or env=~"prod|staging"'
 
+# RE2 is what Alertmanager (Go's regexp) matches with: its syntax and meaning (POSIX classes,
+# ASCII `\d`, no look-arounds or back-references), and time linear in the label value, so a
+# crafted value (a branch name, say) cannot stall the event loop as Python's backtracking can.
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # the error is raised, with its message; not printed too
+
+
+def compile_re2(pattern: str) -> Any:
+    """Compile a matcher regex with RE2; ValueError says what is wrong."""
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise ValueError(f"invalid regular expression {pattern!r}: {reason}") from None
+
 
 @dataclass(frozen=True, slots=True)
 class Matcher:
@@ -25,17 +44,13 @@ class Matcher:
     name: str
     op: MatchOp
     value: str
-    _regex: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+    _regex: Any = field(default=None, init=False, repr=False, compare=False)  # an re2 pattern
 
     def __post_init__(self) -> None:
         if self.op not in MATCH_OPS:
             raise ValueError(f"unknown operator {self.op!r} (expected one of =, !=, =~, !~)")
         if self.op in ("=~", "!~"):
-            try:
-                regex = re.compile(self.value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {self.value!r}: {exc}") from None
-            object.__setattr__(self, "_regex", regex)
+            object.__setattr__(self, "_regex", compile_re2(self.value))
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         """Whether the labels satisfy this matcher; regexes must match the whole value."""
@@ -50,13 +65,84 @@ class Matcher:
         return f"{name}{self.op}{_quote(self.value)}"
 
 
-def parse_matcher(text: str) -> Matcher:
-    """Parse one matcher such as `env=~"prod|production"`; ValueError says what is wrong."""
+def parse_matchers(text: str) -> list[Matcher]:
+    """Parse one or more matchers, comma-separated and optionally in braces, as Alertmanager.
+
+    `team!=infra, severity=critical` and `{team!="infra", severity="critical"}` are two matchers.
+    ValueError says what is wrong.
+    """
     source = text.strip()
+    if source.startswith("{"):
+        if not source.endswith("}"):
+            raise ValueError(f"missing closing brace '}}' in {text!r}")
+        source = source[1:-1]
+        if not source.strip():
+            raise ValueError(f"no matchers inside the braces in {text!r} ({_EXAMPLE})")
+    elif source.endswith("}"):
+        raise ValueError(
+            f"closing brace '}}' without an opening one in {text!r} (quote a value that ends"
+            " with '}')"
+        )
+    pieces = _split_on_commas(source)
+    if len(pieces) == 1:
+        return [_parse_one(pieces[0], text)]
+    matchers = []
+    for index, piece in enumerate(pieces):
+        if not piece.strip():
+            where = (
+                "before the first comma"
+                if index == 0
+                else "after the last comma"
+                if index == len(pieces) - 1
+                else "between two commas"
+            )
+            raise ValueError(f"empty matcher {where} in {text!r}")
+        try:
+            matchers.append(_parse_one(piece, text))
+        except ValueError as exc:
+            raise ValueError(
+                f"matcher {index + 1} of {len(pieces)}: {exc}; matchers are separated by commas,"
+                " so quote a value that holds one"
+            ) from None
+    return matchers
+
+
+def parse_matcher(text: str) -> Matcher:
+    """Parse exactly one matcher such as `env=~"prod|production"`; ValueError otherwise."""
+    matchers = parse_matchers(text)
+    if len(matchers) > 1:
+        listed = ", ".join(str(matcher) for matcher in matchers)
+        raise ValueError(
+            f"expected one matcher, found {len(matchers)} ({listed}) in {text!r}: give each as"
+            " its own entry, or quote a value that holds a comma"
+        )
+    return matchers[0]
+
+
+def _split_on_commas(text: str) -> list[str]:
+    """Split at commas outside double quotes (escapes inside quotes as in _read_quoted)."""
+    pieces: list[str] = []
+    start, pos, quoted = 0, 0, False
+    while pos < len(text):
+        char = text[pos]
+        if quoted and char == "\\":
+            pos += 2
+            continue
+        if char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            pieces.append(text[start:pos])
+            start = pos + 1
+        pos += 1
+    pieces.append(text[start:])
+    return pieces
+
+
+def _parse_one(piece: str, text: str) -> Matcher:
+    """Parse the single matcher `piece`, a part of `text` (named in errors)."""
+    source = piece.strip()
     if not source:
         raise ValueError(f"empty matcher: expected a label, an operator and a value ({_EXAMPLE})")
-    if source.startswith("{") or source.endswith("}"):
-        raise ValueError(f"write one matcher per string, without braces: {text!r}")
 
     if source.startswith('"'):
         name, pos = _read_quoted(source, 0, "label name")

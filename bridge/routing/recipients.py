@@ -15,6 +15,7 @@ from bridge.model import Recipient
 # WhatsApp chat ids Blueticks accepts as they are: a person, a group (old ids carry
 # "-<timestamp>"), a channel.
 _JID = re.compile(r"\d+@c\.us|\d+(?:-\d+)?@g\.us|\d+@newsletter")
+_PERSON_JID = re.compile(r"(\d+)@c\.us")
 
 
 def normalise_address(text: str) -> str:
@@ -65,14 +66,24 @@ def resolve_recipients(
 
 
 def unique_by_phone(people: Sequence[Recipient]) -> tuple[Recipient, ...]:
-    """People in order, each phone once (the first name that reached it wins)."""
+    """People in order, each phone once (the first name that reached it wins).
+
+    `+972501234567` and `972501234567@c.us` are the same chat, so they count as one.
+    """
     seen: set[str] = set()
     unique: list[Recipient] = []
     for person in people:
-        if person.phone not in seen:
-            seen.add(person.phone)
+        chat = _chat_of(person.phone)
+        if chat not in seen:
+            seen.add(chat)
             unique.append(person)
     return tuple(unique)
+
+
+def _chat_of(phone: str) -> str:
+    """The WhatsApp chat an address reaches: a person's JID compares as their E.164 number."""
+    person = _PERSON_JID.fullmatch(phone)
+    return f"+{person.group(1)}" if person else phone
 
 
 class _GroupResolver:

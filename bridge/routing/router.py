@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -9,7 +10,7 @@ from typing import Literal
 from bridge.config.schema import DefaultsConfig, RouteConfig
 from bridge.errors import ConfigError, ConfigErrors
 from bridge.model import Event, Recipient
-from bridge.routing.matchers import Matcher, parse_matcher
+from bridge.routing.matchers import Matcher, parse_matchers
 from bridge.routing.recipients import (
     is_address,
     normalise_address,
@@ -22,7 +23,8 @@ GROUP_BY_ALL = "..."
 
 # GitHub events a catch-all route is meant for. A repository hook set to "send me everything"
 # also delivers stars, forks, wiki edits, member changes and kinds GitHub adds later; those only
-# reach a route that names them with a matcher on `event`, so nobody is paged for a star.
+# reach a route that asks for them with `event="..."` or `event=~"..."`, so nobody is paged for a
+# star (`event!="push"` excludes one kind; it does not ask for every other).
 WELL_KNOWN_GITHUB_EVENTS = frozenset(
     {
         "workflow_run",
@@ -84,8 +86,10 @@ class Route:
 
     @property
     def names_github_event(self) -> bool:
-        """Whether a matcher selects on the GitHub `event` label (opting in to any kind)."""
-        return any(matcher.name == "event" for matcher in self.matchers)
+        """Whether an `=` or `=~` matcher on `event` lists the GitHub event kinds it wants."""
+        return any(
+            matcher.name == "event" and matcher.op in ("=", "=~") for matcher in self.matchers
+        )
 
     def matches(self, event: Event) -> bool:
         """Whether this route takes the event: source fits and every matcher matches."""
@@ -149,7 +153,7 @@ def compile_routes(
                     defaults.send_resolved if config.send_resolved is None else config.send_resolved
                 ),
                 continue_=config.continue_,
-                group_by=None if config.group_by is None else tuple(config.group_by),
+                group_by=_compile_group_by(config, file, prefix, errors),
                 group_wait=_or(config.group_wait, defaults.group_wait),
                 group_interval=_or(config.group_interval, defaults.group_interval),
                 repeat_interval=_or(config.repeat_interval, defaults.repeat_interval),
@@ -181,13 +185,43 @@ def _sources(config: RouteConfig) -> frozenset[str] | None:
 def _compile_matchers(
     config: RouteConfig, file: str, prefix: str, errors: list[ConfigError]
 ) -> tuple[Matcher, ...]:
+    """Every matcher of every entry: one entry may hold several (`a="x", b="y"`)."""
     matchers: list[Matcher] = []
     for index, text in enumerate(config.matchers):
         try:
-            matchers.append(parse_matcher(text))
+            matchers.extend(parse_matchers(text))
         except ValueError as exc:
             errors.append(ConfigError(str(exc), file=file, path=f"{prefix}.matchers[{index}]"))
     return tuple(matchers)
+
+
+def _compile_group_by(
+    config: RouteConfig, file: str, prefix: str, errors: list[ConfigError]
+) -> tuple[str, ...] | None:
+    """The route's group_by, refusing what Alertmanager refuses and what is surely a typo."""
+    if config.group_by is None:
+        return None
+    path = f"{prefix}.group_by"
+    if GROUP_BY_ALL in config.group_by and len(config.group_by) > 1:
+        message = f"{GROUP_BY_ALL!r} (all labels) cannot be combined with other label names"
+        errors.append(ConfigError(message, file=file, path=path))
+    seen: set[str] = set()
+    for index, name in enumerate(config.group_by):
+        if not name.strip():
+            message = "empty label name"
+        elif "," in name or any(char.isspace() for char in name):
+            names = [part for part in re.split(r"[,\s]+", name) if part]
+            message = (
+                f"{name!r} is not one label name: list each label as its own entry,"
+                f" e.g. group_by: [{', '.join(names)}]"
+            )
+        elif name in seen:
+            message = f"label {name!r} is listed twice"
+        else:
+            seen.add(name)
+            continue
+        errors.append(ConfigError(message, file=file, path=f"{path}[{index}]"))
+    return tuple(config.group_by)
 
 
 def _compile_recipients(

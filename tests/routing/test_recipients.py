@@ -148,3 +148,18 @@ def test_every_problem_is_reported_in_one_pass() -> None:
         "recipients.bob",
         "recipients.sre[1]",
     ]
+
+
+def test_a_number_and_its_whatsapp_id_are_one_recipient() -> None:
+    resolved = resolve_recipients(
+        {
+            "carol": CAROL,
+            "carol-wa": f"{CAROL[1:]}@c.us",
+            "oncall": ["carol", "carol-wa", "bob"],
+            "bob": BOB,
+            "wa-first": ["carol-wa", "carol"],
+        }
+    )
+    assert resolved["oncall"] == (Recipient("carol", CAROL), Recipient("bob", BOB))
+    # What is sent stays as written: the first name that reached the chat wins.
+    assert resolved["wa-first"] == (Recipient("carol-wa", f"{CAROL[1:]}@c.us"),)

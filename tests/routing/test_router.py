@@ -87,7 +87,11 @@ def test_source_filter(source_filter: Any, source: SourceName, matches: bool) ->
         (['repository="octo/repo"'], "fork", False),
         (['event="star"'], "star", True),
         (['event=~".+"'], "member", True),
-        (['event!="push"'], "watch", True),
+        (['event!="push"'], "watch", False),
+        (['event!~"push|pull_request"'], "star", False),
+        (['event!="push"'], "pull_request", True),
+        (['event!="push"', 'event=~"star|fork"'], "fork", True),
+        (['event="star"'], "push", False),
     ],
     ids=[
         "known-catch-all",
@@ -98,6 +102,10 @@ def test_source_filter(source_filter: Any, source: SourceName, matches: bool) ->
         "unknown-named",
         "unknown-regex-on-event",
         "unknown-negative-on-event",
+        "unknown-negative-regex-on-event",
+        "known-negative-on-event",
+        "unknown-negative-and-named",
+        "known-not-named",
     ],
 )
 def test_unknown_github_events_need_a_matcher_on_event(
@@ -153,3 +161,62 @@ def test_compile_errors_name_file_and_path_and_all_are_reported() -> None:
     assert str(caught.value.errors[1]) == (
         "config.yaml: routes[1].to[1]: unknown recipient 'bobb' (did you mean 'bob'?)"
     )
+
+
+def test_several_matchers_in_one_entry_all_apply() -> None:
+    table = routes(
+        {"name": "db-critical", "matchers": ["team!=infra, severity=critical"]},
+        {"name": "braces", "matchers": ['{team="infra", severity="critical"}', 'env="prod"']},
+        {"name": "catch-all"},
+    )
+    assert names(match_routes(table, event(team="db", severity="critical"))) == ["db-critical"]
+    assert names(match_routes(table, event(team="db", severity="warning"))) == ["catch-all"]
+    infra = event(team="infra", severity="critical", env="prod")
+    assert names(match_routes(table, infra)) == ["braces"]
+    assert [str(m) for m in table[1].matchers] == [
+        'team="infra"',
+        'severity="critical"',
+        'env="prod"',
+    ]
+
+
+def test_an_empty_matcher_in_a_list_names_its_entry() -> None:
+    items = [
+        (RouteConfig(name="r", matchers=['a="x"', "b=y,"], to=["alice"]), "c.yaml", "routes[2]")
+    ]
+    with pytest.raises(ConfigErrors) as caught:
+        compile_routes(items, PEOPLE, DefaultsConfig())
+    assert [str(e) for e in caught.value.errors] == [
+        "c.yaml: routes[2].matchers[1]: empty matcher after the last comma in 'b=y,'"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("group_by", "path", "message"),
+    [
+        (["...", "cluster"], "routes[0].group_by", "'...' (all labels) cannot be combined"),
+        (
+            ["alertname, cluster"],
+            "routes[0].group_by[0]",
+            "'alertname, cluster' is not one label name: list each label as its own entry,"
+            " e.g. group_by: [alertname, cluster]",
+        ),
+        (["alertname cluster"], "routes[0].group_by[0]", "is not one label name"),
+        (["alertname", ""], "routes[0].group_by[1]", "empty label name"),
+        (["alertname", "alertname"], "routes[0].group_by[1]", "label 'alertname' is listed twice"),
+    ],
+    ids=["all-and-others", "comma", "space", "empty", "twice"],
+)
+def test_group_by_mistakes_are_config_errors(group_by: list[str], path: str, message: str) -> None:
+    items = [(RouteConfig(name="r", to=["alice"], group_by=group_by), "c.yaml", "routes[0]")]
+    with pytest.raises(ConfigErrors) as caught:
+        compile_routes(items, PEOPLE, DefaultsConfig())
+    [error] = caught.value.errors
+    assert (error.file, error.path) == ("c.yaml", path)
+    assert message in error.message
+
+
+@pytest.mark.parametrize("group_by", [["..."], [], ["alertname", "cluster"]], ids=str)
+def test_valid_group_by_is_kept(group_by: list[str]) -> None:
+    [route] = routes({"name": "r", "group_by": group_by})
+    assert route.group_by == tuple(group_by)
