@@ -18,10 +18,10 @@ class DedupeEntry:
     notification_id: str | None = None
 
 
-# Delivery statuses (bridge.delivery.callbacks) that prove the message reached WhatsApp: a dead
-# letter with one of them was sent after all (a legacy send that timed out, say), so requeueing
-# it would deliver it twice.
-DELIVERED_STATUSES = frozenset({"confirmed", "received", "read"})
+# Delivery statuses (bridge.delivery.callbacks) that prove Blueticks took the message: queued
+# there ("pending") or on WhatsApp already. A dead letter with one of them was sent after all (a
+# legacy send that timed out, say), so requeueing it would deliver it twice; "failed" may go.
+DELIVERED_STATUSES = frozenset({"pending", "confirmed", "received", "read"})
 
 
 @dataclass(slots=True, frozen=True)
