@@ -105,7 +105,8 @@ class Metrics:
         )
         self.sender_ready = Gauge(
             "alertbridge_sender_ready",
-            "0 after Blueticks rejected the API key (401): every send will fail until fixed.",
+            "0 after Blueticks refused the API key (401: wrong or revoked; 403: lacks "
+            "messages:write): every send will fail until fixed.",
             registry=r,
         )
         self.rate_limit_waits = Counter(

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 
 from bridge.config.loader import LoadedConfig, load_config
 from bridge.config.schema import BridgeConfig
+from bridge.delivery.blueticks_legacy import is_group_or_channel, legacy_recipient
 from bridge.errors import ConfigError, ConfigErrors
 from bridge.render.renderer import Renderer
-from bridge.routing.recipients import resolve_recipients
+from bridge.routing.recipients import is_address, normalise_address, resolve_recipients
 from bridge.routing.router import Route, compile_routes
 from bridge.routing.time_intervals import TimeInterval, compile_time_intervals
 from bridge.sources import build_sources
@@ -55,6 +56,8 @@ def build_runtime(loaded: LoadedConfig) -> Runtime:
     routes = compile_routes(
         [(r.config, r.file, r.path) for r in loaded.routes], recipients, config.defaults
     )
+    if config.blueticks.api == "legacy":
+        _check_legacy_recipients(loaded)
     templates_dir = config.templates.directory
     if templates_dir and not os.path.isabs(templates_dir):
         templates_dir = os.path.join(os.path.dirname(loaded.file), templates_dir)
@@ -95,6 +98,56 @@ def load_runtime(path: str, env: dict[str, str] | None = None) -> Runtime:
 
 def _in_file(error: ConfigError, file: str) -> ConfigError:
     return error if error.file else ConfigError(error.message, file=file, path=error.path)
+
+
+def _check_legacy_recipients(loaded: LoadedConfig) -> None:
+    """The legacy API sends only to `+<country><number>` (blueticks.md §A.1, §D): refuse a group
+    or channel now, rather than dead-letter every message sent to it."""
+    recipients = loaded.config.recipients
+    # (the name the config gives it, its address, the file and path it is written at)
+    addresses: list[tuple[str, str, str, str]] = []
+    for name, entry in recipients.items():
+        if isinstance(entry, list):
+            addresses += [
+                (member, member, loaded.file, f"recipients.{name}[{i}]")
+                for i, member in enumerate(entry)
+                if member not in recipients and is_address(member)
+            ]
+        elif isinstance(entry, str):
+            addresses.append((name, entry, loaded.file, f"recipients.{name}"))
+        else:
+            addresses.append((name, entry.phone, loaded.file, f"recipients.{name}.phone"))
+    for located in loaded.routes:
+        addresses += [
+            (member, member, located.file, f"{located.path}.to[{i}]")
+            for i, member in enumerate(located.config.to)
+            if member not in recipients and is_address(member)
+        ]
+    errors = []
+    for name, address, file, path in addresses:
+        problem = _legacy_problem(address)
+        if problem:
+            who = repr(name) if name == address else f"{name!r} ({address})"
+            errors.append(ConfigError(f"recipient {who} {problem}", file=file, path=path))
+    if errors:
+        raise ConfigErrors(errors)
+
+
+def _legacy_problem(address: str) -> str | None:
+    """Why the legacy API cannot send to `address`, or None when it can."""
+    if is_group_or_channel(address.strip()):
+        return (
+            "is a WhatsApp group or channel: blueticks.api: legacy sends only to phone numbers "
+            "(+<country><number>); groups and channels need blueticks.api: v1"
+        )
+    try:
+        normalise_address(legacy_recipient(address.strip()))  # `<digits>@c.us` goes as +digits
+    except ValueError:
+        return (
+            "is not a valid phone number, and blueticks.api: legacy sends only to phone "
+            "numbers in E.164 (+<country><number>); use the number, or blueticks.api: v1"
+        )
+    return None
 
 
 def _compile_time_intervals(loaded: LoadedConfig) -> dict[str, TimeInterval]:

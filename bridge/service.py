@@ -13,7 +13,7 @@ import structlog
 
 from bridge.config.loader import load_config
 from bridge.delivery.callback_intake import CallbackIntake
-from bridge.delivery.sender import Sender, build_sender
+from bridge.delivery.sender import ApiKeyStatus, Sender, build_sender
 from bridge.delivery.session import SessionMonitor
 from bridge.delivery.worker import OutboxWorker
 from bridge.errors import BridgeError, ConfigErrors, StoreUnavailable
@@ -68,7 +68,11 @@ class Bridge:
         self.worker: OutboxWorker | None = None
         self.http: aiohttp.ClientSession | None = None
         self._purger: asyncio.Task[None] | None = None
-        self.session = SessionMonitor(self.metrics, runtime.config.blueticks.session_check_interval)
+        # Whether Blueticks accepts the API key: the worker's sends and the session pings tell.
+        self.api_key = ApiKeyStatus(self.metrics)
+        self.session = SessionMonitor(
+            self.metrics, runtime.config.blueticks.session_check_interval, self.api_key
+        )
         self.callbacks = CallbackIntake(self.store, self.metrics, self.session)
         redactor.set_secrets(runtime.loaded.secrets)
 
@@ -91,6 +95,7 @@ class Bridge:
             self.metrics,
             self.runtime.config.blueticks,
             self.runtime.config.pacing,
+            key_status=self.api_key,
         )
         await self.worker.start()
         self._purger = asyncio.create_task(self._purge_expired(), name="purge-expired")
@@ -190,18 +195,17 @@ class Bridge:
         return []
 
     async def readiness(self) -> Readiness:
+        """Ready: config loaded, store reachable (DESIGN.md). The sender and the WhatsApp
+        session are details, not conditions: with either down the bridge still accepts and
+        queues webhooks, and a bridge taken out of its Service would receive none, send none,
+        and never see the key or the session work again."""
         checks = {"config": "ok"}
         try:
             await self.store.ping()
             checks["store"] = "ok"
         except StoreUnavailable as exc:
             checks["store"] = f"unavailable: {exc}"
-        if self.worker is not None and not self.worker.api_key_accepted:
-            checks["sender"] = "Blueticks rejected the API key (401)"
-        else:
-            checks["sender"] = "ok"
         ready = all(v == "ok" for v in checks.values())
-        # Detail, not a condition: with the WhatsApp session down the bridge still accepts and
-        # queues webhooks (they go out once it reconnects), so /readyz stays 200 and says so.
+        checks["sender"] = self.api_key.describe()
         checks["whatsapp_session"] = self.session.describe()
         return Readiness(ready, checks)

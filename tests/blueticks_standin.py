@@ -26,8 +26,10 @@ from blueticks_standin_validation import (
     ApiError,
     chat_id_to_jid,
     invalid_request,
+    page_query,
     validate_chat_id,
     validate_idempotency_key,
+    validate_media_host,
     validate_send_body,
 )
 from blueticks_standin_webhooks import (
@@ -38,6 +40,7 @@ from blueticks_standin_webhooks import (
     deliver_events,
     iso_now,
     parse_webhook_request,
+    parse_webhook_update,
     session_event,
     step_message,
 )
@@ -284,6 +287,7 @@ async def create_scheduled_message(request: web.Request) -> web.Response:
     body = await json_object(request)
     now = state.clock()
     validate_send_body(body, datetime.fromtimestamp(now, UTC))
+    validate_media_host(body)
     jid = chat_id_to_jid(chat_id)
     fingerprint = json.dumps({"to": jid, "body": body}, sort_keys=True)
     if key is not None:
@@ -349,11 +353,37 @@ async def create_webhook(request: web.Request) -> web.Response:
 
 
 async def list_webhooks(request: web.Request) -> web.Response:
+    """`GET /v1/webhooks?order=&skip=&limit=`: one page (§B.2: limit 1-200, default 50)."""
     state = request.app[STATE]
     authenticate(request, "webhooks:read")
-    hooks = [hook.to_data() for hook in state.webhooks.values()]
-    body = {"success": True, "data": hooks, "limit": 50, "skip": 0, "total": len(hooks)}
+    skip, limit, order = page_query(request.query)
+    hooks = list(state.webhooks.values())  # in creation order
+    if order == "desc":
+        hooks.reverse()
+    page = [hook.to_data() for hook in hooks[skip : skip + limit]]
+    body = {"success": True, "data": page, "limit": limit, "skip": skip, "total": len(hooks)}
     return web.json_response(body)
+
+
+async def update_webhook(request: web.Request) -> web.Response:
+    """`PATCH /v1/webhooks/{id}`: re-enabling one (after auto-disable) resets its failures."""
+    state = request.app[STATE]
+    authenticate(request, "webhooks:write")
+    changes = parse_webhook_update(await json_object(request))
+    hook = state.webhooks.get(request.match_info["webhook_id"])
+    if hook is None:
+        raise ApiError(404, "not_found", "Webhook not found")
+    if "url" in changes:
+        hook.url = changes["url"]
+    if "events" in changes:
+        hook.events = [str(event) for event in changes["events"]]
+    if "description" in changes:
+        hook.description = changes["description"]
+    if changes.get("status") == "enabled" and hook.status == "disabled":
+        hook.consecutive_failures = 0
+    if "status" in changes:
+        hook.status = changes["status"]
+    return ok(hook.to_data())
 
 
 async def delete_webhook(request: web.Request) -> web.Response:
@@ -389,7 +419,8 @@ async def control_calls(request: web.Request) -> web.Response:
 
 
 async def control_fault(request: web.Request) -> web.Response:
-    """Body: {"kind": "status"|"html"|"reset"|"slow"|"drop_response", "status", "times", ...}."""
+    """Body: {"kind": "status"|"html"|"reset"|"slow"|"drop_response"|"error_after_processing",
+    "status", "times", ...}."""
     spec = await json_object(request)
     kind = spec.get("kind", "status")
     faults: dict[str, Callable[[], Fault]] = {
@@ -400,6 +431,9 @@ async def control_fault(request: web.Request) -> web.Response:
         "reset": Fault.reset,
         "slow": lambda: Fault.slow(float(spec.get("delay", 30))),
         "drop_response": lambda: Fault.drop_response(delay=spec.get("delay")),
+        "error_after_processing": lambda: Fault.error_after_processing(
+            int(spec.get("status", 500))
+        ),
     }
     if kind not in faults:
         raise invalid_request(f"unknown fault kind {kind!r}")
@@ -445,6 +479,7 @@ def create_standin(state: StandinState | None = None) -> web.Application:
     r.add_get("/v1/account", account)
     r.add_post("/v1/webhooks", create_webhook)
     r.add_get("/v1/webhooks", list_webhooks)
+    r.add_patch("/v1/webhooks/{webhook_id}", update_webhook)
     r.add_delete("/v1/webhooks/{webhook_id}", delete_webhook)
     r.add_get(f"{CONTROL_PREFIX}/messages", control_messages)
     r.add_get(f"{CONTROL_PREFIX}/calls", control_calls)

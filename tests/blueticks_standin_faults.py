@@ -17,7 +17,7 @@ from typing import Literal
 from aiohttp import web
 from blueticks_standin_validation import ApiError
 
-FaultKind = Literal["status", "html", "reset", "slow", "drop_response"]
+FaultKind = Literal["status", "html", "reset", "slow", "drop_response", "error_after_processing"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 ERROR_CODES = {
@@ -55,6 +55,12 @@ class Fault:
     ) -> Fault:
         """An error envelope with `status` (and a Retry-After header when given)."""
         return cls("status", status=status, code=code, retry_after=retry_after)
+
+    @classmethod
+    def error_after_processing(cls, status: int = 500, *, code: str | None = None) -> Fault:
+        """Process the call for real (a message is created), then answer an error envelope
+        with `status`: a server that fails after its work was done, so a retry duplicates."""
+        return cls("error_after_processing", status=status, code=code)
 
     @classmethod
     def html(cls, status: int = 502) -> Fault:
@@ -121,7 +127,9 @@ async def perform_fault(
     fault: Fault, request: web.Request, handler: Handler, closing: asyncio.Event
 ) -> web.StreamResponse:
     """Answer `request` the way `fault` scripts; raise ApiError for error envelopes."""
-    if fault.kind == "status":
+    if fault.kind in ("status", "error_after_processing"):
+        if fault.kind == "error_after_processing":
+            await handler(request)
         headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else None
         code = fault.code or ERROR_CODES.get(fault.status, "internal_error")
         raise ApiError(fault.status, code, f"scripted {fault.status}", headers=headers)

@@ -5,9 +5,12 @@ Kept apart from the HTTP handlers so the rules read as one table of what the rea
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 JID = re.compile(r"^\d+(?:-\d+)?@(?:c\.us|s\.whatsapp\.net|g\.us|lid|broadcast|newsletter)$")
@@ -30,7 +33,8 @@ SEND_FIELDS = frozenset(
 )
 MESSAGE_TYPES = ("text", "media", "poll")
 MEDIA_KINDS = ("image", "video", "audio", "document", "sticker", "voice", "gif")
-# field -> (min length, max length) for the plain string fields of the send body.
+# field -> (min length, max length) for the plain string fields of the send body. Lengths are
+# JavaScript's (Zod): UTF-16 code units, so an emoji outside the BMP counts 2.
 STRING_LIMITS: dict[str, tuple[int, int]] = {
     "text": (0, 4096),
     "mediaUrl": (1, 2048),
@@ -40,6 +44,10 @@ STRING_LIMITS: dict[str, tuple[int, int]] = {
     "replyTo": (0, 256),
     "secret": (1, 256),
 }
+# Host names that are not on the public internet. The real API resolves the host and refuses a
+# private address (blueticks.md §B.3: "must be a public, non-private host"); the stand-in cannot
+# resolve, so it refuses the names that can only be private.
+PRIVATE_SUFFIXES = ("localhost", "local", "internal", "svc", "lan", "home.arpa", "test", "invalid")
 SEND_AT_MIN = timedelta(seconds=10)
 SEND_AT_MAX = timedelta(days=365)
 
@@ -71,6 +79,39 @@ def invalid_request(message: str, details: list[dict[str, str]] | None = None) -
 def issue(path: str, code: str, message: str) -> dict[str, str]:
     """One entry of `error.details`, Zod style as the real API reports them."""
     return {"path": path, "code": code, "message": message}
+
+
+def js_length(text: str) -> int:
+    """A string's length as JavaScript (and so Zod) counts it: UTF-16 code units."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def is_private_host(host: str) -> bool:
+    """An IP literal that is not global, a single-label name, or a private-use suffix."""
+    name = host.strip("[]").rstrip(".").lower()
+    try:
+        return not ipaddress.ip_address(name).is_global
+    except ValueError:
+        pass
+    return "." not in name or any(name == s or name.endswith("." + s) for s in PRIVATE_SUFFIXES)
+
+
+def validate_media_host(body: dict[str, Any]) -> None:
+    """422 when mediaUrl names a host the server will not fetch from (checked after the shape)."""
+    url = body.get("mediaUrl")
+    if not isinstance(url, str):
+        return
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        host = None
+    if host is None or is_private_host(host):
+        raise ApiError(
+            422,
+            "invalid_request",
+            "mediaUrl must point to a public host",
+            details=[issue("mediaUrl", "custom", "private or local hosts are not allowed")],
+        )
 
 
 def chat_id_to_jid(chat_id: str) -> str:
@@ -111,9 +152,9 @@ def _string_problems(body: dict[str, Any]) -> list[dict[str, str]]:
             continue
         if not isinstance(value, str):
             problems.append(issue(name, "invalid_type", "Expected string"))
-        elif len(value) < low:
+        elif js_length(value) < low:
             problems.append(issue(name, "too_small", f"at least {low} characters"))
-        elif len(value) > high:
+        elif js_length(value) > high:
             problems.append(issue(name, "too_big", f"at most {high} characters"))
     url = body.get("mediaUrl")
     if isinstance(url, str) and not url.startswith("https://"):
@@ -138,7 +179,7 @@ def _type_specific_problems(kind: Any, body: dict[str, Any]) -> list[dict[str, s
     options = body.get("pollOptions")
     if not isinstance(options, list) or not 2 <= len(options) <= 12:
         problems.append(issue("pollOptions", "too_small", "2-12 options are required"))
-    elif not all(isinstance(o, str) and 1 <= len(o) <= 100 for o in options):
+    elif not all(isinstance(o, str) and 1 <= js_length(o) <= 100 for o in options):
         problems.append(issue("pollOptions", "invalid_string", "each option has 1-100 characters"))
     return problems
 
@@ -155,6 +196,25 @@ def _send_at_problems(value: Any, now: datetime) -> list[dict[str, str]]:
     if not now + SEND_AT_MIN <= when.astimezone(UTC) <= now + SEND_AT_MAX:
         return [issue("sendAt", "custom", "sendAt must be 10 seconds to 365 days ahead")]
     return []
+
+
+def page_query(query: Mapping[str, str]) -> tuple[int, int, str]:
+    """`skip`, `limit` and `order` of a list call, checked as the API does (400 otherwise)."""
+    problems = []
+    values: dict[str, int] = {}
+    for name, default, low, high in (("skip", 0, 0, None), ("limit", 50, 1, 200)):
+        text = query.get(name, str(default))
+        value = int(text) if text.isdigit() else -1
+        if value < low or (high is not None and value > high):
+            bounds = f"{low}-{high}" if high is not None else f"at least {low}"
+            problems.append(issue(name, "invalid_type", f"expected {bounds}"))
+        values[name] = value
+    order = query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        problems.append(issue("order", "invalid_enum_value", "expected asc or desc"))
+    if problems:
+        raise invalid_request("Invalid query", problems)
+    return values["skip"], values["limit"], order
 
 
 def validate_idempotency_key(key: str | None) -> None:

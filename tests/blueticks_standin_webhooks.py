@@ -131,23 +131,50 @@ def parse_webhook_request(body: Any) -> tuple[str, list[str], str | None]:
     """Check a `POST /v1/webhooks` body; return (url, events, description)."""
     if not isinstance(body, dict):
         raise invalid_request("Body must be a JSON object")
-    unknown = sorted(set(body) - {"url", "events", "description"})
-    problems = [issue(key, "unrecognized_keys", "Unrecognized key") for key in unknown]
-    url, events, description = body.get("url"), body.get("events"), body.get("description")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")) or len(url) > 2048:
-        problems.append(issue("url", "invalid_string", "expected an http(s) URL"))
-    if not isinstance(events, list) or not events:
-        problems.append(issue("events", "too_small", "at least one event is required"))
-    else:
-        for index, name in enumerate(events):
-            if name not in WEBHOOK_EVENTS:
-                problems.append(issue(f"events.{index}", "invalid_enum_value", f"unknown {name!r}"))
-    if description is not None and (not isinstance(description, str) or len(description) > 120):
-        problems.append(issue("description", "too_big", "at most 120 characters"))
+    problems = _webhook_field_problems(body, required=("url", "events"))
     if problems:
         raise invalid_request("Request validation failed", problems)
-    assert isinstance(url, str) and isinstance(events, list)
-    return url, [str(e) for e in events], description
+    url, events = body["url"], body["events"]
+    return url, [str(e) for e in events], body.get("description")
+
+
+def parse_webhook_update(body: Any) -> dict[str, Any]:
+    """Check a `PATCH /v1/webhooks/{id}` body `{url?, events?, description? (nullable),
+    status? enabled|disabled}` (§C.1); return the changes."""
+    if not isinstance(body, dict):
+        raise invalid_request("Body must be a JSON object")
+    problems = _webhook_field_problems(body, required=(), extra=("status",))
+    if "status" in body and body["status"] not in ("enabled", "disabled"):
+        problems.append(issue("status", "invalid_enum_value", "expected enabled or disabled"))
+    if not body:
+        problems.append(issue("", "custom", "at least one field is required"))
+    if problems:
+        raise invalid_request("Request validation failed", problems)
+    return dict(body)
+
+
+def _webhook_field_problems(
+    body: dict[str, Any], *, required: tuple[str, ...], extra: tuple[str, ...] = ()
+) -> list[dict[str, str]]:
+    """What is wrong with a webhook body's url, events and description (present or required)."""
+    unknown = sorted(set(body) - {"url", "events", "description", *extra})
+    problems = [issue(key, "unrecognized_keys", "Unrecognized key") for key in unknown]
+    url, events, description = body.get("url"), body.get("events"), body.get("description")
+    if ("url" in body or "url" in required) and (
+        not isinstance(url, str) or not url.startswith(("http://", "https://")) or len(url) > 2048
+    ):
+        problems.append(issue("url", "invalid_string", "expected an http(s) URL"))
+    if "events" in body or "events" in required:
+        if not isinstance(events, list) or not events:
+            problems.append(issue("events", "too_small", "at least one event is required"))
+        else:
+            for index, name in enumerate(events):
+                if name not in WEBHOOK_EVENTS:
+                    message = f"unknown {name!r}"
+                    problems.append(issue(f"events.{index}", "invalid_enum_value", message))
+    if description is not None and (not isinstance(description, str) or len(description) > 120):
+        problems.append(issue("description", "too_big", "at most 120 characters"))
+    return problems
 
 
 def build_event(event_type: str, data: dict[str, Any], now: float) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from blueticks_standin import DEFAULT_API_KEY, RunningStandin
+from blueticks_standin_webhooks import WebhookSubscription
 
 from bridge.cli import main
 from bridge.delivery.callbacks import SUBSCRIBED_EVENTS
@@ -129,3 +130,64 @@ async def test_list_shows_subscriptions_without_the_token(
     fields = line.split("\t")
     assert fields[:3] == [hook_id, "enabled", "https://bridge.example.com/callbacks/blueticks/***"]
     assert "session.disconnected" in fields[3]
+
+
+CALLBACK = f"https://bridge.example.com/callbacks/blueticks/{TOKEN}"
+
+
+def subscribe(
+    standin: RunningStandin, url: str, events: list[str], status: str = "enabled"
+) -> WebhookSubscription:
+    """A subscription as an earlier run (or the dashboard) left it at the stand-in."""
+    hook = WebhookSubscription(f"{len(standin.state.webhooks):024x}", url, events, "2026-07-01")
+    hook.status = status  # type: ignore[assignment]
+    standin.state.webhooks[hook.id] = hook
+    return hook
+
+
+@pytest.mark.parametrize(
+    ("status", "events", "says"),
+    [
+        ("disabled", list(SUBSCRIBED_EVENTS), "updated (re-enabled)"),
+        ("enabled", ["message.read"], "updated (events set)"),
+        ("disabled", ["message.read"], "updated (re-enabled, events set)"),
+    ],
+    ids=["auto-disabled", "other-events", "both"],
+)
+async def test_register_repairs_an_existing_subscription(
+    standin: RunningStandin,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    status: str,
+    events: list[str],
+    says: str,
+) -> None:
+    """Blueticks disables a subscription after 8 failed deliveries (blueticks.md §C.2): running
+    register again must bring it back, not report it as registered."""
+    hook = subscribe(standin, CALLBACK, events, status)
+    config = write_config(tmp_path, standin.url)
+
+    code = await webhooks("register", config)
+
+    out, err = capsys.readouterr()
+    assert code == 0 and out.strip() == hook.id
+    assert says in err
+    assert hook.status == "enabled" and sorted(hook.events) == sorted(SUBSCRIBED_EVENTS)
+    assert len(standin.state.webhooks) == 1
+    assert [c.method for c in standin.state.calls] == ["GET", "PATCH"]
+
+
+async def test_register_finds_the_subscription_beyond_the_first_page(
+    standin: RunningStandin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ours = subscribe(standin, CALLBACK, list(SUBSCRIBED_EVENTS))
+    for i in range(250):  # newer ones: the API lists newest first, 200 at most per page
+        subscribe(standin, f"https://other.example/hook/{i}", ["message.read"])
+    config = write_config(tmp_path, standin.url)
+
+    code = await webhooks("register", config)
+
+    out, err = capsys.readouterr()
+    assert code == 0 and out.strip() == ours.id
+    assert "already registered" in err
+    assert len(standin.state.webhooks) == 251

@@ -42,25 +42,47 @@ def redact_url(url: str, config: BridgeConfig) -> str:
     return url.replace(token.get_secret_value(), "***") if token else url
 
 
-async def register_webhook(client: V1BlueticksClient, url: str) -> tuple[dict[str, Any], bool]:
-    """The subscription for `url`: an existing one with the same URL, else a new one.
+def needed_changes(hook: dict[str, Any]) -> dict[str, Any]:
+    """The PATCH that makes an existing subscription deliver what the bridge needs: enabled
+    (Blueticks disables one after 8 failed deliveries, blueticks.md §C.2), with its events."""
+    changes: dict[str, Any] = {}
+    if hook.get("status") != "enabled":
+        changes["status"] = "enabled"
+    events = hook.get("events")
+    if not isinstance(events, list) or set(events) != set(SUBSCRIBED_EVENTS):
+        changes["events"] = list(SUBSCRIBED_EVENTS)
+    return changes
 
-    Returns (subscription, created). Reusing one keeps a second run from doubling deliveries.
+
+async def register_webhook(client: V1BlueticksClient, url: str) -> tuple[dict[str, Any], str]:
+    """The subscription for `url`: an existing one with the same URL (re-enabled and given the
+    bridge's events when it lacks them, `PATCH /v1/webhooks/{id}`, §C.1), else a new one.
+
+    Returns (subscription, what was done). Reusing one keeps a second run from doubling
+    deliveries.
     """
-    for hook in await client.list_webhooks():
-        if hook.get("url") == url:
-            return hook, False
-    return await client.create_webhook(url, SUBSCRIBED_EVENTS, DESCRIPTION), True
+    same_url = [hook for hook in await client.list_webhooks() if hook.get("url") == url]
+    if not same_url:
+        return await client.create_webhook(url, SUBSCRIBED_EVENTS, DESCRIPTION), "registered"
+    # Several for one URL (made by hand): the one that needs no change, else the first.
+    hook = next((h for h in same_url if not needed_changes(h)), same_url[0])
+    changes = needed_changes(hook)
+    if not changes:
+        return hook, "already registered"
+    updated = await client.update_webhook(str(hook.get("id", "")), changes)
+    done = [
+        word for key, word in (("status", "re-enabled"), ("events", "events set")) if key in changes
+    ]
+    return updated or hook | changes, f"updated ({', '.join(done)})"
 
 
 async def _register(config: BridgeConfig, base_url: str | None) -> int:
     url = callback_url(config, base_url)
     async with aiohttp.ClientSession() as session:
         client = V1BlueticksClient(session, config.blueticks)
-        hook, created = await register_webhook(client, url)
-    verb = "registered" if created else "already registered"
+        hook, outcome = await register_webhook(client, url)
     print(
-        f"{verb}: {redact_url(url, config)} ({hook.get('status', '?')}; "
+        f"{outcome}: {redact_url(url, config)} ({hook.get('status', '?')}; "
         f"events: {', '.join(hook.get('events', []))})",
         file=sys.stderr,
     )
@@ -102,7 +124,8 @@ def add_blueticks_commands(commands: Any) -> None:
     register = actions.add_parser(
         "register",
         help="subscribe {public_url}/callbacks/blueticks/{callback_token} to delivery and "
-        "session events (reuses an existing subscription to the same URL); prints its id",
+        "session events (reuses an existing subscription to the same URL, re-enabling it and "
+        "setting its events when needed); prints its id",
     )
     register.add_argument("--config", required=True, help="config file (YAML)")
     register.add_argument(

@@ -94,7 +94,8 @@ class BluetickConfig(_Model):
     dry_run: bool = False
     # The legacy endpoint has no idempotency: a retry after a timeout may send twice.
     retry_unknown_outcome: bool = False
-    max_attempts: int = Field(default=8, ge=1)
+    # With backoff 1s..5m, 33 attempts keep retrying for at least an hour (at most two).
+    max_attempts: int = Field(default=33, ge=1)
     backoff_initial: Duration = 1.0
     backoff_max: Duration = 300.0
     # The unguessable token in the callback URL registered with Blueticks
@@ -245,7 +246,8 @@ class TimeIntervalConfig(_Model):
 
 class TemplatesConfig(_Model):
     directory: str | None = None
-    max_length: int = Field(default=4096, ge=200)
+    # Blueticks' limit, counted in UTF-16 code units as it counts them.
+    max_length: int = Field(default=4096, ge=200, le=4096)
 
 
 class RouteConfig(_Model):

@@ -1,7 +1,8 @@
 """What both Blueticks clients share: one bounded HTTP call, and its outcome classified.
 
 2xx is sent; 429, 408 and 5xx are transient; other statuses are permanent (blueticks.md §B.6).
-A failure after the request may have reached the API is flagged `outcome_unknown`.
+A failure after the request may have reached the API is flagged `outcome_unknown`: a lost
+answer, and, for an API without idempotency, a 5xx that may come after the message was sent.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from bridge.delivery.retry_after import parse_retry_after
 from bridge.errors import PermanentDeliveryError, TransientDeliveryError
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
+# 5xx statuses that say the request was not handled (RFC 9110 §15.6.4): safe to send again.
+NOT_HANDLED_SERVER_STATUSES = frozenset({503})
 _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
 SNIPPET_CHARS = 160
@@ -114,9 +117,18 @@ async def call_api(
 
 
 def raise_for_status(
-    response: ApiResponse, *, api_name: str, secret: str | None, reason: str | None = None
+    response: ApiResponse,
+    *,
+    api_name: str,
+    secret: str | None,
+    reason: str | None = None,
+    server_error_outcome_unknown: bool = False,
 ) -> None:
-    """Raise the delivery error a non-2xx response means; `reason` replaces the API's text."""
+    """Raise the delivery error a non-2xx response means; `reason` replaces the API's text.
+
+    `server_error_outcome_unknown`: a 5xx other than 503 may have been answered after the
+    message was processed (say so for an API without idempotency, where a retry may repeat it).
+    """
     if response.ok:
         return
     text = f"{api_name} answered HTTP {response.status}: {reason or response.describe_error()}"
@@ -125,8 +137,17 @@ def raise_for_status(
     request_id = response.request_id
     if response.status in TRANSIENT_STATUSES or response.status >= 500:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        unknown = (
+            server_error_outcome_unknown
+            and response.status >= 500
+            and response.status not in NOT_HANDLED_SERVER_STATUSES
+        )
         raise TransientDeliveryError(
-            text, status=response.status, request_id=request_id, retry_after=retry_after
+            text,
+            status=response.status,
+            request_id=request_id,
+            retry_after=retry_after,
+            outcome_unknown=unknown,
         )
     raise PermanentDeliveryError(text, status=response.status, request_id=request_id)
 

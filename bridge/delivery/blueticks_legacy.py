@@ -1,5 +1,10 @@
 """The client of Blueticks' legacy `POST /messages` (blueticks.md §A): no idempotency, no ping.
 
+The recipient must be `+<country><number>` (§A.1, §D): a person's chat id `<digits>@c.us` is sent
+as `+<digits>`; groups and channels cannot be reached (build_runtime refuses them). A 5xx other
+than 503 may come after the message went out, so its outcome is unknown and it is not retried
+(unless blueticks.retry_unknown_outcome) — the guide says never to auto-retry this endpoint.
+
 Sends the key both in the body (as the guide's example does) and as a Bearer header (as its
 text says), because which one the server honours is undocumented. With server.public_url and
 blueticks.callback_token set, each message names its own `callbackUrl`, whose token is derived
@@ -8,6 +13,7 @@ from the notification id (bridge.delivery.callbacks.notification_token).
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +36,20 @@ IMAGE_TYPES = {
     ".webp": "image/webp",
 }
 DEFAULT_IMAGE_TYPE = "image/png"  # Grafana renders panels as PNG
+_PERSON_JID = re.compile(r"(\d+)@c\.us")
+_GROUP_OR_CHANNEL = re.compile(r"[\d-]+@(?:g\.us|newsletter)")
+
+
+def is_group_or_channel(address: str) -> bool:
+    """A WhatsApp group or channel id, which the legacy API cannot send to."""
+    return _GROUP_OR_CHANNEL.fullmatch(address) is not None
+
+
+def legacy_recipient(address: str) -> str:
+    """The `to` the legacy API takes (`+<country><number>`, §A.1): a person's `<digits>@c.us`
+    becomes `+<digits>`; anything else is sent as it is."""
+    person = _PERSON_JID.fullmatch(address)
+    return f"+{person.group(1)}" if person else address
 
 
 def image_mime_type(url: str) -> str:
@@ -67,11 +87,13 @@ class LegacyBlueticksClient:
         api_key = self._config.api_key.get_secret_value() if self._config.api_key else ""
         if not api_key:
             raise PermanentDeliveryError(f"{self.name}: no API key configured")
-        body: dict[str, Any] = {
-            "apiKey": api_key,
-            "to": notification.phone,
-            "message": notification.text,
-        }
+        if is_group_or_channel(notification.phone):
+            raise PermanentDeliveryError(
+                f"{self.name}: {notification.phone} is a group or channel; the legacy API sends "
+                "only to phone numbers (set blueticks.api: v1)"
+            )
+        to = legacy_recipient(notification.phone)
+        body: dict[str, Any] = {"apiKey": api_key, "to": to, "message": notification.text}
         if notification.image_url:
             body["fileUrl"] = notification.image_url
             body["mimeType"] = image_mime_type(notification.image_url)
@@ -88,7 +110,9 @@ class LegacyBlueticksClient:
             headers=headers,
             json_body=body,
         )
-        raise_for_status(response, api_name=self.name, secret=api_key)
+        raise_for_status(
+            response, api_name=self.name, secret=api_key, server_error_outcome_unknown=True
+        )
         # The success body is undocumented (§A.2): take an id or status if one is there.
         data = response.data
         provider_id = data.get("id")

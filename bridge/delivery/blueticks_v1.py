@@ -8,9 +8,10 @@ answered with the original message instead of a second one (blueticks.md §B.5),
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from yarl import URL
@@ -20,16 +21,65 @@ from bridge.delivery.blueticks_http import ApiResponse, call_api, raise_for_stat
 from bridge.delivery.sender import SendReceipt
 from bridge.errors import PermanentDeliveryError
 from bridge.model import Notification
+from bridge.render.whatsapp import WHATSAPP_MAX_LENGTH, text_length
 
 CONFLICT_REASON = "idempotency key reused with a different body"
+MEDIA_URL_MAX_LENGTH = 2048
+LIST_PAGE_SIZE = 200  # the API's largest `limit`
+MAX_LIST_PAGES = 100  # a bound, should a broken server page forever
+# Names that never resolve on the public internet: the API refuses them as a mediaUrl host.
+# Private-use suffixes (RFC 6762 App. G, RFC 8375, RFC 2606) and Kubernetes service names.
+PRIVATE_NAME_SUFFIXES = (
+    "localhost",
+    "local",
+    "localdomain",
+    "internal",
+    "intranet",
+    "private",
+    "corp",
+    "home",
+    "lan",
+    "home.arpa",
+    "svc",
+    "test",
+    "invalid",
+    "example",
+)
+
+
+def is_public_host(host: str) -> bool:
+    """Whether Blueticks could fetch from `host`: a global IP or a dotted public name."""
+    name = host.strip("[]").rstrip(".").lower()
+    try:
+        return ipaddress.ip_address(name).is_global
+    except ValueError:
+        pass
+    if "." not in name:  # a single label (grafana, an in-cluster short name) or a bare number
+        return False
+    return not any(name == s or name.endswith("." + s) for s in PRIVATE_NAME_SUFFIXES)
+
+
+def media_url_allowed(url: str) -> bool:
+    """Whether the API takes `url` as mediaUrl: https, at most 2048 long, a public host
+    (blueticks.md §B.3); anything else is refused with a 400 that dead-letters the alert."""
+    if not url.startswith("https://") or text_length(url) > MEDIA_URL_MAX_LENGTH:
+        return False
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return False
+    return host is not None and is_public_host(host)
 
 
 def message_body(notification: Notification) -> dict[str, Any]:
-    """The send body: media for an https image (the API fetches only https), else text."""
+    """The send body: media for an image the API can fetch, else text with the image's link
+    appended when it fits in the 4096 the API allows (the alert text comes first)."""
     image = notification.image_url
-    if image and image.startswith("https://"):
+    if image and media_url_allowed(image):
         return {"type": "media", "mediaUrl": image, "text": notification.text}
-    text = f"{notification.text}\n{image}" if image else notification.text
+    text = notification.text
+    if image and text_length(text) + 1 + text_length(image) <= WHATSAPP_MAX_LENGTH:
+        text = f"{text}\n{image}"
     return {"type": "text", "text": text}
 
 
@@ -89,12 +139,26 @@ class V1BlueticksClient:
         response = await self._authorized("POST", URL(f"{self._base}/v1/webhooks"), body)
         return response.data
 
+    async def update_webhook(self, webhook_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change a subscription (`PATCH /v1/webhooks/{id}`: url, events, description, status)."""
+        url = URL(f"{self._base}/v1/webhooks/{quote(webhook_id, safe='')}", encoded=True)
+        response = await self._authorized("PATCH", url, changes)
+        return response.data
+
     async def list_webhooks(self) -> list[dict[str, Any]]:
-        """The workspace's webhook subscriptions (first page of up to 200)."""
-        url = URL(f"{self._base}/v1/webhooks").with_query(limit=200)
-        response = await self._authorized("GET", url, None)
-        data = response.payload.get("data") if isinstance(response.payload, dict) else None
-        return [hook for hook in data if isinstance(hook, dict)] if isinstance(data, list) else []
+        """Every webhook subscription of the workspace, page by page (`skip`/`limit`, §B.2)."""
+        hooks: list[dict[str, Any]] = []
+        for _ in range(MAX_LIST_PAGES):
+            url = URL(f"{self._base}/v1/webhooks").with_query(skip=len(hooks), limit=LIST_PAGE_SIZE)
+            response = await self._authorized("GET", url, None)
+            payload = response.payload if isinstance(response.payload, dict) else {}
+            data = payload.get("data")
+            page = [h for h in data if isinstance(h, dict)] if isinstance(data, list) else []
+            hooks += page
+            total = payload.get("total")
+            if len(page) < LIST_PAGE_SIZE or (isinstance(total, int) and len(hooks) >= total):
+                break
+        return hooks
 
     async def _authorized(self, method: str, url: URL, body: Any) -> ApiResponse:
         api_key = self._api_key()

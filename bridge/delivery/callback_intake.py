@@ -1,4 +1,5 @@
-"""Applies Blueticks callbacks to the bridge's state: each event once, statuses only forward.
+"""Applies Blueticks callbacks to the bridge's state: each event once, statuses only forward,
+the session state only from events newer than the last one applied.
 
 The decisions are in bridge.delivery.callbacks; this is the I/O around them: the event-id record
 that dedupes redeliveries, the lookup of the notification an event is about, the stored status,
@@ -56,9 +57,19 @@ class CallbackIntake:
             return "duplicate"
         meaning = interpret(event)
         outcome: CallbackOutcome
-        if isinstance(meaning, SessionReport):
-            self.session.observe(meaning.connected, via=event.type)
-            outcome = "accepted"
+        if notification_id and isinstance(meaning, SessionReport):
+            # A per-notification URL is for that message's status reports only: whoever holds
+            # it must not be able to move the WhatsApp session state.
+            log.warning(
+                "callback.ignored",
+                event_id=event.id,
+                type=event.type,
+                reason="a notification's callback URL takes only its status reports",
+            )
+            outcome = "unknown_event"
+        elif isinstance(meaning, SessionReport):
+            applied = self.session.observe(meaning.connected, via=event.type, at=event.created_at)
+            outcome = "accepted" if applied else "stale"
         elif isinstance(meaning, IgnoredEvent):
             log.info("callback.ignored", event_id=event.id, type=event.type, reason=meaning.reason)
             outcome = "unknown_event"

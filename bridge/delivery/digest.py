@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bridge.model import Notification
+from bridge.render.whatsapp import WHATSAPP_MAX_LENGTH, cut_to_length, text_length
 
-WHATSAPP_MAX_LENGTH = 4096
 # One update's text in the digest is cut here, so one long message cannot crowd out the rest.
 ENTRY_MAX_LENGTH = 600
 DIGEST_ROUTE = "digest"
@@ -45,7 +45,7 @@ def digest_text(
     max_length: int = WHATSAPP_MAX_LENGTH,
     link: str | None = None,
 ) -> str:
-    """The digest's WhatsApp text, at most `max_length` characters."""
+    """The digest's WhatsApp text, at most `max_length` long as Blueticks counts (UTF-16)."""
     states = newest_states(notifications)
     header = f"📋 *{len(notifications)} updates in one digest*"
     if states:
@@ -57,21 +57,22 @@ def digest_text(
         header += f"\n_{superseded} older updates left out: newer ones below replace them._"
     tail = f"{SEPARATOR}🔗 {link}" if link else ""
     # Room kept for the longest "… and N more" line this digest could need.
-    more_room = len(f"{SEPARATOR}… and {len(updates)} more")
-    budget = max_length - len(header) - len(tail)
+    more_room = text_length(f"{SEPARATOR}… and {len(updates)} more")
+    budget = max_length - text_length(header) - text_length(tail)
     parts: list[str] = []
     used = 0
     for index, update in enumerate(updates):
         entry = SEPARATOR + _shorten(update.text.strip(), ENTRY_MAX_LENGTH)
         left_after = len(updates) - index - 1
         room = budget - used - (more_room if left_after else 0)
-        if len(entry) > room:
+        length = text_length(entry)
+        if length > room:
             break
         parts.append(entry)
-        used += len(entry)
+        used += length
     omitted = len(updates) - len(parts)
     more = f"{SEPARATOR}… and {omitted} more" if omitted else ""
-    return (header + "".join(parts) + more + tail)[:max_length]
+    return cut_to_length(header + "".join(parts) + more + tail, max_length)
 
 
 def build_digest(

@@ -1,4 +1,5 @@
-"""Self-imposed send rates: one global token bucket and one per recipient phone.
+"""Self-imposed send rates: one global token bucket and one per recipient phone, and a global
+pause while Blueticks asks (a 429 with Retry-After: its limit is per account, so every lane).
 
 Pure arithmetic on times passed in by the caller, so the worker's pacing decisions are testable
 without waiting. A personal WhatsApp account gets banned for floods; these buckets are why.
@@ -6,12 +7,14 @@ without waiting. A personal WhatsApp account gets banned for floods; these bucke
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
 from bridge.config.schema import PacingConfig, RateConfig
 
-PacingScope = Literal["global", "recipient"]
+# retry_after: the global pause Blueticks asked for (a 429 with Retry-After).
+PacingScope = Literal["global", "recipient", "retry_after"]
 
 
 class TokenBucket:
@@ -61,6 +64,11 @@ class Pacer:
         self.config = config
         self.global_bucket = TokenBucket(config.global_rate, now)
         self._recipients: dict[str, TokenBucket] = {}
+        self.paused_until = -math.inf
+
+    def pause(self, until: float) -> None:
+        """Hold every send until `until` (a later pause extends it, an earlier one does not)."""
+        self.paused_until = max(self.paused_until, until)
 
     def recipient_wait(self, phone: str, now: float) -> float:
         """Seconds until this phone's own bucket has a token."""
@@ -68,7 +76,12 @@ class Pacer:
         return 0.0 if bucket is None else bucket.time_until_available(now)
 
     def global_wait(self, now: float) -> float:
-        return self.global_bucket.time_until_available(now)
+        """Seconds until the global scope lets a send go: its bucket, and any pause."""
+        return max(self.global_bucket.time_until_available(now), self.paused_until - now, 0.0)
+
+    def global_tokens(self, now: float) -> int:
+        """Whole sends the global scope allows now (none while paused)."""
+        return 0 if now < self.paused_until else math.floor(self.global_bucket.tokens(now))
 
     def check(self, phone: str, now: float) -> PacingDecision:
         """Whether one send to `phone` may go now, and if not, how long and which bucket."""
@@ -78,7 +91,8 @@ class Pacer:
             return PacingDecision(0.0, None)
         if recipient >= overall:
             return PacingDecision(recipient, "recipient")
-        return PacingDecision(overall, "global")
+        paused = self.paused_until - now >= self.global_bucket.time_until_available(now)
+        return PacingDecision(overall, "retry_after" if paused else "global")
 
     def take(self, phone: str, now: float) -> None:
         """Spend one token of each bucket for a send to `phone`."""

@@ -1,4 +1,5 @@
-"""The Sender interface the outbox worker sends through, its receipt, and the dry-run sender."""
+"""The Sender interface the outbox worker sends through, its receipt, the dry-run sender, and
+whether Blueticks accepts the API key."""
 
 from __future__ import annotations
 
@@ -8,10 +9,22 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
+import structlog
 
 from bridge.config.schema import BluetickConfig
 from bridge.errors import ConfigError
+from bridge.metrics import Metrics
 from bridge.model import Notification
+
+log = structlog.get_logger("alertbridge.delivery")
+
+# What each refusal of the key means for the operator; the key is checked again on every send.
+KEY_REFUSALS = {
+    401: "Blueticks rejected the API key (401): it is wrong or revoked; every notification "
+    "will fail until blueticks.api_key is fixed",
+    403: "Blueticks refused the API key (403): it lacks the messages:write scope; every "
+    "notification will fail until the key is given that scope or replaced",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +47,52 @@ class Sender(Protocol):
     async def ping(self) -> bool | None:
         """True/False: a WhatsApp session is connected or not; None: this API cannot tell."""
         ...
+
+
+class ApiKeyStatus:
+    """Whether Blueticks accepts the API key: the alertbridge_sender_ready gauge, a critical
+    log line on the way down, and the `sender` detail of /readyz.
+
+    A detail, never a readiness condition: a bridge taken out of its Service would receive no
+    webhooks, so send nothing, so never learn the key works again. A successful send clears it;
+    so does a successful `/v1/ping` for a 401 (ping needs no scope, so it cannot clear a 403).
+    """
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self.refused_with: int | None = None  # 401 or 403 while refused
+
+    @property
+    def accepted(self) -> bool:
+        return self.refused_with is None
+
+    def refused(self, status: int) -> None:
+        """Blueticks answered `status` (401 or 403) to a call made with the key."""
+        if status not in KEY_REFUSALS:
+            return
+        if self.refused_with != status:
+            log.critical("blueticks.api_key_rejected", status=status, message=KEY_REFUSALS[status])
+        self.refused_with = status
+        self.metrics.sender_ready.set(0)
+
+    def sent(self) -> None:
+        """A send went through: the key works, with the scope sends need."""
+        self._clear()
+
+    def pinged(self) -> None:
+        """`GET /v1/ping` answered with the key: it is valid (its scopes are not checked)."""
+        if self.refused_with == 401:
+            self._clear()
+
+    def describe(self) -> str:
+        return "ok" if self.refused_with is None else KEY_REFUSALS[self.refused_with]
+
+    def _clear(self) -> None:
+        if self.refused_with is None:
+            return  # the common case, once per send
+        log.info("blueticks.api_key_accepted", previously=self.refused_with)
+        self.refused_with = None
+        self.metrics.sender_ready.set(1)
 
 
 class DryRunSender:

@@ -3,21 +3,24 @@ every alert (the phone's WhatsApp Web session closed) made visible.
 
 Two inputs, the latest wins: `GET /v1/ping` polled every blueticks.session_check_interval (an
 empty `whatsappConnections` means none is connected, blueticks.md §B.8), and the
-`session.connected` / `session.disconnected` webhook events. The legacy API cannot tell, so the
-state stays "unknown" there unless events arrive. The output is the
-alertbridge_whatsapp_session_up gauge, the readiness detail and a loud log line on disconnect.
+`session.connected` / `session.disconnected` webhook events. Events come late and out of order
+(Blueticks retries a delivery for up to 12 h, §C.2), so one older than what was last applied is
+ignored. The legacy API cannot tell, so the state stays "unknown" there unless events arrive.
+The output is the alertbridge_whatsapp_session_up gauge, the readiness detail and a loud log
+line on disconnect. A ping that succeeds also tells that Blueticks accepts the API key.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from typing import Literal
 
 import structlog
 
-from bridge.delivery.sender import Sender
+from bridge.delivery.sender import ApiKeyStatus, Sender
 from bridge.errors import DeliveryError
 from bridge.metrics import Metrics
 
@@ -29,33 +32,52 @@ DISCONNECTED_MESSAGE = (
     "queued, but WhatsApp will not deliver them until the session is reconnected (open WhatsApp "
     "Web with the Blueticks extension, or reconnect the engine in the Blueticks dashboard)"
 )
+# A ping's time is this machine's; an event's is Blueticks'. An event this much older than a
+# ping happened before the state the ping saw (allowing for clocks that differ by as much);
+# retried deliveries come a minute or more late, so they fall well outside it.
+CLOCK_MARGIN = 30.0
 
 
 class SessionMonitor:
     """Tracks the WhatsApp session; owned by the Bridge, started and stopped with it."""
 
-    def __init__(self, metrics: Metrics, interval: float) -> None:
+    def __init__(
+        self, metrics: Metrics, interval: float, key_status: ApiKeyStatus | None = None
+    ) -> None:
         self.metrics = metrics
         self.interval = interval
+        self.key_status = key_status
         self.state: SessionState = "unknown"
         self.observed_at: float | None = None
+        # The time of the newest observation applied: an event older than it is stale.
+        self.newest = -math.inf
         # The last failed ping, cleared by the next observation.
         self.last_error: str | None = None
         self._task: asyncio.Task[None] | None = None
 
-    def observe(self, connected: bool, *, via: str) -> None:
-        """Record what a ping or a session event said; log loudly on the way down."""
+    def observe(self, connected: bool, *, via: str, at: float | None = None) -> bool:
+        """Record what a ping or a session event said; log loudly on the way down.
+
+        `at`: when the event happened (its created_at); None for a ping, or an event without
+        a time, which says how things are now. Returns False for an event older than the
+        newest observation, which is ignored."""
+        now = time.time()
+        if at is not None and at < self.newest:
+            log.info("whatsapp.session_event_stale", via=via, connected=connected, state=self.state)
+            return False
+        self.newest = max(self.newest, now - CLOCK_MARGIN if at is None else at)
         previous = self.state
         self.state = "connected" if connected else "disconnected"
-        self.observed_at = time.time()
+        self.observed_at = now
         self.last_error = None
         self.metrics.whatsapp_session_up.set(1 if connected else 0)
         if self.state == previous:
-            return
+            return True
         if connected:
             log.info("whatsapp.session_connected", via=via, previous=previous)
         else:
             log.error("whatsapp.session_disconnected", via=via, message=DISCONNECTED_MESSAGE)
+        return True
 
     async def check(self, sender: Sender) -> bool:
         """Ping once; False when this API cannot tell (legacy, dry run), so polling stops."""
@@ -63,10 +85,14 @@ class SessionMonitor:
             connected = await sender.ping()
         except DeliveryError as exc:
             self.last_error = str(exc)
+            if self.key_status is not None and exc.status == 401:  # ping needs no scope: no 403
+                self.key_status.refused(401)
             log.warning("whatsapp.session_check_failed", error=str(exc), state=self.state)
             return True
         if connected is None:
             return False
+        if self.key_status is not None:
+            self.key_status.pinged()
         self.observe(connected, via="ping")
         return True
 

@@ -2,7 +2,9 @@
 
 Each recipient phone is a lane: at most one send in flight per phone, in order, at the pace its
 token bucket allows, so one paced recipient never holds up another. A lane whose bucket is empty
-has its pending backlog merged into one digest before more of it is claimed.
+has its pending backlog merged into one digest before more of it is claimed. A message Blueticks
+refuses with 429 waits at the head of its lane (not a failed attempt: it was not taken), and a
+Retry-After pauses every lane, since the limit is the account's.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import structlog
 from bridge.config.schema import BluetickConfig, PacingConfig
 from bridge.delivery.digest import build_digest
 from bridge.delivery.pacing import Pacer
-from bridge.delivery.sender import Sender
+from bridge.delivery.sender import ApiKeyStatus, Sender
 from bridge.errors import PermanentDeliveryError, StoreUnavailable, TransientDeliveryError
 from bridge.ids import new_id
 from bridge.metrics import Metrics
@@ -41,12 +43,13 @@ def backoff_delay(
 ) -> float:
     """Exponential backoff with jitter and a cap.
 
-    Uniform in [initial/2, min(cap, initial * 2^(attempt-1))]: the jitter spreads a crowd of
-    retries out, the floor keeps a retry from following its failure at once.
+    Uniform in [c/2, c] with c = min(cap, initial * 2^(attempt-1)): the jitter spreads a crowd
+    of retries out, and the floor at half makes max_attempts a known retry window (attempts
+    2..N wait at least half of c each), so an outage that long does not dead-letter the alert.
     """
     exponent = min(max(attempt - 1, 0), _MAX_EXPONENT)
     ceiling = min(cap, initial * 2.0**exponent)
-    return jitter(min(initial / 2, ceiling), ceiling)
+    return jitter(ceiling / 2, ceiling)
 
 
 class OutboxWorker:
@@ -67,6 +70,7 @@ class OutboxWorker:
         digest_interval: float = 1.0,
         max_held: int = 1000,
         clock: Clock = time.time,
+        key_status: ApiKeyStatus | None = None,
     ) -> None:
         self.store = store
         self.sender = sender
@@ -96,8 +100,16 @@ class OutboxWorker:
         self._digest_checked: dict[str, float] = {}
         # The earliest retry this worker scheduled: wake for it rather than at the next poll.
         self._retry_due = math.inf
-        # False after a 401: every later message would fail the same way.
-        self.api_key_accepted = True
+        # Refused after a 401/403 (every later message would fail the same way), until a send
+        # (or, for a 401, a ping) goes through.
+        self.key_status = key_status or ApiKeyStatus(metrics)
+        # Phones whose lane head was refused with 429 -> when it may go again; and how many
+        # 429s each such notification got in a row (its backoff).
+        self._held_until: dict[str, float] = {}
+        self._rate_limited: dict[str, int] = {}
+        # Notifications whose last attempt's outcome is unknown (no answer): a 409 then means
+        # that attempt may still be in progress at Blueticks, not a different body.
+        self._outcome_unknown: set[str] = set()
         # Whether the next round runs the claim query: not when only excluded phones woke it.
         self._claim_wanted = True
         # Outcomes the store refused to record (it was unavailable), by notification id: tried
@@ -159,6 +171,8 @@ class OutboxWorker:
             cancelled = len(unfinished)
         held = self.held
         self._lanes.clear()
+        self._held_until.clear()
+        self._rate_limited.clear()
         await self._record_unrecorded(self.clock(), force=True)
         returned = 0
         if self._unrecorded:
@@ -206,9 +220,10 @@ class OutboxWorker:
 
     async def _claim(self, now: float) -> tuple[list[Notification], int]:
         """Claim only what could go soon: free send slots, global tokens, room to hold."""
-        global_tokens = math.floor(self.pacer.global_bucket.tokens(now))
+        global_tokens = self.pacer.global_tokens(now)
         if global_tokens < 1:
-            if not self._global_blocked:
+            # A pause was counted as a retry_after wait when Blueticks asked for it.
+            if not self._global_blocked and now >= self.pacer.paused_until:
                 self.metrics.rate_limit_waits.labels("global").inc()
             self._global_blocked = True
             return [], 0
@@ -233,7 +248,7 @@ class OutboxWorker:
         for phone, lane in lanes:
             if len(self._inflight) >= self.concurrency:
                 return
-            if phone in self._busy:
+            if phone in self._busy or self._held_until.get(phone, now) > now:
                 continue
             decision = self.pacer.check(phone, now)
             head = lane[0]
@@ -245,6 +260,7 @@ class OutboxWorker:
             lane.popleft()
             if not lane:
                 del self._lanes[phone]
+            self._held_until.pop(phone, None)
             self._waits_counted.discard(head.id)
             self.pacer.take(phone, now)
             self._busy.add(phone)
@@ -256,6 +272,7 @@ class OutboxWorker:
     def _next_wake(self, now: float) -> float:
         """Seconds until a held notification's bucket allows it (idle_poll at most)."""
         waits = [self.idle_poll, self._retry_due - now, self._unrecorded_retry_at - now]
+        waits.extend(until - now for until in self._held_until.values())
         if self._global_blocked:
             waits.append(self.pacer.global_wait(now))
         for phone in self._lanes:
@@ -325,24 +342,39 @@ class OutboxWorker:
             receipt = await self.sender.send(n)
         except PermanentDeliveryError as exc:
             self._count_response(exc.status)
+            if exc.status == 409 and n.id in self._outcome_unknown:
+                # Same key, same body: the earlier request may still be in progress at
+                # Blueticks. A later retry gets its 200 replay.
+                self.metrics.send_attempts.labels("transient").inc()
+                in_progress = TransientDeliveryError(
+                    f"{exc}; the previous attempt got no answer and may still be in progress "
+                    "at Blueticks",
+                    status=409,
+                    request_id=exc.request_id,
+                    outcome_unknown=True,
+                )
+                await self._transient(n, attempt, in_progress)
+                return
             self.metrics.send_attempts.labels("permanent").inc()
-            if exc.status == 401:
-                self._key_rejected()
+            if exc.status is not None:
+                self.key_status.refused(exc.status)
             await self._dead(n, str(exc), exc.request_id)
             return
         except TransientDeliveryError as exc:
             self._count_response(exc.status)
             self.metrics.send_attempts.labels("transient").inc()
-            await self._transient(n, attempt, exc)
+            if exc.status == 429:
+                self._hold_rate_limited(n, exc)
+            else:
+                await self._transient(n, attempt, exc)
             return
         now = self.clock()
+        self._forget(n)
         self._count_response(receipt.http_status)
         self.metrics.send_attempts.labels("sent").inc()
         self.metrics.notifications.labels(n.route, "sent").inc()
         self.metrics.delivery_latency.observe(max(0.0, now - n.created_at))
-        if not self.api_key_accepted:
-            self.api_key_accepted = True
-            self.metrics.sender_ready.set(1)
+        self.key_status.sent()
         await self._record(
             n,
             functools.partial(
@@ -364,6 +396,11 @@ class OutboxWorker:
         )
 
     async def _transient(self, n: Notification, attempt: int, exc: TransientDeliveryError) -> None:
+        self._rate_limited.pop(n.id, None)
+        if exc.outcome_unknown:
+            self._outcome_unknown.add(n.id)
+        else:
+            self._outcome_unknown.discard(n.id)
         if exc.outcome_unknown and not self._can_retry_unknown():
             reason = (
                 f"{exc}; the outcome is unknown and the legacy Blueticks API has no "
@@ -375,10 +412,8 @@ class OutboxWorker:
         if attempt >= self.config.max_attempts:
             await self._dead(n, f"{exc} (after {attempt} attempts)", exc.request_id)
             return
-        delay = backoff_delay(
-            attempt, initial=self.config.backoff_initial, cap=self.config.backoff_max
-        )
-        if exc.retry_after is not None:
+        delay = self._backoff(attempt)
+        if exc.retry_after is not None:  # a 503 may say when to come back, too
             self.metrics.rate_limit_waits.labels("retry_after").inc()
             delay = max(delay, min(exc.retry_after, self.config.backoff_max))
         due = self.clock() + delay
@@ -397,19 +432,46 @@ class OutboxWorker:
             blueticks_request_id=exc.request_id,
         )
 
+    def _hold_rate_limited(self, n: Notification, exc: TransientDeliveryError) -> None:
+        """Blueticks refused to take the message now (429): not a failure of the message, so
+        no attempt is counted and it never reaches max_attempts. It waits, still claimed, at
+        the head of its lane; a Retry-After (capped at backoff_max) pauses every lane."""
+        now = self.clock()
+        refusals = self._rate_limited[n.id] = self._rate_limited.get(n.id, 0) + 1
+        delay = self._backoff(refusals)
+        if exc.retry_after is not None:
+            wait = min(exc.retry_after, self.config.backoff_max)
+            self.metrics.rate_limit_waits.labels("retry_after").inc()
+            self.pacer.pause(now + wait)
+            delay = max(delay, wait)
+        self._lanes.setdefault(n.phone, deque()).appendleft(n)
+        self._held_until[n.phone] = now + delay
+        self.metrics.notifications.labels(n.route, "retried").inc()
+        log.warning(
+            "notification.rate_limited",
+            notification=n.id,
+            route=n.route,
+            refusals=refusals,
+            delay=round(delay, 3),
+            retry_after=exc.retry_after,
+            blueticks_request_id=exc.request_id,
+        )
+
+    def _backoff(self, attempt: int) -> float:
+        return backoff_delay(
+            attempt, initial=self.config.backoff_initial, cap=self.config.backoff_max
+        )
+
     def _can_retry_unknown(self) -> bool:
         return self.config.api == "v1" or self.config.retry_unknown_outcome
 
-    def _key_rejected(self) -> None:
-        self.api_key_accepted = False
-        self.metrics.sender_ready.set(0)
-        log.critical(
-            "blueticks.api_key_rejected",
-            message="Blueticks answered 401: the API key is wrong or revoked; every "
-            "notification will fail until blueticks.api_key is fixed",
-        )
+    def _forget(self, n: Notification) -> None:
+        """Drop what was kept about a notification whose sending is over."""
+        self._rate_limited.pop(n.id, None)
+        self._outcome_unknown.discard(n.id)
 
     async def _dead(self, n: Notification, reason: str, request_id: str | None) -> None:
+        self._forget(n)
         await self._record(
             n, functools.partial(self.store.mark_dead, n.id, error=reason, now=self.clock())
         )

@@ -1,4 +1,8 @@
-"""Rendering a route's events into one WhatsApp message: templates, ordering, length cap."""
+"""Rendering a route's events into one WhatsApp message: templates, ordering, length cap.
+
+Lengths are counted as Blueticks counts them (UTF-16 code units, `text_length`), so a message
+full of emoji that fits here also fits the API's 4096.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,12 @@ from bridge.render.environment import (
     create_environment,
     create_trusted_environment,
 )
-from bridge.render.whatsapp import escape_whatsapp
+from bridge.render.whatsapp import (
+    WHATSAPP_MAX_LENGTH,
+    cut_to_length,
+    escape_whatsapp,
+    text_length,
+)
 from bridge.routing.router import Route
 
 ELLIPSIS = "…"
@@ -78,7 +87,7 @@ def order_events(events: Sequence[Event]) -> list[Event]:
 class Renderer:
     """Renders messages with the route's template, or the default one for the event source."""
 
-    def __init__(self, templates_dir: str | None, max_length: int = 4096) -> None:
+    def __init__(self, templates_dir: str | None, max_length: int = WHATSAPP_MAX_LENGTH) -> None:
         if max_length < _MIN_LENGTH:
             raise ValueError(f"max_length must be at least {_MIN_LENGTH}, got {max_length}")
         self.max_length = max_length
@@ -187,14 +196,15 @@ class Renderer:
         Returns (text, events included)."""
         total = len(events)
         text = self._render(template, route, events, total, webhook, flaps)
-        if len(text) <= limit:
+        length = text_length(text)
+        if length <= limit:
             return text, total
         if total <= 1:
             return self._cut(text, [], webhook, limit), total
         best = largest_fitting(
             lambda count: self._render(template, route, events, count, webhook, flaps),
             high=total - 1,
-            guess=total * limit // len(text),
+            guess=total * limit // length,
             limit=limit,
         )
         if best is not None:
@@ -212,7 +222,7 @@ class Renderer:
         flaps: dict[str, int],
     ) -> tuple[list[str], int]:
         """Numbered parts of whole events; the last allowed part is a digest of the rest."""
-        limit = self.max_length - len(_part_prefix(route.max_parts, route.max_parts))
+        limit = self.max_length - text_length(_part_prefix(route.max_parts, route.max_parts))
         chunks: list[str] = []
         rest, included = events, 0
         while rest and len(chunks) < route.max_parts - 1:
@@ -239,12 +249,13 @@ class Renderer:
     ) -> tuple[str, int]:
         """The longest run of leading events that renders whole within limit (at least one)."""
         whole = self._render(template, route, events, len(events), webhook, flaps)
-        if len(whole) <= limit:
+        length = text_length(whole)
+        if length <= limit:
             return whole, len(events)
         best = largest_fitting(
             lambda count: self._render(template, route, events[:count], count, webhook, flaps),
             high=len(events) - 1,
-            guess=len(events) * limit // len(whole),
+            guess=len(events) * limit // length,
             limit=limit,
         )
         if best is not None:
@@ -274,14 +285,15 @@ class Renderer:
 
     def _cut(self, text: str, omitted: list[Event], webhook: Webhook, limit: int) -> str:
         tail = f"\n{more_line(omitted, _link(webhook, omitted))}" if omitted else ""
-        keep = limit - len(tail) - len(ELLIPSIS)
-        return text[:keep].rstrip() + ELLIPSIS + tail
+        keep = limit - text_length(tail) - len(ELLIPSIS)
+        return cut_to_length(text, keep).rstrip() + ELLIPSIS + tail
 
 
 def largest_fitting(
     render: Callable[[int], str], *, high: int, guess: int, limit: int
 ) -> tuple[str, int] | None:
-    """The text and count of the largest count in [1, high] whose text fits in `limit`.
+    """The text and count of the largest count in [1, high] whose text fits in `limit` (UTF-16
+    code units).
 
     Texts grow with the count. The search starts at `guess` (the count the whole text's length
     suggests) and steps outward in doubling steps until the answer is bracketed, then halves:
@@ -293,7 +305,7 @@ def largest_fitting(
     fitted = overflowed = False
     while low <= high:
         text = render(count)
-        if len(text) <= limit:
+        if text_length(text) <= limit:
             best, low, fitted = (text, count), count + 1, True
             count += step
         else:
@@ -348,4 +360,6 @@ def _plain_text(events: list[Event], max_length: int) -> str:
         for event in events
     ]
     text = "\n".join(lines) or "alertbridge: (no events)"
-    return text if len(text) <= max_length else text[: max_length - 1] + ELLIPSIS
+    if text_length(text) <= max_length:
+        return text
+    return cut_to_length(text, max_length - len(ELLIPSIS)) + ELLIPSIS

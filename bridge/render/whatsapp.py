@@ -1,4 +1,5 @@
-"""WhatsApp text formatting: keep substituted values from creating bold, italic or code."""
+"""WhatsApp text: keep substituted values from creating bold, italic or code, and measure text
+the way Blueticks limits it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,28 @@ _LOOKALIKES = str.maketrans({"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "
 # Links stay as they are: a changed character would break the link, and WhatsApp applies no
 # formatting inside a link it has recognised.
 _LINK = re.compile(r"https?://\S+")
+
+
+# Blueticks' v1 `text` is at most 4096 long as JavaScript counts (Zod: UTF-16 code units,
+# blueticks.md §B.3, §B.6): an emoji such as 🔥 outside the BMP counts 2.
+WHATSAPP_MAX_LENGTH = 4096
+
+
+def text_length(text: str) -> int:
+    """The length Blueticks checks: UTF-16 code units, not Python characters."""
+    if text.isascii():
+        return len(text)  # the common case: one unit per character
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def cut_to_length(text: str, limit: int) -> str:
+    """The longest start of `text` whose text_length is at most `limit`, no emoji split in two."""
+    if text_length(text) <= limit:
+        return text
+    units = text.encode("utf-16-le", "surrogatepass")[: 2 * max(limit, 0)]
+    kept = units.decode("utf-16-le", "surrogatepass")
+    # A cut between the two halves of a surrogate pair leaves half an emoji: drop it.
+    return kept[:-1] if kept and "\ud800" <= kept[-1] <= "\udbff" else kept
 
 
 class FormattedText(str):

@@ -66,6 +66,7 @@ def test_missing_secret_file_is_an_error(tmp_path: Path) -> None:
         ("routes:\n  - {name: a}\n", "routes[0].to: Field required"),
         ("store: {backend: mongo}\n", "store.backend: Input should be 'memory', 'sqlite'"),
         ("store: {retention: 0s}\n", "store.retention: must be longer than 0s"),
+        ("templates: {max_length: 5000}\n", "templates.max_length: Input should be less than"),
         ("routes:\n  - {name: a, to: [x], template: a.j2, message: hi}\n", "routes[0].message"),
         ("key: [unclosed\n", "line 2, column 1: invalid YAML"),
         (
@@ -91,6 +92,7 @@ def test_missing_secret_file_is_an_error(tmp_path: Path) -> None:
         "missing-field",
         "enum",
         "retention",
+        "max-length-over-blueticks-limit",
         "template-and-message",
         "yaml-syntax",
         "empty-bearer-token",

@@ -157,3 +157,25 @@ async def test_html_502_is_transient(
 async def test_ping_cannot_tell(client: LegacyBlueticksClient, standin: RunningStandin) -> None:
     assert await client.ping() is None
     assert standin.state.calls == []
+
+
+async def test_server_error_leaves_the_outcome_unknown_but_a_refusal_does_not(
+    client: LegacyBlueticksClient, standin: RunningStandin
+) -> None:
+    """No idempotency here (§A): a 5xx may come after the message went out, so the worker must
+    not send it again; a 429 (and a 503, "unable to handle") was not processed."""
+    faults = {
+        "500": Fault.error(500),
+        "html-502": Fault.html(502),
+        "504": Fault.error(504),
+        "503": Fault.error(503),
+        "429": Fault.error(429, retry_after="3"),
+    }
+    unknown = {}
+    for name, fault in faults.items():
+        standin.state.faults.push(fault)
+        with pytest.raises(TransientDeliveryError) as caught:
+            await client.send(note())
+        unknown[name] = caught.value.outcome_unknown
+
+    assert unknown == {"500": True, "html-502": True, "504": True, "503": False, "429": False}

@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from blueticks_standin import DEFAULT_API_KEY, RunningStandin
+from blueticks_standin_faults import Fault
 from yarl import URL
 
 AUTH = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
@@ -235,6 +236,127 @@ async def test_webhook_with_unknown_event_is_400(call: Call) -> None:
 
     assert status == 400
     assert answer["error"]["details"][0]["path"] == "events.0"
+
+
+async def test_text_length_is_counted_in_utf16_code_units(
+    call: Call, standin: RunningStandin
+) -> None:
+    """Zod counts JavaScript string length: an emoji outside the BMP is 2 (§B.3, §B.6)."""
+    path = "/v1/scheduled-messages/+972501234567"
+    statuses = []
+    for text in ("🔥" * 2048, "🔥" * 2048 + "a", "🔥" * 2049):  # 4096, 4097, 4098 units
+        status, answer, _ = await call("POST", path, {"type": "text", "text": text})
+        statuses.append(status)
+        if status == 400:
+            assert [d["path"] for d in answer["error"]["details"]] == ["text"]
+
+    assert statuses == [201, 400, 400]
+    assert len(standin.state.messages) == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://10.0.0.5/panel.png",
+        "https://[::1]/panel.png",
+        "https://grafana/panel.png",
+        "https://grafana.local/panel.png",
+        "https://grafana.monitoring.svc/panel.png",
+        "https://grafana.monitoring.svc.cluster.local/panel.png",
+        "https://localhost/panel.png",
+    ],
+    ids=["private-ip", "loopback-v6", "single-label", "local", "svc", "cluster-local", "localhost"],
+)
+async def test_media_from_a_private_host_is_refused_with_422(
+    call: Call, standin: RunningStandin, url: str
+) -> None:
+    path = "/v1/scheduled-messages/+972501234567"
+    public = {"type": "media", "mediaUrl": "https://grafana.example.com/panel.png"}
+    assert (await call("POST", path, public))[0] == 201
+
+    status, answer, _ = await call("POST", path, {"type": "media", "mediaUrl": url})
+
+    assert (status, answer["success"], answer["error"]["code"]) == (422, False, "invalid_request")
+    assert [d["path"] for d in answer["error"]["details"]] == ["mediaUrl"]
+    assert len(standin.state.messages) == 1
+
+
+async def test_error_after_processing_creates_the_message_and_answers_the_error(
+    call: Call, standin: RunningStandin
+) -> None:
+    standin.state.faults.push(Fault.error_after_processing(502))
+
+    status, answer, _ = await call("POST", "/v1/scheduled-messages/+972501234567", TEXT)
+
+    assert (status, answer["error"]["code"]) == (502, "internal_error")
+    assert len(standin.state.messages) == 1
+
+
+async def test_webhook_can_be_patched_back_to_enabled_with_other_events(
+    call: Call, standin: RunningStandin
+) -> None:
+    new = {"url": "https://bridge.example/cb/tok", "events": ["message.read"]}
+    _, created, _ = await call("POST", "/v1/webhooks", new)
+    hook = standin.state.webhooks[created["data"]["id"]]
+    hook.status, hook.consecutive_failures = "disabled", 8
+    changes = {"status": "enabled", "events": ["message.read", "session.connected"]}
+
+    status, patched, _ = await call("PATCH", f"/v1/webhooks/{hook.id}", changes)
+
+    assert status == 200
+    assert patched["data"] | changes == patched["data"]
+    assert (hook.status, hook.events, hook.consecutive_failures) == (
+        "enabled",
+        ["message.read", "session.connected"],
+        0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "path"),
+    [
+        ({}, 400, ""),
+        ({"status": "paused"}, 400, "status"),
+        ({"events": ["message.sent"]}, 400, "events.0"),
+        ({"secret": "x"}, 400, "secret"),
+    ],
+    ids=["empty", "bad-status", "unknown-event", "unknown-field"],
+)
+async def test_invalid_webhook_patch_is_400(
+    call: Call, body: dict[str, Any], status: int, path: str
+) -> None:
+    _, created, _ = await call(
+        "POST", "/v1/webhooks", {"url": "https://b.example/cb", "events": ["message.read"]}
+    )
+
+    answer_status, answer, _ = await call("PATCH", f"/v1/webhooks/{created['data']['id']}", body)
+
+    assert answer_status == status
+    assert path in [d["path"] for d in answer["error"]["details"]]
+
+
+async def test_patching_an_unknown_webhook_is_404(call: Call) -> None:
+    status, _, _ = await call("PATCH", "/v1/webhooks/" + "0" * 24, {"status": "enabled"})
+
+    assert status == 404
+
+
+async def test_webhooks_are_listed_in_pages(call: Call) -> None:
+    for i in range(250):
+        body = {"url": f"https://b.example/cb/{i}", "events": ["message.read"]}
+        await call("POST", "/v1/webhooks", body)
+
+    _, first, _ = await call("GET", "/v1/webhooks?limit=200&order=asc")
+    _, second, _ = await call("GET", "/v1/webhooks?limit=200&skip=200&order=asc")
+    _, default, _ = await call("GET", "/v1/webhooks")
+    too_many, _, _ = await call("GET", "/v1/webhooks?limit=201")
+
+    assert [len(first["data"]), len(second["data"]), len(default["data"])] == [200, 50, 50]
+    assert first["total"] == second["total"] == 250
+    urls = [hook["url"] for hook in first["data"] + second["data"]]
+    assert urls == [f"https://b.example/cb/{i}" for i in range(250)]
+    assert default["data"][0]["url"] == "https://b.example/cb/249"  # newest first by default
+    assert too_many == 400
 
 
 class Receiver:

@@ -108,6 +108,58 @@ async def test_image_is_sent_as_media_only_over_https(
 
 
 @pytest.mark.parametrize(
+    "image_url",
+    [
+        "https://10.0.0.5/render/panel.png",
+        "https://192.168.1.20:3000/render/panel.png",
+        "https://127.0.0.1/render/panel.png",
+        "https://[fd00::5]/render/panel.png",
+        "https://grafana.local/render/panel.png",
+        "https://grafana/render/panel.png",
+        "https://grafana.monitoring.svc/render/panel.png",
+        "https://grafana.monitoring.svc.cluster.local/render/panel.png",
+        "https://localhost:3000/render/panel.png",
+        "https://grafana.example.com/render/panel.png?" + "q" * 2100,
+    ],
+    ids=[
+        "private-ipv4",
+        "private-ipv4-with-port",
+        "loopback",
+        "private-ipv6",
+        "dot-local",
+        "single-label",
+        "k8s-service",
+        "cluster-local",
+        "localhost",
+        "over-2048",
+    ],
+)
+async def test_image_the_api_cannot_fetch_is_sent_as_a_link(
+    client: V1BlueticksClient, standin: RunningStandin, image_url: str
+) -> None:
+    """mediaUrl must be https, at most 2048 long and on a public host (blueticks.md §B.3): the
+    real API refuses anything else, and the whole alert would be a dead letter."""
+    receipt = await client.send(note(text="CPU high", image_url=image_url))
+
+    assert receipt.http_status == 201
+    body = standin.state.messages[0].request
+    assert body == {"type": "text", "text": f"CPU high\n{image_url}", "secret": "n-1"}
+
+
+async def test_image_link_is_appended_only_when_it_fits(
+    client: V1BlueticksClient, standin: RunningStandin
+) -> None:
+    """The text is 4096 UTF-16 units at most (🔥 counts 2); the renderer already filled it."""
+    image = "http://grafana.local/render/panel.png"
+    full, short = "🔥" * 2048, "🔥 CPU high"
+
+    await client.send(note(id="n-1", text=full, image_url=image))
+    await client.send(note(id="n-2", text=short, image_url=image))
+
+    assert [m.request["text"] for m in standin.state.messages] == [full, f"{short}\n{image}"]
+
+
+@pytest.mark.parametrize(
     ("status", "error_class"),
     [
         (400, PermanentDeliveryError),

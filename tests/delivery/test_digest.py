@@ -99,3 +99,13 @@ def test_a_digest_never_mixes_recipients() -> None:
     other.phone = "+4915112345678"
     with pytest.raises(ValueError, match="one recipient"):
         build_digest([update(1, []), other], digest_id="d", now=0.0)
+
+
+def test_emoji_heavy_digest_fits_the_api_limit_counted_in_utf16() -> None:
+    """Blueticks counts `text` in UTF-16 code units (🔥 is 2): 4096 Python characters of
+    emoji would be a 400 and a dead letter."""
+    backlog = [update(i, [(f"a{i}", "firing")], text="🔥" * 500) for i in range(20)]
+    text = digest_text(backlog, link="https://bridge.example/outbox")
+    assert len(text.encode("utf-16-le")) // 2 <= 4096
+    assert text.endswith("🔗 https://bridge.example/outbox")
+    assert "… and " in text

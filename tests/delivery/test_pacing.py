@@ -102,3 +102,17 @@ def test_buckets_of_idle_recipients_are_forgotten_once_full() -> None:
     assert p.tracked_recipients == 1
     assert p.check(ALICE, 1001.0).ready
     assert not p.check(BOB, 1001.0).ready
+
+
+def test_a_pause_holds_every_recipient_until_it_ends() -> None:
+    """Blueticks' Retry-After is the account's: every lane waits, with full buckets too."""
+    p = pacer()
+    p.pause(1005.0)
+    p.pause(1002.0)  # an earlier end does not shorten it
+    for phone in (ALICE, BOB):
+        decision = p.check(phone, 1000.0)
+        assert (decision.ready, decision.scope) == (False, "retry_after")
+        assert decision.wait == pytest.approx(5.0)
+    assert (p.global_tokens(1000.0), p.global_wait(1004.0)) == (0, pytest.approx(1.0))
+    assert p.check(ALICE, 1005.0).ready
+    assert p.global_tokens(1005.0) == 100

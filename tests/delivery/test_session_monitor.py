@@ -11,6 +11,7 @@ from conftest import StartBridge, blueticks_config, wait_until
 
 from bridge.delivery.blueticks_legacy import LegacyBlueticksClient
 from bridge.delivery.blueticks_v1 import V1BlueticksClient
+from bridge.delivery.sender import ApiKeyStatus
 from bridge.delivery.session import SessionMonitor
 from bridge.metrics import Metrics
 
@@ -139,3 +140,47 @@ async def test_readiness_stays_ready_and_shows_the_session_down(
     await wait_until(lambda: session_is("disconnected"), what="readiness to show it down")
     metrics = await h.get("/metrics")
     assert "alertbridge_whatsapp_session_up 0.0" in metrics.body
+
+
+def sender_ready(metrics: Metrics) -> float | None:
+    return metrics.registry.get_sample_value("alertbridge_sender_ready")
+
+
+async def test_successful_ping_clears_a_rejected_key_but_not_a_missing_scope(
+    standin: RunningStandin, http: aiohttp.ClientSession
+) -> None:
+    """Without this, a bridge whose key was fixed (or whose 401 was a blip) would say so only
+    after the next alert happened to be sent. `/v1/ping` needs no scope, so it says nothing
+    about messages:write (a 403)."""
+    metrics = Metrics()
+    key = ApiKeyStatus(metrics)
+    monitor = SessionMonitor(metrics, interval=0, key_status=key)
+    client = V1BlueticksClient(http, blueticks_config(standin.url))
+
+    key.refused(403)
+    await monitor.check(client)
+    assert key.refused_with == 403 and "messages:write" in key.describe()
+    assert sender_ready(metrics) == 0
+
+    key.refused(401)
+    await monitor.check(client)
+    assert key.accepted and key.describe() == "ok"
+    assert sender_ready(metrics) == 1
+
+
+async def test_ping_with_a_rejected_key_marks_it_rejected(
+    standin: RunningStandin, http: aiohttp.ClientSession
+) -> None:
+    metrics = Metrics()
+    key = ApiKeyStatus(metrics)
+    monitor = SessionMonitor(metrics, interval=0, key_status=key)
+
+    with structlog.testing.capture_logs() as logs:
+        await monitor.check(
+            V1BlueticksClient(http, blueticks_config(standin.url, api_key="bt_live_wrong"))
+        )
+
+    assert key.refused_with == 401 and sender_ready(metrics) == 0
+    assert [e["log_level"] for e in logs if e["event"] == "blueticks.api_key_rejected"] == [
+        "critical"
+    ]

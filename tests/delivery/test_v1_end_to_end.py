@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from alertmanager_webhooks import one_alert_webhook
+from alertmanager_webhooks import am_alert, am_webhook, one_alert_webhook
 from blueticks_standin import DEFAULT_API_KEY
 from blueticks_standin_faults import Fault
 from conftest import BridgeHarness, StartBridge, am_headers, outbox_state_count, wait_until
@@ -129,3 +129,22 @@ async def test_conflict_is_a_dead_letter_not_a_retry(start_bridge: StartBridge) 
     assert "idempotency key" in (dead.last_error or "")
     assert h.standin.state.messages == []
     assert await outbox_state_count(h, "pending") == 0
+
+
+async def test_emoji_heavy_alert_group_is_sent_not_refused_for_length(
+    start_bridge: StartBridge,
+) -> None:
+    """The API counts `text` in UTF-16 code units (🔥 is 2, blueticks.md §B.3): a message cut
+    to 4096 Python characters would be a 400 and a dead letter."""
+    h = await start_bridge(api="v1", routes=ALICE_ONLY)
+    alerts = [
+        am_alert(f"db-{i}", annotations={"summary": "🔥" * 100 + f" disk full on db-{i}"})
+        for i in range(30)
+    ]
+    reply = await h.post("/webhook/alertmanager", am_webhook(*alerts), am_headers())
+    assert reply.status == 202, reply.body
+    await settled(h, "sent")
+    [message] = h.standin.state.messages
+    text = message.request["text"]
+    assert len(text.encode("utf-16-le")) // 2 <= 4096
+    assert "more (" in text  # the alerts that did not fit are counted, not lost

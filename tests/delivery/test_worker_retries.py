@@ -10,6 +10,7 @@ from alertmanager_webhooks import am_alert, am_webhook
 from blueticks_standin import CallRecord
 from blueticks_standin_faults import Fault
 from conftest import (
+    BOB_PHONE,
     BridgeHarness,
     StartBridge,
     am_headers,
@@ -58,11 +59,16 @@ def sample(h: BridgeHarness, name: str, **labels: str) -> float:
 
 
 @pytest.mark.parametrize(
-    "fault",
-    [Fault.error(500), Fault.error(503), Fault.error(429, retry_after=None), Fault.html(502)],
-    ids=["500", "503", "429-without-retry-after", "html-502-page"],
+    ("api", "fault"),
+    [
+        ("v1", Fault.error(500)),
+        ("v1", Fault.error(503)),
+        ("v1", Fault.html(502)),
+        ("v1", Fault.error(504)),
+        ("legacy", Fault.error(503)),  # "unable to handle": the legacy send was not processed
+    ],
+    ids=["v1-500", "v1-503", "v1-html-502-page", "v1-504", "legacy-503"],
 )
-@pytest.mark.parametrize("api", ["legacy", "v1"])
 async def test_failures_with_a_status_are_retried_until_sent(
     start_bridge: StartBridge, fault: Fault, api: str
 ) -> None:
@@ -74,6 +80,68 @@ async def test_failures_with_a_status_are_retried_until_sent(
     assert len(sends(h)) == 4
     assert h.texts() == ["disk full on db-1"]
     assert sample(h, "alertbridge_notifications_total", route="alerts", outcome="retried") == 3
+
+
+@pytest.mark.parametrize("retry_after", [None, "0"], ids=["without-retry-after", "retry-after"])
+@pytest.mark.parametrize("api", ["legacy", "v1"])
+async def test_rate_limited_sends_do_not_count_toward_max_attempts(
+    start_bridge: StartBridge, api: str, retry_after: str | None
+) -> None:
+    """A 429 is Blueticks not taking the message yet, not a failure of it: ten in a row do
+    not dead-letter a notification allowed three attempts."""
+    h = await start_bridge(api=api, blueticks_extra="  max_attempts: 3\n")
+    h.standin.state.faults.push(on_send(Fault.error(429, retry_after=retry_after)), times=10)
+    n = await queue_one(h)
+    sent = await wait_state(h, n.id, "sent", timeout=10.0)
+    assert sent.attempts == 1
+    assert len(sends(h)) == 11
+    assert len(h.standin.state.messages) == 1
+    assert sample(h, "alertbridge_notifications_total", route="alerts", outcome="retried") == 10
+
+
+async def test_retry_after_holds_sends_to_every_recipient(start_bridge: StartBridge) -> None:
+    """Blueticks' limit is the account's: after a 429 with Retry-After, no lane sends until
+    then, so the others do not run into the limit too."""
+    h = await start_bridge(api="v1", blueticks_extra="  backoff_max: 5s\n")
+    h.standin.state.faults.push(on_send(Fault.error(429, retry_after="1")))
+    first = await queue_one(h)
+    [refused] = await h.standin.state.wait_for_calls(1)
+
+    async def refusal_seen() -> bool:
+        return sample(h, "alertbridge_rate_limit_waits_total", scope="retry_after") == 1
+
+    await wait_until(refusal_seen, what="the worker to take the 429")
+    other = due_notification(phone=BOB_PHONE, text="bob's alert")
+    await queue(h, other)
+    await wait_state(h, other.id, "sent")
+    await wait_state(h, first.id, "sent")
+    bob_send = next(call for call in sends(h) if call.path.endswith(BOB_PHONE))
+    assert bob_send.at - refused.at >= 0.95
+    assert sample(h, "alertbridge_rate_limit_waits_total", scope="retry_after") == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+async def test_legacy_server_error_after_processing_is_not_sent_twice(
+    start_bridge: StartBridge, status: int
+) -> None:
+    """The legacy API has no idempotency and may fail after it sent the message (§A: never
+    auto-retry it): a 5xx other than 503 leaves the outcome unknown, so no second send."""
+    h = await start_bridge(api="legacy")
+    h.standin.state.faults.push(on_send(Fault.error_after_processing(status)))
+    n = await queue_one(h)
+    dead = await wait_state(h, n.id, "dead")
+    assert len(sends(h)) == 1
+    assert len(h.standin.state.messages) == 1
+    assert dead.last_error is not None
+    assert f"HTTP {status}" in dead.last_error and "outcome is unknown" in dead.last_error
+
+
+async def test_legacy_server_error_is_retried_when_opted_in(start_bridge: StartBridge) -> None:
+    h = await start_bridge(api="legacy", blueticks_extra="  retry_unknown_outcome: true\n")
+    h.standin.state.faults.push(on_send(Fault.error(500)))
+    n = await queue_one(h)
+    sent = await wait_state(h, n.id, "sent")
+    assert sent.attempts == 2
 
 
 @pytest.mark.parametrize(
@@ -177,30 +245,45 @@ async def test_permanent_errors_are_dead_lettered_at_once_with_the_reason(
     assert sample(h, "alertbridge_send_attempts_total", outcome="permanent") == 1
 
 
-async def test_401_marks_the_bridge_not_ready_until_a_send_succeeds(
-    start_bridge: StartBridge,
+@pytest.mark.parametrize(
+    ("status", "says"), [(401, "wrong or revoked"), (403, "messages:write")], ids=["401", "403"]
+)
+async def test_rejected_key_is_shown_by_readiness_but_keeps_the_bridge_ready(
+    start_bridge: StartBridge, status: int, says: str
 ) -> None:
+    """Readiness is config and store (DESIGN.md): a bridge taken out of its Service after a
+    401 would get no webhooks, send nothing and never see the key work again."""
     h = await start_bridge(api="v1")
-    h.standin.state.faults.push(on_send(Fault.error(401)))
+    h.standin.state.faults.push(on_send(Fault.error(status)))
     await wait_state(h, (await queue_one(h)).id, "dead")
     assert sample(h, "alertbridge_sender_ready") == 0
     ready = await h.get("/readyz")
-    assert ready.status == 503
-    assert "401" in ready.body["checks"]["sender"]
+    assert ready.status == 200
+    assert str(status) in ready.body["checks"]["sender"] and says in ready.body["checks"]["sender"]
     await wait_state(h, (await queue_one(h, "second")).id, "sent")
     assert sample(h, "alertbridge_sender_ready") == 1
-    assert (await h.get("/readyz")).status == 200
+    assert (await h.get("/readyz")).body["checks"]["sender"] == "ok"
 
 
-async def test_gives_up_after_max_attempts(start_bridge: StartBridge) -> None:
-    h = await start_bridge(api="v1", blueticks_extra="  max_attempts: 3\n")
-    h.standin.state.faults.push(on_send(Fault.error(503)), times=10)
-    n = await queue_one(h)
-    dead = await wait_state(h, n.id, "dead")
-    assert dead.attempts == 3
-    assert len(sends(h)) == 3
-    assert dead.last_error is not None
-    assert "after 3 attempts" in dead.last_error
+async def test_conflict_is_retried_only_after_a_lost_answer(start_bridge: StartBridge) -> None:
+    """A 409 right after an attempt that got no answer: that attempt (same key, same body) may
+    still be in progress at Blueticks, and a later retry gets the original's 200 replay. After
+    an attempt whose outcome is known, a 409 stays a dead letter."""
+    h = await start_bridge(api="v1", blueticks_extra=SHORT_TIMEOUT)
+    h.standin.state.faults.push(on_send(Fault.drop_response()))
+    h.standin.state.faults.push(on_send(Fault.error(409)))
+    lost = await queue_one(h)
+    sent = await wait_state(h, lost.id, "sent")
+    assert sent.attempts == 3
+    assert len(h.standin.state.messages) == 1
+    assert sent.provider_id == h.standin.state.messages[0].id
+
+    h.standin.state.faults.push(on_send(Fault.error(503)))
+    h.standin.state.faults.push(on_send(Fault.error(409)))
+    known = await queue_one(h, "second")
+    dead = await wait_state(h, known.id, "dead")
+    assert dead.attempts == 2
+    assert dead.last_error is not None and "HTTP 409" in dead.last_error
 
 
 def lowest(low: float, high: float) -> float:
@@ -231,11 +314,11 @@ async def test_resolved_never_overtakes_its_firing_while_the_firing_waits_to_ret
     ("attempt", "initial", "cap", "low", "high"),
     [
         (1, 1.0, 300.0, 0.5, 1.0),
-        (2, 1.0, 300.0, 0.5, 2.0),
-        (4, 1.0, 300.0, 0.5, 8.0),
-        (10, 1.0, 300.0, 0.5, 300.0),
-        (5000, 1.0, 300.0, 0.5, 300.0),
-        (3, 1.0, 0.2, 0.2, 0.2),
+        (2, 1.0, 300.0, 1.0, 2.0),
+        (4, 1.0, 300.0, 4.0, 8.0),
+        (10, 1.0, 300.0, 150.0, 300.0),
+        (5000, 1.0, 300.0, 150.0, 300.0),
+        (3, 1.0, 0.2, 0.1, 0.2),
     ],
     ids=["first", "second", "fourth", "capped", "absurd-attempt", "cap-below-initial"],
 )
