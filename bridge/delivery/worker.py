@@ -13,19 +13,19 @@ import asyncio
 import contextlib
 import functools
 import math
-import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Callable, Collection
 
 import structlog
 
 from bridge.config.schema import BluetickConfig, PacingConfig
-from bridge.delivery.digest import build_digest
+from bridge.delivery.backlog_digests import BacklogDigester
+from bridge.delivery.outcome_writes import PendingOutcomeWrites
 from bridge.delivery.pacing import Pacer
+from bridge.delivery.retry_policy import DeadLetter, RetryPolicy, in_progress_conflict
 from bridge.delivery.sender import ApiKeyStatus, Sender
 from bridge.errors import PermanentDeliveryError, StoreUnavailable, TransientDeliveryError
-from bridge.ids import new_id
 from bridge.metrics import Metrics
 from bridge.model import Notification
 from bridge.store.base import Store
@@ -33,23 +33,6 @@ from bridge.store.base import Store
 log = structlog.get_logger("alertbridge.delivery")
 
 Clock = Callable[[], float]
-Jitter = Callable[[float, float], float]
-# 2**62 seconds is beyond any cap; keeps the float arithmetic finite for absurd attempt counts.
-_MAX_EXPONENT = 62
-
-
-def backoff_delay(
-    attempt: int, *, initial: float, cap: float, jitter: Jitter = random.uniform
-) -> float:
-    """Exponential backoff with jitter and a cap.
-
-    Uniform in [c/2, c] with c = min(cap, initial * 2^(attempt-1)): the jitter spreads a crowd
-    of retries out, and the floor at half makes max_attempts a known retry window (attempts
-    2..N wait at least half of c each), so an outage that long does not dead-letter the alert.
-    """
-    exponent = min(max(attempt - 1, 0), _MAX_EXPONENT)
-    ceiling = min(cap, initial * 2.0**exponent)
-    return jitter(ceiling / 2, ceiling)
 
 
 class OutboxWorker:
@@ -76,12 +59,12 @@ class OutboxWorker:
         self.sender = sender
         self.metrics = metrics
         self.config = config
+        self.retry_policy = RetryPolicy(config)
         self.pacing = pacing or PacingConfig()
         self.concurrency = concurrency
         self.batch = batch
         self.idle_poll = idle_poll
         self.depth_interval = depth_interval
-        self.digest_interval = digest_interval
         self.max_held = max_held
         self.clock = clock
         self.pacer = Pacer(self.pacing, clock())
@@ -95,9 +78,7 @@ class OutboxWorker:
         self._inflight: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._depth_refreshed = -math.inf
-        # Paced phones -> when their backlog was last read. A storm wakes the worker once per
-        # webhook; reading (and re-merging) a growing backlog each time would cost O(backlog²).
-        self._digest_checked: dict[str, float] = {}
+        self._digests = BacklogDigester(store, metrics, self.pacer, interval=digest_interval)
         # The earliest retry this worker scheduled: wake for it rather than at the next poll.
         self._retry_due = math.inf
         # Refused after a 401/403 (every later message would fail the same way), until a send
@@ -112,10 +93,9 @@ class OutboxWorker:
         self._outcome_unknown: set[str] = set()
         # Whether the next round runs the claim query: not when only excluded phones woke it.
         self._claim_wanted = True
-        # Outcomes the store refused to record (it was unavailable), by notification id: tried
-        # again every idle_poll, so a sent message is not sent again once the store is back.
-        self._unrecorded: dict[str, Callable[[], Awaitable[None]]] = {}
-        self._unrecorded_retry_at = math.inf
+        # Outcomes the store refused to record (it was unavailable): tried again every
+        # idle_poll, so a sent message is not sent again once the store is back.
+        self._unrecorded = PendingOutcomeWrites(clock, idle_poll)
 
     def wake(self, phones: Collection[str] | None = None) -> None:
         """Tell the worker new notifications are due now, for `phones` (None: any phone).
@@ -173,18 +153,8 @@ class OutboxWorker:
         self._lanes.clear()
         self._held_until.clear()
         self._rate_limited.clear()
-        await self._record_unrecorded(self.clock(), force=True)
         returned = 0
-        if self._unrecorded:
-            # Their rows stay 'sending'; the next start puts them back to pending and a sent
-            # one goes again: at least once, as promised, but say so.
-            log.critical(
-                "outbox.outcomes_not_recorded",
-                notifications=sorted(self._unrecorded),
-                message="the store is unavailable: these outcomes were not recorded and the "
-                "next start sends them again",
-            )
-        else:
+        if await self._unrecorded.flush_before_stop(self.clock()):
             returned = await self.store.requeue_inflight()
         log.info("outbox.stopped", cancelled_sends=cancelled, held=held, returned=returned)
 
@@ -195,12 +165,12 @@ class OutboxWorker:
             now = self.clock()
             if self._retry_due <= now:
                 self._retry_due = math.inf
-            await self._record_unrecorded(now)
+            await self._unrecorded.flush(now)
             self._dispatch(now)
             claimed: list[Notification] = []
             limit = 0
             try:
-                await self._digest_backlogs(now)
+                await self._digests.digest_due(now)
                 if self._claim_wanted:
                     self._claim_wanted = False
                     claimed, limit = await self._claim(now)
@@ -271,7 +241,7 @@ class OutboxWorker:
 
     def _next_wake(self, now: float) -> float:
         """Seconds until a held notification's bucket allows it (idle_poll at most)."""
-        waits = [self.idle_poll, self._retry_due - now, self._unrecorded_retry_at - now]
+        waits = [self.idle_poll, self._retry_due - now, self._unrecorded.next_retry_at - now]
         waits.extend(until - now for until in self._held_until.values())
         if self._global_blocked:
             waits.append(self.pacer.global_wait(now))
@@ -279,44 +249,8 @@ class OutboxWorker:
             if phone not in self._busy:
                 waits.append(self.pacer.check(phone, now).wait)
         # A paced phone's backlog waits in the outbox: claim it once its bucket refills.
-        waits.extend(self.pacer.recipient_wait(phone, now) for phone in self._digest_checked)
+        waits.extend(self.pacer.recipient_wait(phone, now) for phone in self._digests.watched)
         return max(0.001, min(waits))
-
-    # --- digests ---
-    async def _digest_backlogs(self, now: float) -> None:
-        """Merge the pending backlog of every phone whose bucket is empty into one digest,
-        before more of it is claimed and sent one by one."""
-        paced = self.pacer.paced_recipients(now)
-        checked = self._digest_checked
-        due = [p for p in paced if now - checked.get(p, -math.inf) >= self.digest_interval]
-        # A phone whose bucket has just refilled gets a last look before claim_due can take
-        # its backlog one by one; a paced one at most one look per digest_interval.
-        due += [p for p in checked if p not in paced]
-        looked = set(due)
-        self._digest_checked = {p: now if p in looked else checked[p] for p in paced}
-        for phone in due:
-            # Only never-tried ones: a retried send may already have reached WhatsApp, and a
-            # digest (a new message with a new Idempotency-Key) would then repeat it.
-            backlog = [n for n in await self.store.pending_for(phone) if n.attempts == 0]
-            if len(backlog) >= self.pacing.digest_after:
-                await self._merge(backlog, now)
-
-    async def _merge(self, backlog: list[Notification], now: float) -> None:
-        digest = build_digest(backlog, digest_id=new_id(), now=now)
-        merged = await self.store.merge_into([n.id for n in backlog], digest)
-        if not merged:
-            return
-        self.metrics.digests.inc()
-        self.metrics.digest_merged.inc(merged)
-        self.metrics.notifications.labels(digest.route, "queued").inc()
-        log.info(
-            "notification.digest",
-            notification=digest.id,
-            recipient=digest.recipient,
-            route=digest.route,
-            merged=merged,
-            merged_ids=[n.id for n in backlog],
-        )
 
     # --- one send ---
     async def _deliver(self, n: Notification) -> None:
@@ -342,17 +276,10 @@ class OutboxWorker:
             receipt = await self.sender.send(n)
         except PermanentDeliveryError as exc:
             self._count_response(exc.status)
-            if exc.status == 409 and n.id in self._outcome_unknown:
-                # Same key, same body: the earlier request may still be in progress at
-                # Blueticks. A later retry gets its 200 replay.
+            unknown = n.id in self._outcome_unknown
+            in_progress = in_progress_conflict(exc, previous_outcome_unknown=unknown)
+            if in_progress is not None:
                 self.metrics.send_attempts.labels("transient").inc()
-                in_progress = TransientDeliveryError(
-                    f"{exc}; the previous attempt got no answer and may still be in progress "
-                    "at Blueticks",
-                    status=409,
-                    request_id=exc.request_id,
-                    outcome_unknown=True,
-                )
                 await self._transient(n, attempt, in_progress)
                 return
             self.metrics.send_attempts.labels("permanent").inc()
@@ -375,8 +302,8 @@ class OutboxWorker:
         self.metrics.notifications.labels(n.route, "sent").inc()
         self.metrics.delivery_latency.observe(max(0.0, now - n.created_at))
         self.key_status.sent()
-        await self._record(
-            n,
+        await self._unrecorded.record(
+            n.id,
             functools.partial(
                 self.store.mark_sent,
                 n.id,
@@ -401,24 +328,16 @@ class OutboxWorker:
             self._outcome_unknown.add(n.id)
         else:
             self._outcome_unknown.discard(n.id)
-        if exc.outcome_unknown and not self._can_retry_unknown():
-            reason = (
-                f"{exc}; the outcome is unknown and the legacy Blueticks API has no "
-                "idempotency, so it is not retried (set blueticks.retry_unknown_outcome "
-                "to retry, or `alertbridge outbox retry`)"
-            )
-            await self._dead(n, reason, exc.request_id)
+        decision = self.retry_policy.after_transient(exc, attempt)
+        if isinstance(decision, DeadLetter):
+            await self._dead(n, decision.reason, exc.request_id)
             return
-        if attempt >= self.config.max_attempts:
-            await self._dead(n, f"{exc} (after {attempt} attempts)", exc.request_id)
-            return
-        delay = self._backoff(attempt)
-        if exc.retry_after is not None:  # a 503 may say when to come back, too
+        if exc.retry_after is not None:
             self.metrics.rate_limit_waits.labels("retry_after").inc()
-            delay = max(delay, min(exc.retry_after, self.config.backoff_max))
-        due = self.clock() + delay
-        await self._record(
-            n, functools.partial(self.store.mark_retry, n.id, error=str(exc), next_attempt_at=due)
+        due = self.clock() + decision.delay
+        await self._unrecorded.record(
+            n.id,
+            functools.partial(self.store.mark_retry, n.id, error=str(exc), next_attempt_at=due),
         )
         self._retry_due = min(self._retry_due, due)
         self.metrics.notifications.labels(n.route, "retried").inc()
@@ -427,43 +346,32 @@ class OutboxWorker:
             notification=n.id,
             route=n.route,
             attempt=attempt,
-            delay=round(delay, 3),
+            delay=round(decision.delay, 3),
             error=str(exc),
             blueticks_request_id=exc.request_id,
         )
 
     def _hold_rate_limited(self, n: Notification, exc: TransientDeliveryError) -> None:
-        """Blueticks refused to take the message now (429): not a failure of the message, so
-        no attempt is counted and it never reaches max_attempts. It waits, still claimed, at
-        the head of its lane; a Retry-After (capped at backoff_max) pauses every lane."""
+        """A 429: the notification waits, still claimed and no attempt counted, at the head of
+        its lane (`RetryPolicy.after_rate_limit`)."""
         now = self.clock()
         refusals = self._rate_limited[n.id] = self._rate_limited.get(n.id, 0) + 1
-        delay = self._backoff(refusals)
-        if exc.retry_after is not None:
-            wait = min(exc.retry_after, self.config.backoff_max)
+        hold = self.retry_policy.after_rate_limit(exc, refusals)
+        if hold.pause is not None:
             self.metrics.rate_limit_waits.labels("retry_after").inc()
-            self.pacer.pause(now + wait)
-            delay = max(delay, wait)
+            self.pacer.pause(now + hold.pause)
         self._lanes.setdefault(n.phone, deque()).appendleft(n)
-        self._held_until[n.phone] = now + delay
+        self._held_until[n.phone] = now + hold.delay
         self.metrics.notifications.labels(n.route, "retried").inc()
         log.warning(
             "notification.rate_limited",
             notification=n.id,
             route=n.route,
             refusals=refusals,
-            delay=round(delay, 3),
+            delay=round(hold.delay, 3),
             retry_after=exc.retry_after,
             blueticks_request_id=exc.request_id,
         )
-
-    def _backoff(self, attempt: int) -> float:
-        return backoff_delay(
-            attempt, initial=self.config.backoff_initial, cap=self.config.backoff_max
-        )
-
-    def _can_retry_unknown(self) -> bool:
-        return self.config.api == "v1" or self.config.retry_unknown_outcome
 
     def _forget(self, n: Notification) -> None:
         """Drop what was kept about a notification whose sending is over."""
@@ -472,8 +380,8 @@ class OutboxWorker:
 
     async def _dead(self, n: Notification, reason: str, request_id: str | None) -> None:
         self._forget(n)
-        await self._record(
-            n, functools.partial(self.store.mark_dead, n.id, error=reason, now=self.clock())
+        await self._unrecorded.record(
+            n.id, functools.partial(self.store.mark_dead, n.id, error=reason, now=self.clock())
         )
         self.metrics.notifications.labels(n.route, "dead").inc()
         log.error(
@@ -484,42 +392,6 @@ class OutboxWorker:
             reason=reason,
             blueticks_request_id=request_id,
         )
-
-    # --- recording outcomes ---
-    async def _record(self, n: Notification, write: Callable[[], Awaitable[None]]) -> None:
-        """Write an attempt's outcome; if the store is unavailable, keep it to try again.
-
-        Above all for a send that went out: its row stays 'sending' (never claimed again)
-        until this is written, where giving up would make the next start send it twice."""
-        try:
-            await write()
-        except StoreUnavailable as exc:
-            self._unrecorded[n.id] = write
-            self._unrecorded_retry_at = min(
-                self._unrecorded_retry_at, self.clock() + self.idle_poll
-            )
-            log.error("outbox.update_failed", notification=n.id, error=str(exc), retrying=True)
-
-    async def _record_unrecorded(self, now: float, *, force: bool = False) -> None:
-        """Try the outcomes the store refused again, oldest first, stopping at a refusal."""
-        if not self._unrecorded or (now < self._unrecorded_retry_at and not force):
-            return
-        for notification_id, write in list(self._unrecorded.items()):
-            # Out before the write: should stop() cancel this round, the write still runs in
-            # the store and must not be made a second time.
-            del self._unrecorded[notification_id]
-            try:
-                await write()
-            except StoreUnavailable as exc:
-                self._unrecorded = {notification_id: write, **self._unrecorded}  # still first
-                self._unrecorded_retry_at = self.clock() + self.idle_poll
-                log.warning(
-                    "outbox.update_still_failing", pending=len(self._unrecorded), error=str(exc)
-                )
-                return
-            log.info("outbox.update_recovered", notification=notification_id)
-        # Sends that finished meanwhile may have added outcomes of their own: keep trying them.
-        self._unrecorded_retry_at = self.clock() + self.idle_poll if self._unrecorded else math.inf
 
     def _count_response(self, status: int | None) -> None:
         self.metrics.blueticks_responses.labels(str(status) if status else "error").inc()

@@ -1,26 +1,18 @@
-"""The durable embedded Store: one SQLite file, one connection, one worker thread, group commit.
+"""The durable embedded Store: the Store protocol on one SQLite file.
 
-Every call becomes an operation on a queue; the worker thread takes everything queued, runs it in
-one transaction and commits once, so many concurrent enqueues share a commit (group commit) and
-reads always see the writes queued before them. The thread then hands the whole batch back to
-the event loop at once: two thread switches per batch, not per call. Dedupe entries and one-shot
-keys are also mirrored in memory (`sqlite_mirror`), so their reads, the ones every webhook
-makes, answer without waiting at all.
+Every call runs on the file's connection thread (`sqlite_thread`), which commits the calls
+queued together in one transaction (group commit), so reads always see the writes queued before
+them. Dedupe entries and one-shot keys are also mirrored in memory (`sqlite_mirror`), so their
+reads, the ones every webhook makes, answer without waiting at all.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import sqlite3
-import threading
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, get_args
-
-import structlog
 
 from bridge.errors import StoreUnavailable
 from bridge.model import Notification, NotificationState
@@ -42,28 +34,14 @@ from bridge.store.sqlite_schema import (
     set_up_file,
     to_row,
 )
+from bridge.store.sqlite_thread import ConnectionThread
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-log = structlog.get_logger("alertbridge.store")
 _STATES: tuple[NotificationState, ...] = get_args(NotificationState)
 # Finished notifications one purge deletes at most (the next purge, a minute later, goes on).
 PURGE_CHUNK = 10_000
 T = TypeVar("T")
-
-
-@dataclass(slots=True)
-class _Operation:
-    """One queued call: what to run on the connection, and its outcome once the batch is done."""
-
-    run: Callable[[sqlite3.Connection], Any]
-    writes: bool
-    # Puts the mirror back should this operation fail (its write was mirrored when queued).
-    undo: Undo | None = None
-    # The caller's: settled on the event loop once the batch is done (None: nobody waits).
-    done: asyncio.Future[Any] | None = None
-    result: Any = None
-    error: BaseException | None = None
 
 
 class SqliteStore:
@@ -73,64 +51,34 @@ class SqliteStore:
         self.path = path
         # How long to wait for another process holding the file's write lock before giving up.
         self.busy_timeout = busy_timeout
-        self.commits = 0
-        self._conn: sqlite3.Connection | None = None
-        self._thread: threading.Thread | None = None
-        self._queue: list[_Operation] = []
-        # Guards the queue and `_closing`; the worker thread waits on it for work.
-        self._work = threading.Condition()
-        self._closing = False
-        self._stopped: asyncio.Future[None] | None = None  # settled once the file is closed
         # Dedupe entries and keys in memory (public so tests can compare it with the tables).
         self.mirror = DedupeMirror()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connection = ConnectionThread(self._set_up)
+
+    @property
+    def commits(self) -> int:
+        return self._connection.commits
 
     # --- lifecycle ---
     async def open(self) -> None:
-        if self._thread is not None:
+        if self._connection.is_open:
             return
         if self.path != ":memory:" and not Path(self.path).parent.is_dir():
             raise StoreUnavailable(
                 f"sqlite store {self.path}: directory {Path(self.path).parent} does not exist"
             )
-        loop = self._loop = asyncio.get_running_loop()
-        connected: asyncio.Future[None] = loop.create_future()
-        with self._work:
-            self._closing = False
-        thread = threading.Thread(
-            target=self._serve, args=(connected,), name="alertbridge-sqlite", daemon=True
-        )
-        self._thread = thread  # set first: a second open() returns, close() can stop it
-        thread.start()
-        try:
-            await connected
-        except asyncio.CancelledError:
-            if self._thread is thread:
-                self._thread = None
-                self._stop_serving()  # the thread ends once it has connected (or failed to)
-            raise
-        except BaseException:
-            if self._thread is thread:  # the connection failed: the thread has ended already
-                self._thread = None
-            raise
+        await self._connection.open(self.path, busy_timeout=self.busy_timeout)
 
     async def close(self) -> None:
         """Finish what is queued, then close the file."""
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            self._stop_serving()
-        stopped = self._stopped
-        if stopped is not None:  # also when another close() is already waiting for it
-            await asyncio.shield(stopped)
-            if self._stopped is stopped:
-                self._stopped = None
+        await self._connection.close()
 
-    def _stop_serving(self) -> None:
-        assert self._loop is not None
-        self._stopped = self._loop.create_future()
-        with self._work:
-            self._closing = True
-            self._work.notify()
+    def _set_up(self, conn: sqlite3.Connection) -> None:
+        """Connection thread, at open: set the file up for durability, bring its schema up to
+        date, and load the mirror from it."""
+        conn.row_factory = sqlite3.Row
+        set_up_file(conn, self.path)
+        self.mirror.load(conn)
 
     async def ping(self) -> None:
         await self._call(lambda conn: conn.execute("SELECT 1").fetchone(), writes=False)
@@ -407,7 +355,7 @@ class SqliteStore:
 
         return await self._call(run, writes=False)
 
-    # --- the queue and the worker thread ---
+    # --- the connection thread ---
     async def _call(
         self,
         run: Callable[[sqlite3.Connection], T],
@@ -415,127 +363,17 @@ class SqliteStore:
         writes: bool = True,
         mirrored: Callable[[], Undo] | None = None,
     ) -> T:
-        """Queue run, then wait for the worker to have drained the queue past it.
+        """Queue run on the connection thread, then wait for its batch to be done.
 
         `mirrored` applies the write to the mirror at once; its undo runs if the operation fails
         (even when the caller was cancelled meanwhile)."""
         self._require_open()
-        assert self._loop is not None
-        done: asyncio.Future[T] = self._loop.create_future()
-        operation = _Operation(run, writes, mirrored() if mirrored is not None else None, done)
-        with self._work:
-            self._queue.append(operation)
-            self._work.notify()
-        return await done
+        undo = mirrored() if mirrored is not None else None
+        return await self._connection.call(run, writes=writes, undo=undo)
 
     def _require_open(self) -> None:
-        if self._thread is None:
+        if not self._connection.is_open:
             raise StoreUnavailable(f"sqlite store {self.path}: the store is not open")
-
-    # --- the worker thread ---
-    def _serve(self, connected: asyncio.Future[None]) -> None:
-        """Open the file, then run batches until asked to stop; then close the file."""
-        try:
-            self._connect()
-        except BaseException as exc:  # the caller of open() gets it
-            self._to_loop(_settle_one, connected, None, exc)
-            if self._stopped is not None and self._closing:  # open() was cancelled meanwhile
-                self._to_loop(_settle_one, self._stopped, None, None)
-            return
-        self._to_loop(_settle_one, connected, None, None)
-        error: BaseException | None = None
-        try:
-            closing = False
-            while not closing:
-                with self._work:
-                    while not self._queue and not self._closing:
-                        self._work.wait()
-                    batch, self._queue = self._queue, []
-                    closing = self._closing
-                try:
-                    self._run_batch(batch)
-                except Exception as exc:  # a bug, not SQLite: fail the batch, keep serving
-                    for operation in batch:
-                        operation.result, operation.error = None, exc
-                # The mirror undos first, then the callers: they wake to the mirror restored.
-                self._to_loop(_settle, batch)
-        finally:
-            try:
-                self._disconnect()
-            except sqlite3.Error as exc:
-                error = self._unavailable(exc)
-            if self._stopped is not None:
-                self._to_loop(_settle_one, self._stopped, None, error)
-
-    def _to_loop(self, callback: Callable[..., None], *args: Any) -> None:
-        if self._loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                self._loop.call_soon_threadsafe(callback, *args)
-
-    def _run_batch(self, batch: list[_Operation]) -> None:
-        """Worker thread: run the batch in one transaction and commit once."""
-        conn = self._conn
-        if conn is None:
-            closed = StoreUnavailable(f"sqlite store {self.path}: the store is closed")
-            for operation in batch:
-                operation.error = closed
-            return
-        writes = any(operation.writes for operation in batch)
-        try:
-            if writes:
-                conn.execute("BEGIN IMMEDIATE")
-            for operation in batch:
-                _run_isolated(conn, operation, in_transaction=writes)
-            if writes:
-                conn.execute("COMMIT")
-                self.commits += 1
-        except sqlite3.Error as exc:
-            _rollback_quietly(conn)
-            for operation in batch:
-                operation.result, operation.error = None, self._unavailable(exc)
-        else:
-            for operation in batch:
-                if isinstance(operation.error, sqlite3.Error):
-                    operation.error = self._unavailable(operation.error)
-
-    def _connect(self) -> None:
-        """Worker thread: open the file, set it up for durability, bring its schema up to date."""
-        try:
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout)
-        except sqlite3.Error as exc:
-            raise self._unavailable(exc) from exc
-        try:
-            conn.row_factory = sqlite3.Row
-            set_up_file(conn, self.path)
-            self.mirror.load(conn)
-        except (sqlite3.Error, StoreUnavailable) as exc:
-            conn.close()
-            if isinstance(exc, StoreUnavailable):
-                raise
-            raise self._unavailable(exc) from exc
-        self._conn = conn
-
-    def _disconnect(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def _unavailable(self, exc: BaseException) -> StoreUnavailable:
-        return StoreUnavailable(f"sqlite store {self.path}: {exc}")
-
-
-def _run_isolated(conn: sqlite3.Connection, operation: _Operation, *, in_transaction: bool) -> None:
-    """Run one operation so that its failure undoes only its own writes and fails only its call."""
-    if in_transaction:
-        conn.execute("SAVEPOINT operation")
-    try:
-        operation.result = operation.run(conn)
-    except Exception as exc:  # the caller gets it; the rest of the batch goes on
-        operation.error = exc
-        if in_transaction:
-            conn.execute("ROLLBACK TO operation")
-    if in_transaction:
-        conn.execute("RELEASE operation")
 
 
 def _mirror_rows(
@@ -543,36 +381,6 @@ def _mirror_rows(
 ) -> list[tuple[str, DedupeEntry, float]]:
     """(key, entry, expires_at) of the entries, as the mirror keeps them (and dedupe_rows)."""
     return [(key, e, e.at + ttl) for entries, ttl in batches for key, e in entries.items()]
-
-
-def _settle(batch: list[_Operation]) -> None:
-    """Event loop: put back the mirrored writes of the failed operations (latest first), then
-    give every caller still waiting its result or error."""
-    for operation in reversed(batch):
-        if operation.error is not None and operation.undo is not None:
-            try:
-                operation.undo()
-            except Exception:  # the callers must still wake
-                log.exception("store.mirror_undo_failed")
-    for operation in batch:
-        if operation.done is not None:
-            _settle_one(operation.done, operation.result, operation.error)
-
-
-def _settle_one(done: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if done.done():  # the caller was cancelled; the operation ran all the same
-        return
-    if error is not None:
-        done.set_exception(error)
-    else:
-        done.set_result(result)
-
-
-def _rollback_quietly(conn: sqlite3.Connection) -> None:
-    # If ROLLBACK itself fails, SQLite has already rolled the transaction back on its own.
-    if conn.in_transaction:
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute("ROLLBACK")
 
 
 def _remember(conn: sqlite3.Connection, *, key: str, ttl: float, now: float) -> bool:

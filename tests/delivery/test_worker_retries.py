@@ -19,7 +19,7 @@ from conftest import (
     wait_until,
 )
 
-from bridge.delivery.worker import backoff_delay
+from bridge.delivery.retry_policy import backoff_delay
 from bridge.model import Notification, NotificationState
 
 SHORT_TIMEOUT = "  timeout: 300ms\n"
