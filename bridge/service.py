@@ -12,6 +12,7 @@ import aiohttp
 import structlog
 
 from bridge.config.loader import load_config
+from bridge.config.schema import BridgeConfig
 from bridge.delivery.callback_intake import CallbackIntake
 from bridge.delivery.sender import ApiKeyStatus, Sender, build_sender
 from bridge.delivery.session import SessionMonitor
@@ -28,6 +29,32 @@ from bridge.store import build_store
 from bridge.store.base import Store
 
 log = structlog.get_logger("alertbridge")
+
+
+# Settings of the sections below that are read on every request, so a reload applies them at
+# once; the rest are read when the bridge starts (the store, the sender, the worker, the
+# listening socket) and wait for a restart.
+RESTART_SECTIONS = ("server", "store", "blueticks", "pacing")
+LIVE_SETTINGS = frozenset(
+    {
+        "server.admin_token",
+        "server.max_body_bytes",
+        "blueticks.callback_token",
+        "blueticks.webhook_secret",
+        "blueticks.webhook_tolerance",
+    }
+)
+
+
+def changed_settings(old: BridgeConfig, new: BridgeConfig) -> list[str]:
+    """`section.field` of every setting in RESTART_SECTIONS that differs between two configs."""
+    changed = []
+    for section in RESTART_SECTIONS:
+        before, after = getattr(old, section), getattr(new, section)
+        for name in type(before).model_fields:
+            if getattr(before, name) != getattr(after, name):
+                changed.append(f"{section}.{name}")
+    return changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,9 +210,12 @@ class Bridge:
             errors = [str(e) for e in exc.errors] if isinstance(exc, ConfigErrors) else [str(exc)]
             log.error("config.reload_failed", config=file, errors=errors)
             return errors
-        for section in ("store", "blueticks", "server"):
-            if getattr(runtime.config, section) != getattr(self.runtime.config, section):
-                log.warning("config.restart_needed", section=section)
+        changed = changed_settings(self.runtime.config, runtime.config)
+        later = [name for name in changed if name not in LIVE_SETTINGS]
+        if later:
+            log.warning("config.restart_needed", settings=later, message="kept until restart")
+        if len(later) < len(changed):
+            log.info("config.applied_now", settings=[n for n in changed if n in LIVE_SETTINGS])
         # Old secrets stay redacted too: in-flight log lines may still carry them.
         redactor.set_secrets(runtime.loaded.secrets | self.runtime.loaded.secrets)
         self.runtime = runtime

@@ -305,3 +305,15 @@ async def test_github_success_after_a_failure_is_sent_as_resolved(
     again = await h.post("/webhook/github", passed, github_headers("workflow_job", passed, "g-s2"))
     assert again.status == 202
     assert await h.bridge.store.get_record("gh-open", "78348d75ba8c5e40", time.time()) is None
+
+
+async def test_reload_applies_a_new_admin_token_at_once(start_bridge: StartBridge) -> None:
+    h = await start_bridge()
+    h.config_path.write_text(h.config_path.read_text().replace(ADMIN_TOKEN, "rotated-token-1"))
+    assert (
+        await h.post("/-/reload", b"", {"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    ).status == 200
+    assert (await h.get("/api/v1/outbox", {"Authorization": f"Bearer {ADMIN_TOKEN}"})).status == 401
+    assert (
+        await h.get("/api/v1/outbox", {"Authorization": "Bearer rotated-token-1"})
+    ).status == 200
