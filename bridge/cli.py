@@ -15,7 +15,7 @@ from pathlib import Path
 import structlog
 
 from bridge import __version__
-from bridge.errors import BridgeError, ConfigErrors, PayloadError
+from bridge.errors import BridgeError, ConfigErrors, PayloadError, StoreUnavailable
 from bridge.logs import configure_logging
 from bridge.runtime import Runtime, load_runtime
 
@@ -83,14 +83,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     app.on_startup.append(on_startup)
     server = runtime.config.server
-    web.run_app(
-        app,
-        host=server.host,
-        port=server.port,
-        print=None,
-        access_log=None,
-        shutdown_timeout=args.grace,
-    )
+    try:
+        web.run_app(
+            app,
+            host=server.host,
+            port=server.port,
+            print=None,
+            access_log=None,
+            shutdown_timeout=args.grace,
+        )
+    except StoreUnavailable as exc:  # an unwritable volume, say: one line, not a traceback
+        print(f"error: {args.config}: store.path: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

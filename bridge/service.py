@@ -14,7 +14,7 @@ import structlog
 from bridge.config.loader import load_config
 from bridge.config.schema import BridgeConfig
 from bridge.delivery.callback_intake import CallbackIntake
-from bridge.delivery.sender import ApiKeyStatus, Sender, build_sender
+from bridge.delivery.sender import NO_API_KEY, ApiKeyStatus, Sender, build_sender
 from bridge.delivery.session import SessionMonitor
 from bridge.delivery.worker import OutboxWorker
 from bridge.errors import BridgeError, ConfigErrors, StoreUnavailable
@@ -110,12 +110,18 @@ class Bridge:
         await self.silences.load(utcnow())
         if self.sender is None:
             timeout = aiohttp.ClientTimeout(total=self.runtime.config.blueticks.timeout)
-            self.http = aiohttp.ClientSession(timeout=timeout)
+            # trust_env: HTTPS_PROXY / NO_PROXY, for clusters whose egress goes through a proxy.
+            self.http = aiohttp.ClientSession(timeout=timeout, trust_env=True)
             self.sender = build_sender(
                 self.http,
                 self.runtime.config.blueticks,
                 public_url=self.runtime.config.server.public_url,
             )
+        blueticks = self.runtime.config.blueticks
+        if self.sender.name != "dry-run" and not (
+            blueticks.api_key and blueticks.api_key.get_secret_value()
+        ):
+            self.api_key.refused(NO_API_KEY)
         self.worker = OutboxWorker(
             self.store,
             self.sender,

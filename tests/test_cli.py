@@ -152,3 +152,14 @@ def test_check_refuses_the_redis_backend_until_it_exists(tmp_path: Path) -> None
     result = run("check", "--config", str(config))
     assert result.returncode == 1
     assert f"{config}: store.backend: the redis backend is not available yet" in result.stderr
+
+
+def test_serve_with_a_store_it_cannot_open_says_so_in_one_line(tmp_path: Path) -> None:
+    text = (ROOT / "config.example.yaml").read_text()
+    unusable = str(tmp_path / "no-such-dir" / "alertbridge.db")
+    (tmp_path / "c.yaml").write_text(text.replace("path: ./alertbridge.db", f"path: {unusable}"))
+    (tmp_path / "rules").symlink_to(ROOT / "rules")
+    result = run("serve", "--config", str(tmp_path / "c.yaml"))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: {tmp_path / 'c.yaml'}:")
+    assert "Traceback" not in result.stderr and "does not exist" in result.stderr

@@ -19,7 +19,11 @@ from bridge.model import Notification
 log = structlog.get_logger("alertbridge.delivery")
 
 # What each refusal of the key means for the operator; the key is checked again on every send.
+# Not an HTTP status: the config has no key, so nothing is sent (not even tried).
+NO_API_KEY = 0
 KEY_REFUSALS = {
+    NO_API_KEY: "no blueticks.api_key is configured: nothing is sent (notifications wait in the "
+    "outbox) until one is set and the bridge restarted",
     401: "Blueticks rejected the API key (401): it is wrong or revoked; every notification "
     "will fail until blueticks.api_key is fixed",
     403: "Blueticks refused the API key (403): it lacks the messages:write scope; every "

@@ -24,7 +24,7 @@ from bridge.delivery.backlog_digests import BacklogDigester
 from bridge.delivery.outcome_writes import PendingOutcomeWrites
 from bridge.delivery.pacing import Pacer
 from bridge.delivery.retry_policy import DeadLetter, RetryPolicy, in_progress_conflict
-from bridge.delivery.sender import ApiKeyStatus, Sender
+from bridge.delivery.sender import NO_API_KEY, ApiKeyStatus, Sender
 from bridge.errors import PermanentDeliveryError, StoreUnavailable, TransientDeliveryError
 from bridge.metrics import Metrics
 from bridge.model import Notification
@@ -190,6 +190,8 @@ class OutboxWorker:
 
     async def _claim(self, now: float) -> tuple[list[Notification], int]:
         """Claim only what could go soon: free send slots, global tokens, room to hold."""
+        if self.key_status.refused_with == NO_API_KEY:
+            return [], 0  # every send would fail: they wait, pending, for a key and a restart
         global_tokens = self.pacer.global_tokens(now)
         if global_tokens < 1:
             # A pause was counted as a retry_after wait when Blueticks asked for it.

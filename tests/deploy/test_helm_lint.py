@@ -119,13 +119,3 @@ BAD_VALUES = [
 @pytest.mark.parametrize(("name", "values"), BAD_VALUES, ids=[b[0] for b in BAD_VALUES])
 def test_values_refused_by_schema(tmp_path: Path, name: str, values: dict[str, Any]) -> None:
     assert (ERROR, "values.yaml") in lint(chart_copy(tmp_path, **values))
-
-
-def test_several_replicas_lint_clean_on_the_shared_backend(tmp_path: Path) -> None:
-    copy = chart_copy(
-        tmp_path,
-        replicaCount=3,
-        config={"store": {"backend": "redis", "url": "redis://redis:6379/0"}},
-        updateStrategy={"type": "RollingUpdate"},
-    )
-    assert lint(copy) == []

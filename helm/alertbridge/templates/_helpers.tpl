@@ -74,8 +74,11 @@ Refuse values that would deploy a bridge that cannot work: the checks run at ren
 {{- $server := get $config "server" | default dict }}
 {{- $store := get $config "store" | default dict }}
 {{- $backend := get $store "backend" | default "sqlite" }}
-{{- if and (gt (int .Values.replicaCount) 1) (ne $backend "redis") }}
-{{- fail (printf "replicaCount is %d but config.store.backend is %s: the %s store lives in one pod, so several replicas need the shared backend (config.store.backend: redis)" (int .Values.replicaCount) $backend $backend) }}
+{{- if eq $backend "redis" }}
+{{- fail "config.store.backend is redis, which this version of alertbridge does not have yet: use sqlite (the default, with persistence) and replicaCount 1" }}
+{{- end }}
+{{- if gt (int .Values.replicaCount) 1 }}
+{{- fail (printf "replicaCount is %d but config.store.backend is %s: the %s store lives in one pod, so several replicas would each send every alert; run one replica (a shared backend is not available yet)" (int .Values.replicaCount) $backend $backend) }}
 {{- end }}
 {{- $listen := get $server "listen" | default "0.0.0.0:8080" | toString }}
 {{- $port := regexFind "[0-9]+$" $listen }}
