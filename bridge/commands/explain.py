@@ -1,8 +1,10 @@
 """`alertbridge explain`: what the bridge would do with a payload now, per route and recipient.
 
-Reads the configured store (dedupe entries, groups, silences) and changes nothing: answers
-"why did I (not) get it" with sent / deduped (by which notification, when) / grouped (until
-which flush) / flapping / muted / silenced.
+Reads the configured store (dedupe entries, groups, silences, GitHub open failures) and
+changes nothing: answers "why did I (not) get it" with sent / deduped (by which notification,
+when) / grouped (until which flush) / flapping / muted / silenced / not sent (why). It runs
+ingest's own stages: the GitHub outcome step (staged, never committed), dedupe, and for a
+resolved alert of a grouped route the flush decision.
 """
 
 from __future__ import annotations
@@ -16,10 +18,20 @@ from typing import Any
 from bridge.model import Event
 from bridge.pipeline.dedupe import decide_on_route, read_histories
 from bridge.pipeline.deferral import defers, pending_hold
-from bridge.pipeline.grouping import GROUP_KIND, group_from_record, group_key, record_key
+from bridge.pipeline.grouping import (
+    GROUP_KIND,
+    GroupState,
+    add_event,
+    decide_flush,
+    group_from_record,
+    group_key,
+    record_key,
+)
 from bridge.pipeline.ingest import route_webhook
 from bridge.pipeline.mute import route_mute_state
+from bridge.pipeline.outcomes import settle_outcomes
 from bridge.pipeline.silences import list_silences, silenced_by
+from bridge.pipeline.staged_writes import StagedWrites
 from bridge.routes_test import parse_payload
 from bridge.routing.router import Route
 from bridge.runtime import Runtime
@@ -44,6 +56,9 @@ async def explain(
     now = time.time() if now is None else now
     moment = datetime.fromtimestamp(now, UTC)
     webhook = parse_payload(runtime, source, body, github_event)
+    # As ingest: a GitHub success that ends a remembered failure is "resolved". Its writes
+    # are staged into a StagedWrites that is never committed, so the store is not changed.
+    await settle_outcomes(webhook.events, store, StagedWrites(), now)
     routed, unrouted = route_webhook(runtime.routes, webhook)
     silences = await list_silences(store, moment, include_expired=False)
     report: dict[str, Any] = {"source": source, "unrouted_events": unrouted, "routes": []}
@@ -67,6 +82,8 @@ async def explain(
                     until = mute.until.isoformat() if mute.until else None
                     kind = "deferred" if route.when_muted == "defer" else "muted"
                     verdict = {"verdict": kind, "reason": mute.reason, "until": until}
+                    if route.grouped:  # kept in its group; only the notifications wait
+                        verdict["group"] = group_key(route, event)
                 elif hold is not None:
                     reason = "joins the deferred hold waiting for its release"
                     verdict = {
@@ -94,9 +111,13 @@ async def _verdict(
         key = group_key(route, event)
         doc = await store.get_record(GROUP_KIND, record_key(route.name, key), now)
         if doc is None:
+            if event.status == "resolved":  # no group: nobody was told it fires
+                return _grouped_resolution(route, recipient, event, key, None)
             return {"verdict": "grouped", "group": key, "flush_at": _when(now + route.group_wait)}
         group = group_from_record(doc)
         notified = group.notified.get(recipient)
+        if event.status == "resolved":
+            return _grouped_resolution(route, recipient, event, key, group)
         if (
             notified is not None
             and event.status == "firing"
@@ -122,6 +143,27 @@ async def _verdict(
     return {"verdict": "not_sent", "reason": decision.reason}
 
 
+def _grouped_resolution(
+    route: Route, recipient: str, event: Event, key: str, group: GroupState | None
+) -> dict[str, Any]:
+    """A resolved alert of a grouped route: sent at the next flush only if the flush decision
+    shows it (send_resolved, and the recipient was told it fires); `group` is a copy read
+    from the store, changed here and never written back."""
+    if group is not None:
+        add_event(group, event, group.next_flush_at)
+        decision = decide_flush(
+            group,
+            group.notified.get(recipient),
+            now=group.next_flush_at,
+            send_resolved=route.send_resolved,
+            repeat_interval=route.repeat_interval,
+        )
+        if decision.send and event.fingerprint in decision.fingerprints:
+            return {"verdict": "grouped", "group": key, "flush_at": _when(group.next_flush_at)}
+    reason = "resolved_not_wanted" if not route.send_resolved else "recipient_not_told_firing"
+    return {"verdict": "not_sent", "reason": reason, "group": key}
+
+
 def format_explain(report: dict[str, Any]) -> str:
     lines: list[str] = []
     if not report["routes"]:
@@ -134,7 +176,12 @@ def format_explain(report: dict[str, Any]) -> str:
                 "deduped": f"by notification {v.get('by')} at {v.get('at')}",
                 "grouped": f"in group {v.get('group')}, flush at {v.get('flush_at')}",
                 "flapping": f"held as flapping since {v.get('since')}",
-                "muted": f"{v.get('reason')} (until {v.get('until')}): dropped",
+                "muted": f"{v.get('reason')} (until {v.get('until')}): "
+                + (
+                    f"kept in group {v['group']}, its notifications skipped while muted"
+                    if v.get("group")
+                    else "dropped"
+                ),
                 "deferred": f"{v.get('reason')}: held until {v.get('until')}",
                 "silenced": f"by silence {v.get('by')} until {v.get('until')}",
                 "not_sent": str(v.get("reason")),

@@ -1,12 +1,15 @@
 """One digest message in place of a recipient's backlog: newest state per alert, and counts.
 
 Pure: the worker decides when a backlog is digested and merges it atomically in the store
-(`Store.merge_into`); this module only decides what the digest says.
+(`Store.merge_into`); this module only decides what the digest says. The parts of one split
+message (same route, recipient, created_at and alerts) are one update in it, in part order.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from bridge.model import Notification
 from bridge.render.whatsapp import WHATSAPP_MAX_LENGTH, cut_to_length, text_length
@@ -16,6 +19,44 @@ ENTRY_MAX_LENGTH = 600
 DIGEST_ROUTE = "digest"
 DIGEST_SOURCE = "digest"
 SEPARATOR = "\n\n"
+# The "(2/3)" line the renderer puts before each part of a split message.
+_PART_PREFIX = re.compile(r"\A\((\d+)/\d+\)\n")
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """One message of the backlog: its notifications, one, or the parts of a split message."""
+
+    parts: tuple[Notification, ...]
+
+    @property
+    def id(self) -> str:
+        return self.parts[0].id
+
+    @property
+    def created_at(self) -> float:
+        return self.parts[0].created_at
+
+    @property
+    def event_keys(self) -> list[tuple[str, str]]:
+        return self.parts[0].event_keys
+
+    @property
+    def text(self) -> str:
+        """The whole message: the parts' texts joined, without their "(i/n)" lines."""
+        if len(self.parts) == 1:
+            return self.parts[0].text.strip()
+        return "\n".join(_PART_PREFIX.sub("", n.text).strip() for n in self.parts)
+
+
+def updates_of(notifications: Sequence[Notification]) -> list[Update]:
+    """The backlog as messages, oldest first: the parts of one split message joined as one."""
+    messages: dict[tuple[object, ...], list[Notification]] = {}
+    for n in notifications:
+        key = (n.route, n.recipient, n.created_at, tuple(map(tuple, n.event_keys)))
+        messages.setdefault(key, []).append(n)
+    updates = [Update(tuple(sorted(parts, key=_part_order))) for parts in messages.values()]
+    return sorted(updates, key=lambda u: u.created_at)
 
 
 def newest_states(notifications: Sequence[Notification]) -> dict[str, str]:
@@ -27,14 +68,14 @@ def newest_states(notifications: Sequence[Notification]) -> dict[str, str]:
     return states
 
 
-def current_updates(notifications: Sequence[Notification]) -> list[Notification]:
-    """Newest first, without those whose every alert a newer notification reports again."""
+def current_updates(notifications: Sequence[Notification]) -> list[Update]:
+    """Newest first, without those whose every alert a newer update reports again."""
     seen: set[str] = set()
-    current: list[Notification] = []
-    for notification in reversed(_oldest_first(notifications)):
-        fingerprints = {fingerprint for fingerprint, _ in notification.event_keys}
+    current: list[Update] = []
+    for update in reversed(updates_of(notifications)):
+        fingerprints = {fingerprint for fingerprint, _ in update.event_keys}
         if not fingerprints or not fingerprints <= seen:
-            current.append(notification)
+            current.append(update)
         seen |= fingerprints
     return current
 
@@ -47,12 +88,12 @@ def digest_text(
 ) -> str:
     """The digest's WhatsApp text, at most `max_length` long as Blueticks counts (UTF-16)."""
     states = newest_states(notifications)
-    header = f"📋 *{len(notifications)} updates in one digest*"
+    header = f"📋 *{len(updates_of(notifications))} updates in one digest*"
     if states:
         firing = sum(1 for status in states.values() if status == "firing")
         header += f" — {firing} firing, {len(states) - firing} resolved"
     updates = current_updates(notifications)
-    superseded = len(notifications) - len(updates)
+    superseded = len(updates_of(notifications)) - len(updates)
     if superseded:
         header += f"\n_{superseded} older updates left out: newer ones below replace them._"
     tail = f"{SEPARATOR}🔗 {link}" if link else ""
@@ -62,7 +103,7 @@ def digest_text(
     parts: list[str] = []
     used = 0
     for index, update in enumerate(updates):
-        entry = SEPARATOR + _shorten(update.text.strip(), ENTRY_MAX_LENGTH)
+        entry = SEPARATOR + _shorten(update.text, ENTRY_MAX_LENGTH)
         left_after = len(updates) - index - 1
         room = budget - used - (more_room if left_after else 0)
         length = text_length(entry)
@@ -108,5 +149,29 @@ def _oldest_first(notifications: Sequence[Notification]) -> list[Notification]:
     return sorted(notifications, key=lambda n: n.created_at)
 
 
+def _part_order(notification: Notification) -> tuple[int, str]:
+    """A part's number from its "(i/n)" line, else 0; then the id (which sorts by part too)."""
+    match = _PART_PREFIX.match(notification.text)
+    return (int(match.group(1)) if match else 0, notification.id)
+
+
 def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    """`text` within `limit`, whole lines first; a cut says so, and how many lines it left
+    out ("… +3 more lines"), so no alert of a long message vanishes silently."""
+    if text_length(text) <= limit:
+        return text
+    lines = text.split("\n")
+    room = limit - text_length(f"\n… +{len(lines)} more lines")
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        length = text_length(line) + (1 if kept else 0)
+        if used + length > room:
+            break
+        kept.append(line)
+        used += length
+    if not kept:  # even the first line is too long: cut it
+        kept = [cut_to_length(lines[0], room).rstrip()]
+    left_out = len(lines) - len(kept)
+    more = f"\n… +{left_out} more lines" if left_out else "…"
+    return "\n".join(kept).rstrip() + more

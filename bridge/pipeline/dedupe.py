@@ -2,6 +2,8 @@
 
 A firing is not sent again within the dedupe window; a resolved is sent once for the firing it
 ends; firing -> resolved -> firing within the flap window is held and reported once as flapping.
+A GitHub success that ends no failure ("CI passed") is deduped under a status of its own,
+"passed", so a failure after it is always news.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ SuppressReason = Literal[
 ]
 # The status under which a flapping alert's hold is recorded (entry.at: when it started).
 HOLD = "flapping"
+# The status under which a GitHub success that ended no remembered failure is recorded.
+PASSED = "passed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,18 +45,20 @@ class DedupeHistory:
     firing: DedupeEntry | None = None
     resolved: DedupeEntry | None = None
     hold: DedupeEntry | None = None
+    passed: DedupeEntry | None = None
 
     @property
     def last(self) -> DedupeEntry | None:
-        """The most recent of the firing and resolved entries."""
-        entries = [e for e in (self.firing, self.resolved) if e is not None]
+        """The most recent of the firing, resolved and passed entries."""
+        entries = [e for e in (self.firing, self.resolved, self.passed) if e is not None]
         return max(entries, key=lambda e: e.at) if entries else None
 
     @property
     def told_firing(self) -> bool:
         """The recipient's last word on the alert is that it fires."""
-        fired, resolved = self.firing, self.resolved
-        return fired is not None and (resolved is None or fired.at > resolved.at)
+        fired = self.firing
+        ended = (e for e in (self.resolved, self.passed) if e is not None)
+        return fired is not None and all(fired.at > e.at for e in ended)
 
     @property
     def holding(self) -> bool:
@@ -65,11 +71,21 @@ def dedupe_key(route: str, recipient: str, fingerprint: str, status: str) -> str
     return f"dd:{route}\x1f{recipient}\x1f{fingerprint}\x1f{status}"
 
 
-def history_keys(route: str, recipient: str, fingerprint: str) -> tuple[str, str, str]:
+def dedupe_status(event: Event) -> str:
+    """The status an event is deduped under: its own, or PASSED for a GitHub success that
+    ended no remembered failure (settle_outcomes left it "firing")."""
+    if event.outcome == "success" and event.status == "firing":
+        return PASSED
+    return event.status
+
+
+def history_keys(route: str, recipient: str, fingerprint: str) -> tuple[str, str, str, str]:
+    """The keys of DedupeHistory's fields, in its field order."""
     return (
         dedupe_key(route, recipient, fingerprint, "firing"),
         dedupe_key(route, recipient, fingerprint, "resolved"),
         dedupe_key(route, recipient, fingerprint, HOLD),
+        dedupe_key(route, recipient, fingerprint, PASSED),
     )
 
 
@@ -86,13 +102,15 @@ def decide(
     fired, resolved = history.firing, history.resolved
     if history.holding:
         return _not_sent("flapping", history.hold)
+    if dedupe_status(event) == PASSED:
+        return _decide_passed(history, now=now, window=window)
     if event.status == "resolved":
         if not send_resolved:
             return DedupeDecision(False, "resolved_not_wanted")
         if resolved is not None and (fired is None or resolved.at >= fired.at):
             return _not_sent("duplicate", resolved)  # already ended the last firing
         return DedupeDecision(True)
-    if fired is not None and (resolved is None or fired.at > resolved.at):
+    if fired is not None and history.told_firing:
         if now - fired.at < window:
             return _not_sent("duplicate", fired)
         return DedupeDecision(True)  # still firing after the window: a reminder
@@ -103,6 +121,15 @@ def decide(
         and now - fired.at < flap_window
     ):
         return _not_sent("flapping", resolved)
+    return DedupeDecision(True)
+
+
+def _decide_passed(history: DedupeHistory, *, now: float, window: float) -> DedupeDecision:
+    """A success that ended no failure: a duplicate only while the recipient's last word is
+    already that it passes (passed or resolved) and that word is within the window."""
+    last = history.last
+    if last is not None and not history.told_firing and now - last.at < window:
+        return _not_sent("duplicate", last)
     return DedupeDecision(True)
 
 
@@ -138,8 +165,9 @@ def stage_sent(
 ) -> None:
     """Stage the entries that make `events` count as sent to the recipient in that notification."""
     for event in events:
-        key = dedupe_key(route.name, recipient, event.fingerprint, event.status)
-        staged.put_dedupe(key, DedupeEntry(event.status, now, notification_id), dedupe_ttl(route))
+        status = dedupe_status(event)
+        key = dedupe_key(route.name, recipient, event.fingerprint, status)
+        staged.put_dedupe(key, DedupeEntry(status, now, notification_id), dedupe_ttl(route))
 
 
 def stage_resolution(

@@ -18,6 +18,7 @@ from bridge.pipeline.dedupe import (
     DedupeHistory,
     decide_on_route,
     dedupe_key,
+    dedupe_status,
     read_histories,
     stage_resolution,
     stage_sent,
@@ -148,7 +149,7 @@ async def release_deferred(
                 fingerprint=fp,
                 status=alert.status,
                 reason=reason,
-                key=dedupe_key(route.name, rcpt.name, fp, alert.status),
+                key=dedupe_key(route.name, rcpt.name, fp, dedupe_status(alert.event)),
                 earlier=decision.earlier,
             )
             if reason == "resolved_not_wanted":

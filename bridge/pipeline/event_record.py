@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from bridge.model import Event, Webhook
 
@@ -15,6 +15,15 @@ def _when(value: datetime | None) -> str | None:
 
 def _parse_when(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def _parse_outcome(value: Any) -> Literal["failure", "success"] | None:
+    """A GitHub outcome; None for other sources and for records written before it was kept."""
+    if value == "failure":
+        return "failure"
+    if value == "success":
+        return "success"
+    return None
 
 
 def event_to_record(event: Event) -> dict[str, Any]:
@@ -33,6 +42,8 @@ def event_to_record(event: Event) -> dict[str, Any]:
         "image_url": event.image_url,
         "received_at": _when(event.received_at),
         "raw": event.raw,
+        # GitHub: the icon ("CI failed" or "passed") and the dedupe status depend on it.
+        "outcome": event.outcome,
     }
 
 
@@ -51,6 +62,7 @@ def event_from_record(doc: dict[str, Any]) -> Event:
         severity=doc.get("severity", ""),
         image_url=doc.get("image_url"),
         raw=dict(doc.get("raw") or {}),
+        outcome=_parse_outcome(doc.get("outcome")),
     )
     received = _parse_when(doc.get("received_at"))
     if received is not None:

@@ -11,7 +11,7 @@ import structlog
 
 from bridge.metrics import Metrics
 from bridge.model import Event, Notification, Recipient, Webhook
-from bridge.pipeline.dedupe import HOLD, dedupe_key, stage_sent
+from bridge.pipeline.dedupe import HOLD, dedupe_key, stage_resolution, stage_sent
 from bridge.pipeline.grouping import (
     FLAP_TRANSITIONS,
     GROUP_KIND,
@@ -85,12 +85,27 @@ def flush_flapping(
     now: float,
 ) -> list[Notification]:
     """One message per held recipient: the alert's state now, and that it flapped; the dedupe
-    entries written make that message count as the state sent."""
+    entries written make that message count as the state sent. A route without send_resolved
+    sends nothing when the alert ended resolved, but remembers the resolution (as ingest does),
+    so the next firing is news again."""
     notifications: list[Notification] = []
     for alert in group.alerts.values():
         event = alert.event
         for rcpt in route.recipients:
             if rcpt.name not in group.only:
+                continue
+            if event.status == "resolved" and not route.send_resolved:
+                stage_resolution(staged, route, rcpt.name, event.fingerprint, now)
+                metrics.dedupe_suppressed.labels(route.name, "resolved_not_wanted").inc()
+                log.info(
+                    "flapping.not_sent",
+                    route=route.name,
+                    recipient=rcpt.name,
+                    fingerprint=event.fingerprint,
+                    status=event.status,
+                    reason="resolved_not_wanted",
+                    changes=alert.transitions,
+                )
                 continue
             sent = render(rcpt, [event], {event.fingerprint: alert.transitions})
             notifications.extend(sent)

@@ -54,9 +54,12 @@ _MAX_SLEEP = 5.0
 
 def flush_id(record_key: str, opened_at: float, flushes: int, recipient: str, part: int) -> str:
     """Stable for one flush of one group; `opened_at` tells apart a group opened again under
-    the same key after it was forgotten (all resolved), whose flushes count from 0 again."""
-    digest = hashlib.sha256(f"{record_key}|{opened_at!r}|{flushes}|{recipient}|{part}".encode())
-    return "g" + digest.hexdigest()[:31]
+    the same key after it was forgotten (all resolved), whose flushes count from 0 again.
+
+    The parts of one message share created_at, and the outbox sends by (created_at, id): so
+    they share a hash prefix and end in the zero-padded part number, to go out in order."""
+    digest = hashlib.sha256(f"{record_key}|{opened_at!r}|{flushes}|{recipient}".encode())
+    return f"g{digest.hexdigest()[:28]}{part:03d}"
 
 
 class GroupFlusher:

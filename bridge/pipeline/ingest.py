@@ -20,6 +20,7 @@ from bridge.pipeline.dedupe import (
     DedupeDecision,
     decide_on_route,
     dedupe_key,
+    dedupe_status,
     read_histories,
     stage_resolution,
     stage_sent,
@@ -282,7 +283,7 @@ class Pipeline:
             fingerprint=event.fingerprint,
             status=event.status,
             reason=reason,
-            key=dedupe_key(route.name, rcpt.name, event.fingerprint, event.status),
+            key=dedupe_key(route.name, rcpt.name, event.fingerprint, dedupe_status(event)),
             earlier=decision.earlier,
         )
 

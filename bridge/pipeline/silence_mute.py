@@ -1,8 +1,11 @@
 """The silence and time-mute stages: which events of each route go on, are dropped or deferred.
 
-Silenced events are dropped; on a muted route, events are dropped (`when_muted: drop`) or set
-aside for a deferred hold (`defer`, routes without group_by); grouped routes that defer are
-muted at flush time instead. Every drop is counted, logged and kept in the outcomes (explain).
+Silenced events are dropped; on a muted route without group_by, events are dropped
+(`when_muted: drop`) or set aside for a deferred hold (`defer`). Grouped routes always take
+their events into their groups and are muted at flush time only (as Alertmanager, which keeps
+updating groups while muted and skips only the notification): a resolution that arrives while
+muted is then still sent, and the group stops repeating the firing. Every drop is counted,
+logged and kept in the outcomes (explain).
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ def silence_and_mute(
             release = mute.until.timestamp() if mute.until else now + route.group_interval
             deferring.append(Deferring(RoutedEvents(route, passing), release))
             passing = []
-        elif mute.muted and not (route.when_muted == "defer" and route.grouped):
+        elif mute.muted and not route.grouped:
             dropped.extend((e, DedupeDecision(False, "muted")) for e in passing)
             passing = []
             log.info("route.muted", route=route.name, reason=mute.reason)

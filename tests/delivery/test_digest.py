@@ -109,3 +109,43 @@ def test_emoji_heavy_digest_fits_the_api_limit_counted_in_utf16() -> None:
     assert len(text.encode("utf-16-le")) // 2 <= 4096
     assert text.endswith("🔗 https://bridge.example/outbox")
     assert "… and " in text
+
+
+def split_message(
+    ids: list[str], keys: list[tuple[str, str]], created_at: float
+) -> list[Notification]:
+    """The parts of one split message, as the renderer numbers them."""
+    return [
+        Notification(
+            id=nid,
+            route="alerts",
+            recipient="alice",
+            phone=ALICE,
+            text=f"({part}/{len(ids)})\nalerts of part {part}",
+            created_at=created_at,
+            event_keys=keys,
+        )
+        for part, nid in enumerate(ids, start=1)
+    ]
+
+
+def test_the_parts_of_one_split_message_are_one_update_in_part_order() -> None:
+    keys = [(f"a{i}", "firing") for i in range(9)]
+    parts = split_message(["p2", "p3", "p1"], keys, 1000.0)  # ids out of part order
+    backlog = [*parts, update(5, [("b", "firing")])]
+    [newest, message] = current_updates(backlog)
+    assert newest.id == "n5" and len(message.parts) == 3
+    text = digest_text(backlog)
+    assert text.startswith("📋 *2 updates in one digest*")
+    assert "left out" not in text
+    shown = [text.index(f"alerts of part {part}") for part in (1, 2, 3)]
+    assert shown == sorted(shown)
+    assert "(1/3)" not in text
+
+
+def test_a_shortened_update_says_how_much_it_left_out() -> None:
+    lines = [f"alert {i}: disk full on db-{i}" for i in range(60)]
+    text = digest_text([update(1, [("a", "firing")], text="\n".join(lines))])
+    shown = sum(1 for line in lines if line in text)
+    assert 0 < shown < 60
+    assert f"… +{60 - shown} more lines" in text

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 
 from bridge.model import Event, Status
-from bridge.pipeline.dedupe import HOLD, DedupeHistory, decide
+from bridge.pipeline.dedupe import HOLD, PASSED, DedupeHistory, decide
 from bridge.store.base import DedupeEntry
 
 HOUR = 3600.0
@@ -80,3 +82,45 @@ def test_a_hold_older_than_the_last_status_sent_is_over() -> None:
     assert not history.holding
     decision = decide(event("firing"), history, now=710, window=HOUR, send_resolved=True)
     assert (decision.send, decision.reason) == (False, "duplicate")
+
+
+def github_event(outcome: Literal["failure", "success"], status: Status = "firing") -> Event:
+    return Event(source="github", fingerprint="fp", status=status, labels={}, outcome=outcome)
+
+
+P5 = DedupeEntry(PASSED, 5, "n-pass")
+
+
+@pytest.mark.parametrize(
+    ("history", "outcome", "now", "send", "reason", "earlier"),
+    [
+        (DedupeHistory(), "success", 0, True, None, None),
+        (DedupeHistory(passed=P5), "success", 10, False, "duplicate", "n-pass"),
+        (DedupeHistory(passed=P5), "success", HOUR + 6, True, None, None),
+        (DedupeHistory(passed=P5), "failure", 10, True, None, None),
+        (DedupeHistory(F0, passed=P5), "failure", 10, True, None, None),
+        (DedupeHistory(F0, R5), "success", 10, False, "duplicate", "n-res"),
+        (DedupeHistory(F9, passed=P5), "success", 10, True, None, None),
+    ],
+    ids=[
+        "first-pass-is-sent",
+        "same-pass-within-window-is-duplicate",
+        "pass-after-window-is-sent",
+        "failure-after-a-pass-is-sent",
+        "failure-after-a-pass-that-followed-a-failure-is-sent",
+        "pass-after-a-resolution-is-duplicate",
+        "pass-after-a-newer-failure-is-sent",
+    ],
+)
+def test_github_pass_decision(
+    history: DedupeHistory,
+    outcome: Literal["failure", "success"],
+    now: float,
+    send: bool,
+    reason: str | None,
+    earlier: str | None,
+) -> None:
+    decision = decide(
+        github_event(outcome), history, now=now, window=HOUR, send_resolved=True, flap_window=FLAP
+    )
+    assert (decision.send, decision.reason, decision.earlier) == (send, reason, earlier)

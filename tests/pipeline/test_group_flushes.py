@@ -1,0 +1,219 @@
+"""Group and hold flushes through the real pipeline, flusher and store, on a test clock:
+mutes on grouped routes, the order of split parts, flap holds without send_resolved, explain."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from alertmanager_webhooks import am_alert, am_webhook
+from conftest import write_config
+
+from bridge.commands.explain import explain
+from bridge.metrics import Metrics
+from bridge.model import Notification, utcnow
+from bridge.pipeline.flush import GroupFlusher, flush_id
+from bridge.pipeline.ingest import Pipeline
+from bridge.pipeline.locks import KeyedLocks
+from bridge.runtime import Runtime, load_runtime
+from bridge.store import SqliteStore
+
+MINUTE = 60.0
+
+
+@dataclass
+class Bench:
+    """A pipeline and a group flusher sharing one store and one clock."""
+
+    runtime: Runtime
+    store: SqliteStore
+    pipeline: Pipeline
+    flusher: GroupFlusher
+    clock: list[float]
+    sent: list[Notification]
+
+    async def post(self, *alerts: dict[str, object]) -> None:
+        body = am_webhook(*alerts)
+        webhook = self.runtime.sources["alertmanager"].parse({}, body, utcnow())
+        runtime = self.runtime
+        await self.pipeline.ingest(
+            webhook, runtime.routes, runtime.renderer, runtime.time_intervals
+        )
+
+    async def run_until(self, end: float) -> None:
+        """Step the clock a minute at a time, flushing every group that comes due."""
+        while self.clock[0] < end:
+            self.clock[0] += MINUTE
+            for key, doc in await self.store.list_records("group", self.clock[0]):
+                if doc["next_flush_at"] <= self.clock[0]:
+                    self.sent.extend(await self.flusher.flush(key))
+
+    def headlines(self) -> list[str]:
+        return [n.text.splitlines()[0] for n in self.sent]
+
+
+MakeBench = Callable[[str, float], Awaitable[Bench]]
+
+
+@pytest.fixture
+async def bench(tmp_path: Path) -> AsyncIterator[MakeBench]:
+    stores: list[SqliteStore] = []
+
+    async def make(routes: str, start: float) -> Bench:
+        runtime = load_runtime(str(write_config(tmp_path, "http://127.0.0.1:9", routes)))
+        store = SqliteStore(str(tmp_path / "bench.db"))
+        await store.open()
+        stores.append(store)
+        clock = [start]
+        locks = KeyedLocks()
+        pipeline = Pipeline(store, Metrics(), locks, clock=lambda: clock[0])
+        flusher = GroupFlusher(store, Metrics(), locks, lambda: runtime, clock=lambda: clock[0])
+        return Bench(runtime, store, pipeline, flusher, clock, [])
+
+    yield make
+    for store in stores:
+        await store.close()
+
+
+def at(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+MUTED_AT_NIGHT = """\
+time_intervals:
+  - name: night
+    time_intervals:
+      - times: [{{start_time: '18:00', end_time: '24:00'}}]
+routes:
+  - name: disks
+    source: alertmanager
+    group_by: [alertname]
+    group_wait: 30s
+    group_interval: 5m
+    repeat_interval: 4h
+    send_resolved: {send_resolved}
+    mute_time_intervals: [night]
+    when_muted: drop
+    to: [alice]
+"""
+
+
+@pytest.mark.parametrize("send_resolved", [True, False])
+async def test_a_resolution_during_a_drop_mute_ends_the_group_after_the_mute(
+    bench: MakeBench, send_resolved: bool
+) -> None:
+    routes = MUTED_AT_NIGHT.format(send_resolved=str(send_resolved).lower())
+    b = await bench(routes, at("2026-03-10T17:00:00+00:00"))
+    await b.post(am_alert("db-1"))
+    await b.run_until(at("2026-03-10T17:30:00+00:00"))
+    assert [h.split(" · ")[0] for h in b.headlines()] == ["🔥 *FIRING*"]
+
+    await b.run_until(at("2026-03-10T20:00:00+00:00"))  # muted from 18:00
+    await b.post(am_alert("db-1", "resolved"))
+    await b.run_until(at("2026-03-11T12:00:00+00:00"))  # the mute ends at midnight
+
+    after = [h.split(" · ")[0] for h in b.headlines()[1:]]
+    assert after == (["✅ *RESOLVED*"] if send_resolved else [])
+    assert await b.store.list_records("group", b.clock[0]) == []  # no more FIRING reminders
+
+
+SPLIT = """\
+routes:
+  - name: disks
+    source: alertmanager
+    group_by: [alertname]
+    group_wait: 30s
+    overflow: split
+    max_parts: 4
+    to: [alice]
+"""
+
+
+async def test_the_parts_of_a_split_group_message_are_claimed_in_order(bench: MakeBench) -> None:
+    b = await bench(SPLIT + "templates: {max_length: 400}\n", 1_000_000.0)
+    await b.post(*(am_alert(f"db-{i}") for i in range(12)))
+    await b.run_until(1_000_000.0 + 2 * MINUTE)
+    assert len(b.sent) >= 3, b.headlines()
+
+    claimed = await b.store.claim_due(b.clock[0], limit=10)
+    total = len(b.sent)
+    assert [n.text.splitlines()[0] for n in claimed] == [
+        f"({i}/{total})" for i in range(1, total + 1)
+    ]
+    # A replayed flush makes the same ids, so it is never enqueued twice.
+    assert [n.id for n in b.sent] == [
+        flush_id("disks\x1fdisks{alertname='Disk'}", 1_000_000.0, 0, "alice", part)
+        for part in range(total)
+    ]
+
+
+FLAPPING_WITHOUT_RESOLVED = """\
+routes:
+  - name: disks
+    source: alertmanager
+    send_resolved: false
+    to: [alice]
+"""
+
+
+async def test_a_flap_hold_that_ends_resolved_sends_nothing_without_send_resolved(
+    bench: MakeBench,
+) -> None:
+    start = 1_000_000.0
+    b = await bench(FLAPPING_WITHOUT_RESOLVED, start)
+    for status in ("firing", "resolved", "firing", "resolved"):
+        await b.post(am_alert("db-1", status))
+        b.clock[0] += MINUTE
+    await b.run_until(start + 30 * MINUTE)  # the hold flushes
+    outbox = await b.store.list_notifications(limit=50)
+    assert [n.text.splitlines()[0].split(" · ")[0] for n in outbox] == ["🔥 *FIRING*"]
+
+    # The resolution was remembered: the next firing is news again.
+    await b.post(am_alert("db-1"))
+    assert len(await b.store.list_notifications(limit=50)) == 2
+
+
+EXPLAINED_GROUPS = """\
+routes:
+  - name: wanted
+    source: alertmanager
+    group_by: [alertname]
+    group_wait: 30s
+    continue: true
+    to: [alice]
+  - name: unwanted
+    source: alertmanager
+    group_by: [alertname]
+    group_wait: 30s
+    send_resolved: false
+    to: [alice]
+"""
+
+
+async def test_explain_says_when_a_grouped_resolution_will_not_be_sent(bench: MakeBench) -> None:
+    start = 1_000_000.0
+    b = await bench(EXPLAINED_GROUPS, start)
+    resolved = am_webhook(am_alert("db-1", "resolved"))
+
+    async def verdicts() -> dict[str, tuple[str, str | None]]:
+        report = await explain(b.runtime, b.store, "alertmanager", resolved, now=b.clock[0])
+        return {
+            r["route"]: (r["verdicts"][0]["verdict"], r["verdicts"][0].get("reason"))
+            for r in report["routes"]
+        }
+
+    # Nobody was told db-1 fires: nothing to resolve on either route.
+    assert await verdicts() == {
+        "wanted": ("not_sent", "recipient_not_told_firing"),
+        "unwanted": ("not_sent", "resolved_not_wanted"),
+    }
+    await b.post(am_alert("db-1"))
+    await b.run_until(start + 2 * MINUTE)
+    assert len(b.sent) == 2
+    assert await verdicts() == {
+        "wanted": ("grouped", None),
+        "unwanted": ("not_sent", "resolved_not_wanted"),
+    }
