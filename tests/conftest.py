@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import sys
 import textwrap
 import time
@@ -18,6 +19,7 @@ from typing import Any, Literal
 
 import aiohttp
 import pytest
+import yaml
 from aiohttp import web
 from multidict import CIMultiDict
 from pydantic import SecretStr
@@ -40,16 +42,27 @@ GITHUB_SECRET = "github-test-secret"
 ADMIN_TOKEN = "admin-test-token"
 ALICE_PHONE, BOB_PHONE = "+14155550123", "+4915112345678"  # alice and bob of BASE_CONFIG
 
-BASE_CONFIG = """\
-server: {{listen: "127.0.0.1:0", admin_token: {admin}, max_body_bytes: 65536{server_extra}}}
-blueticks:
+SERVER_SETTINGS = """\
+  listen: "127.0.0.1:0"
+  admin_token: {admin}
+  max_body_bytes: 65536
+"""
+
+BLUETICKS_SETTINGS = """\
   api: {api}
   base_url: {standin}
   api_key: {api_key}
   timeout: 2s
   backoff_initial: 50ms
   backoff_max: 200ms
-{blueticks_extra}store: {{backend: sqlite, path: {db}}}
+  # No /v1/ping unless a test asks: it would mix into the stand-in's calls and faults.
+  session_check_interval: 0s
+"""
+
+BASE_CONFIG = """\
+server:
+{server}blueticks:
+{blueticks}store: {{backend: sqlite, path: {db}}}
 sources:
   alertmanager: {{auth: {{bearer_token: {am_token}}}}}
   grafana: {{auth: {{basic: {{username: {g_user}, password: {g_password}}}}}}}
@@ -161,33 +174,73 @@ def write_config(
     blueticks_extra: str = "",
     server_extra: str = "",
 ) -> Path:
-    """The test config; `extra` adds top-level YAML, `blueticks_extra` lines (indented two
-    spaces) to the blueticks section, `server_extra` flow-mapping items (", public_url: x")."""
-    if "session_check_interval" not in blueticks_extra:
-        # No /v1/ping unless a test asks: it would mix into the stand-in's calls and faults.
-        blueticks_extra = "  session_check_interval: 0s\n" + blueticks_extra
-    text = (
-        BASE_CONFIG.format(
-            blueticks_extra=blueticks_extra,
-            server_extra=server_extra,
-            admin=ADMIN_TOKEN,
-            api=api,
-            standin=standin_url,
-            api_key=DEFAULT_API_KEY,
-            db=tmp_path / "alertbridge.db",
-            am_token=AM_TOKEN,
-            g_user=GRAFANA_USER,
-            g_password=GRAFANA_PASSWORD,
-            gh_secret=GITHUB_SECRET,
-            alice_phone=ALICE_PHONE,
-            bob_phone=BOB_PHONE,
-        )
-        + textwrap.dedent(routes)
-        + extra
+    """The test config. `routes` and `extra` are top-level YAML, `blueticks_extra` lines
+    (indented two spaces) of the blueticks section, `server_extra` flow-mapping items
+    (", public_url: x") of the server section. A key they give replaces the base's key of the
+    same name in its place; the loader refuses a key written twice."""
+    server = override_entries(
+        SERVER_SETTINGS.format(admin=ADMIN_TOKEN), flow_items_as_block(server_extra), indent=2
     )
+    blueticks = override_entries(
+        BLUETICKS_SETTINGS.format(api=api, standin=standin_url, api_key=DEFAULT_API_KEY),
+        blueticks_extra,
+        indent=2,
+    )
+    base = BASE_CONFIG.format(
+        server=server,
+        blueticks=blueticks,
+        db=tmp_path / "alertbridge.db",
+        am_token=AM_TOKEN,
+        g_user=GRAFANA_USER,
+        g_password=GRAFANA_PASSWORD,
+        gh_secret=GITHUB_SECRET,
+        alice_phone=ALICE_PHONE,
+        bob_phone=BOB_PHONE,
+    )
+    text = override_entries(override_entries(base, textwrap.dedent(routes), 0), extra, 0)
     path = tmp_path / "config.yaml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def override_entries(base: str, overrides: str, indent: int) -> str:
+    """Block-mapping YAML whose keys start `indent` spaces in: each entry of `overrides`
+    replaces the entry of `base` with its key (where that one was), or is added at the end.
+
+    Done on the text, not on parsed data, so the config keeps the wording tests look for.
+    """
+    entries = mapping_entries(base, indent)
+    entries.update(mapping_entries(overrides, indent))
+    return "".join(entries.values())
+
+
+def mapping_entries(text: str, indent: int) -> dict[str, str]:
+    """Split block-mapping YAML into its entries by key: a key's line and the lines nested
+    under it, after the comments and blank lines just above it."""
+    key_line = re.compile(rf" {{{indent}}}([A-Za-z_][\w.-]*) *:(?: |$)")
+    entries: dict[str, str] = {}
+    key, above = "", ""
+    for line in text.splitlines(keepends=True):
+        line = line if line.endswith("\n") else line + "\n"
+        if not line.strip() or line.lstrip().startswith("#"):
+            above += line
+        elif match := key_line.match(line):
+            # A key written twice stays twice (in the first's place), for the loader to refuse.
+            key = match.group(1)
+            entries[key], above = entries.get(key, "") + above + line, ""
+        else:
+            nested = line.startswith((" " * (indent + 1), " " * indent + "- "))
+            assert key and nested, f"not a block-mapping entry at indent {indent}: {line!r}"
+            entries[key], above = entries[key] + above + line, ""
+    if above:
+        entries[key] = entries.get(key, "") + above
+    return entries
+
+
+def flow_items_as_block(items: str) -> str:
+    """Items of a flow mapping (", public_url: x") as block lines indented two spaces."""
+    parsed = yaml.safe_load("{" + items.strip().removeprefix(",") + "}")
+    return "".join(f"  {key}: {json.dumps(value)}\n" for key, value in parsed.items())
 
 
 StartBridge = Callable[..., Awaitable[BridgeHarness]]

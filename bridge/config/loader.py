@@ -1,4 +1,5 @@
-"""Reading the YAML config: ${VAR} expansion, *_file secrets, rule files, located errors."""
+"""Reading the YAML config: ${VAR} expansion, *_file secrets, rule files, duplicate keys refused,
+located errors."""
 
 from __future__ import annotations
 
@@ -106,17 +107,74 @@ def _resolve(node: Any, path: str, file: str, env: dict[str, str], base: Path) -
 
 
 def _read_yaml(file: Path) -> Any:
+    """Parse one YAML document; a syntax error is a ConfigError, duplicate keys ConfigErrors."""
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read file: {exc.strerror}", file=str(file)) from exc
+    loader = yaml.SafeLoader(text)
     try:
-        return yaml.safe_load(text)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        duplicates: list[ConfigError] = []
+        _find_duplicate_keys(loader, node, "", str(file), duplicates, set())
+        if duplicates:
+            raise ConfigErrors(duplicates)
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"invalid YAML: {problem}", file=str(file), path=where) from exc
+    finally:
+        loader.dispose()
+
+
+def _find_duplicate_keys(
+    loader: yaml.SafeLoader,
+    node: yaml.Node,
+    path: str,
+    file: str,
+    found: list[ConfigError],
+    seen: set[int],
+) -> None:
+    """Report every key written twice in one mapping.
+
+    PyYAML keeps the last silently, so a second `matchers:` would quietly change a route;
+    Alertmanager refuses such a config, and so do we. Merge keys (`<<`) may still be overridden.
+    """
+    if id(node) in seen:  # an alias of a node already walked (or of one of its parents)
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _find_duplicate_keys(loader, item, f"{path}[{i}]", file, found, seen)
+    elif isinstance(node, yaml.MappingNode):
+        first_line: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                # `<<: *base` then `key: x` overrides on purpose; the merged keys are this path's.
+                _find_duplicate_keys(loader, value_node, path, file, found, seen)
+                continue
+            key = loader.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                earlier = first_line.get(key)
+            except TypeError:  # an unhashable key: constructing the document reports it
+                continue
+            if earlier is None:
+                first_line[key] = line
+            else:
+                found.append(
+                    ConfigError(
+                        f"duplicate key {key!r} (first on line {earlier})",
+                        file=file,
+                        path=f"line {line}: {path}" if path else f"line {line}",
+                    )
+                )
+            child = f"{path}.{key}" if path else str(key)
+            _find_duplicate_keys(loader, value_node, child, file, found, seen)
 
 
 def _pydantic_errors(exc: ValidationError, file: str, prefix: str = "") -> list[ConfigError]:

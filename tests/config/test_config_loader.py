@@ -186,3 +186,41 @@ def test_malformed_reference_in_a_rule_file_names_the_rule_file(tmp_path: Path) 
     cfg = write(tmp_path / "c.yaml", "rule_files: [rules/*.yaml]\n")
     [error] = errors_of(cfg, {"ONCALL": "+14155550123"})
     assert error.startswith(f"{rules}: [0].to[0]: malformed variable reference '${{ ONCALL }}'")
+
+
+def test_a_key_written_twice_is_an_error_naming_file_line_and_path(tmp_path: Path) -> None:
+    """PyYAML keeps the last silently: a second `matchers:` would quietly reroute alerts."""
+    cfg = write(
+        tmp_path / "c.yaml",
+        "routes:\n"
+        "  - name: a\n"
+        "    to: [x]\n"
+        "    matchers: ['severity=\"critical\"']\n"
+        "    matchers: ['team=\"db\"']\n"
+        "sources:\n"
+        "  grafana: {auth: {basic: {username: g, password: p, username: h}}}\n"
+        "routes: []\n",
+    )
+    assert errors_of(cfg) == [
+        f"{cfg}: line 5: routes[0]: duplicate key 'matchers' (first on line 4)",
+        f"{cfg}: line 7: sources.grafana.auth.basic: duplicate key 'username' (first on line 7)",
+        f"{cfg}: line 8: duplicate key 'routes' (first on line 1)",
+    ]
+
+
+def test_a_key_written_twice_in_a_rule_file_names_the_rule_file(tmp_path: Path) -> None:
+    """A merge key (`<<: *base`) followed by a key of the base overrides it on purpose."""
+    rules = write(
+        tmp_path / "rules" / "a.yaml",
+        "routes:\n"
+        "  - &base {name: a, to: [x], matchers: ['team=\"db\"']}\n"
+        "  - <<: *base\n"
+        "    name: b\n"
+        "  - {name: c, to: [x], to: [y]}\n",
+    )
+    cfg = write(tmp_path / "c.yaml", "rule_files: [rules/*.yaml]\n")
+    assert errors_of(cfg) == [f"{rules}: line 5: routes[2]: duplicate key 'to' (first on line 5)"]
+    write(rules, rules.read_text().replace("to: [x], to: [y]", "to: [y]"))
+    loaded = load_config(cfg, {})
+    assert [r.config.name for r in loaded.routes] == ["a", "b", "c"]
+    assert loaded.routes[1].config.matchers == loaded.routes[0].config.matchers
