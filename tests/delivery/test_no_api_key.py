@@ -58,7 +58,7 @@ async def test_without_an_api_key_notifications_wait_and_readiness_says_why(
                 )
                 return depth is not None and depth >= 1
 
-            await wait_until(worker_saw_it_pending, 5, "a worker round after the webhook")
+            await wait_until(worker_saw_it_pending, 10, "a worker round after the webhook")
             states = {n.state for n in await bridge.store.list_notifications(limit=10)}
         assert states == {"pending"}  # not dead: they go out once a key is set and it restarts
         assert standin.state.calls == []
