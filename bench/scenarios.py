@@ -277,6 +277,8 @@ def dedupe_expiry(bench: Bench) -> list[Row]:
                 series.append(_expiry_sample(service, db))
             before = _dedupe_gauge(service.url)
             after = _dedupe_gauge_after_next_purge(service.url, before, below=per_round)
+            if db is not None:  # the gauge (the store's mirror) drops as the purge is queued;
+                _wait_for_rows_below(db, per_round, timeout=10.0)  # the rows at its commit
             series.append(_expiry_sample(service, db))
         finally:
             service.stop()
@@ -309,6 +311,12 @@ def _dedupe_gauge_after_next_purge(bridge_url: str, before: int, *, below: int) 
         if (changed and value < below) or time.monotonic() > deadline:
             return value
         time.sleep(1.0)
+
+
+def _wait_for_rows_below(db: Path, rows: int, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while _dedupe_rows(db) >= rows and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def _dedupe_gauge(bridge_url: str) -> int:
