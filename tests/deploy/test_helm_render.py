@@ -393,6 +393,11 @@ async def test_notes_show_the_webhook_urls_and_the_alertmanager_receiver(
 UNWORKABLE = [
     ("several_replicas_on_sqlite", {"replicaCount": 2}, "several replicas would each send"),
     (
+        "alert_rules_without_a_scrape_job",
+        {"prometheusRule": {"enabled": True}},
+        "set prometheusRule.job",
+    ),
+    (
         "the_redis_backend_not_built_yet",
         {"config": {"store": {"backend": "redis", "url": "redis://redis:6379/0"}}},
         "does not have yet",
@@ -422,3 +427,9 @@ async def test_values_that_cannot_work_are_refused(
 ) -> None:
     with pytest.raises(helm.InstallError, match=re.escape(message)):
         await render(values)
+
+
+async def test_alert_rules_watch_the_job_given_when_something_else_scrapes(render: Render) -> None:
+    rendered = await render({"prometheusRule": {"enabled": True, "job": "kubernetes-pods"}})
+    (group,) = rendered.get("PrometheusRule")["spec"]["groups"]
+    assert all('job="kubernetes-pods"' in rule["expr"] for rule in group["rules"])

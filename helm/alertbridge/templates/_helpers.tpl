@@ -74,6 +74,9 @@ Refuse values that would deploy a bridge that cannot work: the checks run at ren
 {{- $server := get $config "server" | default dict }}
 {{- $store := get $config "store" | default dict }}
 {{- $backend := get $store "backend" | default "sqlite" }}
+{{- if and .Values.prometheusRule.enabled (not .Values.serviceMonitor.enabled) (not .Values.prometheusRule.job) }}
+{{- fail "prometheusRule.enabled without serviceMonitor.enabled: set prometheusRule.job to the job label your Prometheus gives alertbridge, or enable the ServiceMonitor (otherwise AlertbridgeDown fires forever and the other alerts watch a job that does not exist)" }}
+{{- end }}
 {{- if eq $backend "redis" }}
 {{- fail "config.store.backend is redis, which this version of alertbridge does not have yet: use sqlite (the default, with persistence) and replicaCount 1" }}
 {{- end }}
