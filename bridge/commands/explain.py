@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from bridge.model import Event
-from bridge.pipeline.dedupe import decide_on_route, read_histories
+from bridge.pipeline.dedupe import PASSED, decide_on_route, dedupe_status, read_histories
 from bridge.pipeline.deferral import defers, pending_hold
 from bridge.pipeline.grouping import (
     GROUP_KIND,
     GroupState,
+    Notified,
     add_event,
     decide_flush,
     group_from_record,
@@ -118,11 +119,7 @@ async def _verdict(
         notified = group.notified.get(recipient)
         if event.status == "resolved":
             return _grouped_resolution(route, recipient, event, key, group)
-        if (
-            notified is not None
-            and event.status == "firing"
-            and event.fingerprint in notified.firing
-        ):
+        if notified is not None and event.fingerprint in _told_as_now(notified, event):
             return {
                 "verdict": "deduped",
                 "by": notified.notification_id,
@@ -211,3 +208,11 @@ async def run_explain(
     finally:
         await store.close()
     return json.dumps(report, indent=2, ensure_ascii=False) if as_json else format_explain(report)
+
+
+def _told_as_now(notified: Notified, event: Event) -> list[str]:
+    """The fingerprints the recipient was told are in the event's state: "CI passed" (a GitHub
+    success that ended no failure) or firing; nothing for a resolved event."""
+    if event.status != "firing":
+        return []
+    return notified.passed if dedupe_status(event) == PASSED else notified.firing

@@ -215,6 +215,8 @@ class GroupFlusher:
     ) -> list[Notification]:
         notifications: list[Notification] = []
         firing, resolved = sorted(group.firing()), sorted(group.resolved())
+        passed = sorted(group.passed())
+        failing = [fp for fp in firing if fp not in passed]  # told as firing, not "CI passed"
         flaps = group.flaps()
         for rcpt in route.recipients:
             decision = decide_flush(
@@ -233,7 +235,7 @@ class GroupFlusher:
                 self.metrics.groups_flushed.labels(route.name, decision.reason).inc()
             if decision.record:
                 nid = sent[0].id if sent else None
-                group.notified[rcpt.name] = Notified(firing, resolved, now, nid)
+                group.notified[rcpt.name] = Notified(failing, resolved, now, nid, passed)
             log.info(
                 "group.flushed" if decision.send else "group.unchanged",
                 route=route.name,

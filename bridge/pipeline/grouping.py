@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bridge.model import Event, Notification, Recipient, Webhook
+from bridge.pipeline.dedupe import PASSED, dedupe_status
 from bridge.pipeline.event_record import (
     event_from_record,
     event_to_record,
@@ -69,15 +70,24 @@ class GroupAlert:
     def status(self) -> str:
         return self.event.status
 
+    @property
+    def passed(self) -> bool:
+        """A GitHub success that ended no failure ("CI passed"): firing, but not a failure."""
+        return dedupe_status(self.event) == PASSED
+
 
 @dataclass(slots=True)
 class Notified:
-    """What one recipient was last told about a group (Alertmanager's notification log entry)."""
+    """What one recipient was last told about a group (Alertmanager's notification log entry).
+
+    `passed` holds the firing GitHub successes told as "CI passed"; they are not in `firing`,
+    so a failure after them is news and a later "resolved" pairs with no firing."""
 
     firing: list[str]
     resolved: list[str]
     at: float
     notification_id: str | None = None
+    passed: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -107,6 +117,10 @@ class GroupState:
     def resolved(self) -> set[str]:
         return {fp for fp, a in self.alerts.items() if a.status == "resolved"}
 
+    def passed(self) -> set[str]:
+        """The firing alerts that are GitHub successes which ended no failure."""
+        return {fp for fp, a in self.alerts.items() if a.passed}
+
     def flaps(self) -> dict[str, int]:
         """Alerts that changed status at least FLAP_TRANSITIONS times since the last flush."""
         return {
@@ -132,7 +146,10 @@ def new_group(
 
 
 def add_event(group: GroupState, event: Event, now: float) -> bool:
-    """Take the event's current state into the group; True if the group changed."""
+    """Take the event's current state into the group; True if the group changed.
+
+    A GitHub success turning into a failure (or back) while both fire is a change too, but
+    not a status transition: it does not count towards flapping."""
     known = group.alerts.get(event.fingerprint)
     if known is None:
         group.alerts[event.fingerprint] = GroupAlert(event, now)
@@ -142,7 +159,11 @@ def add_event(group: GroupState, event: Event, now: float) -> bool:
         known.changed_at = now
         known.event = event
         return True
-    known.event = event  # the newest annotations and ends_at, same status: not a change
+    was_passed = known.passed
+    known.event = event  # the newest annotations and ends_at, same status
+    if known.passed != was_passed:
+        known.changed_at = now
+        return True
     return False
 
 
@@ -169,16 +190,18 @@ def decide_flush(
 
     Resolved alerts count only when the recipient was told they were firing (a resolved pairs
     with the firing it ends); an unchanged firing group is sent again after repeat_interval.
+    A firing GitHub alert is news when it turned from "CI passed" to failing or back.
     """
-    firing = group.firing()
+    firing, passed = group.firing(), group.passed()
     seen = set(notified.firing) if notified is not None else set()
+    seen_passed = set(notified.passed) if notified is not None else set()
     newly_resolved = group.resolved() & seen
     flapped = {fp for fp in group.flaps() if fp in seen or fp in firing}
-    if notified is None or not notified.firing:
+    if notified is None or not (notified.firing or notified.passed):
         if not firing:
             return FlushDecision(False, "nothing_firing")
         return FlushDecision(True, "first", _ordered(group, firing | (flapped & firing)), True)
-    new_firing = firing - seen
+    new_firing = (firing - passed - seen) | (passed - seen_passed)
     shown_resolved = newly_resolved if send_resolved else set()
     if new_firing:
         changed = new_firing | shown_resolved | (flapped & firing)
@@ -211,6 +234,7 @@ def after_flush(group: GroupState, now: float, interval: float) -> None:
     for entry in group.notified.values():
         entry.firing = [fp for fp in entry.firing if fp not in resolved]
         entry.resolved = [fp for fp in entry.resolved if fp not in resolved]
+        entry.passed = [fp for fp in entry.passed if fp not in resolved]
     for alert in group.alerts.values():
         alert.transitions = 0
     group.flushes += 1
@@ -243,6 +267,7 @@ def group_to_record(group: GroupState) -> dict[str, Any]:
                 "resolved": n.resolved,
                 "at": n.at,
                 "notification_id": n.notification_id,
+                "passed": n.passed,
             }
             for name, n in group.notified.items()
         },
@@ -269,7 +294,11 @@ def group_from_record(doc: dict[str, Any]) -> GroupState:
         },
         notified={
             name: Notified(
-                list(n["firing"]), list(n["resolved"]), float(n["at"]), n.get("notification_id")
+                list(n["firing"]),
+                list(n["resolved"]),
+                float(n["at"]),
+                n.get("notification_id"),
+                list(n.get("passed") or []),
             )
             for name, n in (doc.get("notified") or {}).items()
         },

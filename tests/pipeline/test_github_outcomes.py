@@ -139,3 +139,57 @@ async def test_a_grouped_ci_failure_keeps_its_failure_icon(tmp_path: Path) -> No
         assert message.text.startswith("🔴 *CI failed: CodeQL / linters on main*")
     finally:
         await store.close()
+
+
+RUN_PASSED = fixture_bytes("github", "octokit-workflow_run.completed.success.json")
+_run = json.loads(RUN_PASSED)
+RUN_FAILED = json.dumps(
+    {**_run, "workflow_run": {**_run["workflow_run"], "conclusion": "failure"}}
+).encode()
+GROUPED_CI = CI + "    group_by: [repository]\n    group_wait: 30s\n    group_interval: 5m\n"
+
+
+@pytest.mark.parametrize(
+    ("kind", "passed", "failed"),
+    [("workflow_job", PASSED, FAILED), ("workflow_run", RUN_PASSED, RUN_FAILED)],
+    ids=["workflow_job", "workflow_run"],
+)
+async def test_a_grouped_failure_after_a_success_is_sent_at_the_next_flush(
+    tmp_path: Path, kind: str, passed: bytes, failed: bytes
+) -> None:
+    runtime = load_runtime(str(write_config(tmp_path, "http://127.0.0.1:9", GROUPED_CI)))
+    store = SqliteStore(str(tmp_path / "grouped.db"))
+    await store.open()
+    clock = [1_000_000.0]
+    locks = KeyedLocks()
+    pipeline = Pipeline(store, Metrics(), locks, clock=lambda: clock[0])
+    flusher = GroupFlusher(store, Metrics(), locks, lambda: runtime, clock=lambda: clock[0])
+
+    async def explained(body: bytes) -> str:
+        report = await explain(runtime, store, "github", body, github_event=kind, now=clock[0])
+        return str(report["routes"][0]["verdicts"][0]["verdict"])
+
+    async def post_then_flush(body: bytes) -> list[str]:
+        """Post one delivery, then flush its group once it is due (ten minutes later)."""
+        webhook = parse_payload(runtime, "github", body, kind)
+        await pipeline.ingest(webhook, runtime.routes, runtime.renderer)
+        clock[0] += 10 * MINUTES
+        messages = []
+        for key, _ in await store.list_records("group", clock[0]):
+            messages += await flusher.flush(key)
+        return [n.text.splitlines()[0].split(":")[0] for n in messages]
+
+    try:
+        assert await post_then_flush(passed) == ["✅ *CI passed"]
+        assert await explained(passed) == "deduped"  # explain agrees with what happens next
+        assert await post_then_flush(passed) == []  # already told it passes
+        assert await explained(failed) == "grouped"
+        assert await post_then_flush(failed) == ["🔴 *CI failed"]  # news, not a 4h repeat
+        assert await explained(failed) == "deduped"
+        assert await post_then_flush(failed) == []  # a repeated failure is not news
+        clock[0] += 4 * 60 * MINUTES  # until repeat_interval (4h) has passed
+        assert await post_then_flush(failed) == ["🔴 *CI failed"]  # the reminder
+        assert await post_then_flush(passed) == ["✅ *CI passed"]  # resolves the failure
+        assert await store.list_records("group", clock[0]) == []
+    finally:
+        await store.close()

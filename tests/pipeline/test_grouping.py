@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 
 from bridge.model import Event, Status, Webhook
@@ -153,3 +155,54 @@ def test_resolved_removed_at_flush_fires_again_as_new() -> None:
     after_flush(group, 10, INTERVAL)  # b resolved: gone, from the group and from the log
     add_event(group, alert("b"), 20)
     assert flushed(group, group.notified["alice"], send_resolved=False) == "new_firing:b:True"
+
+
+def ci(fp: str, outcome: Literal["failure", "success"], status: Status = "firing") -> Event:
+    """A GitHub CI event as settle_outcomes leaves it: a success that ended no failure fires."""
+    return Event("github", fp, status, {"repository": "octo"}, title=fp, outcome=outcome)
+
+
+# Each step: (GitHub outcome posted before the flush, expected reason, expected alerts sent).
+CI_SEQUENCE: list[tuple[Event, str, list[str]]] = [
+    (ci("a", "success"), "first", ["a"]),
+    (ci("a", "success"), "unchanged", []),
+    (ci("a", "failure"), "new_firing", ["a"]),
+    (ci("a", "failure"), "unchanged", []),
+    (ci("a", "success"), "new_firing", ["a"]),  # a success whose failure was forgotten
+    (ci("a", "failure"), "new_firing", ["a"]),
+    (ci("a", "success", "resolved"), "all_resolved", ["a"]),
+]
+
+
+def test_a_ci_outcome_change_is_news_and_a_repeated_outcome_is_not() -> None:
+    group = new_group(route(), "k", {}, Webhook("github", []), 0, 30)
+    seen: list[tuple[str, list[str]]] = []
+    for step, (event, _reason, _sent) in enumerate(CI_SEQUENCE):
+        now = step * INTERVAL
+        add_event(group, event, now)
+        decision = decide_flush(
+            group, group.notified.get("alice"), now=now, send_resolved=True, repeat_interval=REPEAT
+        )
+        seen.append((decision.reason, list(decision.fingerprints)))
+        if decision.record:
+            passed = sorted(group.passed())
+            failing = sorted(group.firing() - group.passed())
+            group.notified["alice"] = Notified(failing, sorted(group.resolved()), now, None, passed)
+        group = group_from_record(group_to_record(group))  # as through the store
+        after_flush(group, now, INTERVAL)
+    assert seen == [(reason, sent) for _e, reason, sent in CI_SEQUENCE]
+    assert group.alerts == {}
+
+
+def test_a_ci_outcome_change_changes_the_group_without_counting_as_a_flap() -> None:
+    group = group_of(ci("a", "success"))
+    assert add_event(group, ci("a", "failure"), 5) is True
+    assert add_event(group, ci("a", "failure"), 6) is False
+    assert add_event(group, ci("a", "success"), 7) is True
+    assert group.flaps() == {} and group.alerts["a"].transitions == 0
+
+
+def test_a_resolved_ci_success_after_a_told_pass_is_not_sent() -> None:
+    """Told "CI passed", then a failure and its fix both before the next flush: no news."""
+    group = group_of(ci("a", "success", "resolved"))
+    assert flushed(group, Notified([], [], 0, None, ["a"])) == "resolved_not_wanted::True"
