@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -339,3 +340,18 @@ def blueticks_config(
 ) -> BluetickConfig:
     """Client settings for the stand-in at `base_url`, with its key unless a test gives another."""
     return BluetickConfig(api=api, base_url=base_url, api_key=SecretStr(api_key), timeout=timeout)
+
+
+@contextlib.asynccontextmanager
+async def serving(bridge: Bridge) -> AsyncIterator[str]:
+    """The bridge's HTTP server on a free port (starting it starts the bridge); yields its URL.
+
+    For tests that build their own Bridge (a purge interval, a store of their own)."""
+    runner = web.AppRunner(create_app(bridge), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()

@@ -6,23 +6,19 @@ tests need a purge interval of their own, which is a Bridge argument and not in 
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 from alertmanager_webhooks import am_alert, am_webhook
-from conftest import am_headers, wait_until, write_config
+from conftest import am_headers, serving, wait_until, write_config
 
 from bridge.delivery.sender import DryRunSender
 from bridge.runtime import load_runtime
 from bridge.service import Bridge
 from bridge.store import MemoryStore, SqliteStore
 from bridge.store.base import DedupeEntry
-from bridge.web.app import create_app
 
 GAUGE = "alertbridge_dedupe_entries"
 ROUTES = """\
@@ -34,19 +30,6 @@ routes:
 # Dedupe entries live the longer of the two windows: both short, so they expire in the test.
 SHORT_WINDOWS = "defaults: {dedupe_window: 1s, flap_window: 1s}\n"
 NO_SENDS = "http://127.0.0.1:9"  # the dry-run sender never calls it
-
-
-@contextlib.asynccontextmanager
-async def serving(bridge: Bridge) -> AsyncIterator[str]:
-    """The bridge's HTTP server on a free port (starting it starts the bridge); yields its URL."""
-    runner = web.AppRunner(create_app(bridge), access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
 
 
 async def gauge_value(http: aiohttp.ClientSession, url: str) -> float:

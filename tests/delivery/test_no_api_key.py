@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 from alertmanager_webhooks import am_alert, am_webhook
 from blueticks_standin import DEFAULT_API_KEY, run_standin
-from conftest import am_headers, wait_until, write_config
+from conftest import am_headers, serving, wait_until, write_config
 
 from bridge.runtime import load_runtime
 from bridge.service import Bridge
-from bridge.web.app import create_app
-
-
-@contextlib.asynccontextmanager
-async def serving(bridge: Bridge) -> AsyncIterator[str]:
-    """The bridge's HTTP server on a free port (starting it starts the bridge); yields its URL."""
-    runner = web.AppRunner(create_app(bridge), access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
 
 
 async def test_without_an_api_key_notifications_wait_and_readiness_says_why(
