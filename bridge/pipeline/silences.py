@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from bridge.errors import PayloadError
 from bridge.model import Event
-from bridge.routing.matchers import Matcher, MatchOp, parse_matcher
+from bridge.routing.matchers import Matcher, MatchOp, parse_matchers
 from bridge.store.base import Store
 
 SilenceState = Literal["pending", "active", "expired"]
@@ -195,7 +195,13 @@ def _parse_matchers(value: Any) -> tuple[Matcher, ...]:
         raise PayloadError("matchers must be a non-empty list")
     if len(value) > MAX_MATCHERS:
         raise PayloadError(f"too many matchers (at most {MAX_MATCHERS})")
-    matchers = tuple(_matcher_from_api(item, f"matchers[{i}]") for i, item in enumerate(value))
+    matchers = tuple(
+        matcher
+        for i, item in enumerate(value)
+        for matcher in _matchers_from_api(item, f"matchers[{i}]")
+    )
+    if len(matchers) > MAX_MATCHERS:
+        raise PayloadError(f"too many matchers (at most {MAX_MATCHERS})")
     # As Alertmanager: a silence matching every alert is almost certainly a mistake.
     if all(matcher.matches({}) for matcher in matchers):
         raise PayloadError(
@@ -205,12 +211,17 @@ def _parse_matchers(value: Any) -> tuple[Matcher, ...]:
     return matchers
 
 
-def _matcher_from_api(item: Any, where: str) -> Matcher:
+def _matchers_from_api(item: Any, where: str) -> list[Matcher]:
+    """An object is one matcher; a string may hold several, as a route's `matchers` entry."""
     if isinstance(item, str):
         try:
-            return parse_matcher(item)
+            return parse_matchers(item)
         except ValueError as exc:
             raise PayloadError(f"{where}: {exc}") from None
+    return [_matcher_from_api(item, where)]
+
+
+def _matcher_from_api(item: Any, where: str) -> Matcher:
     if not isinstance(item, dict):
         raise PayloadError(f"{where}: expected an object {{name, value, isRegex}} or a string")
     name, value = item.get("name"), item.get("value")

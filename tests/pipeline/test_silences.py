@@ -65,6 +65,18 @@ def test_matcher_forms(form: Any, op: str) -> None:
     assert parsed.matchers[0].name == "env"
 
 
+@pytest.mark.parametrize(
+    "text",
+    ['alertname="DiskFull", instance="db-1"', '{alertname="DiskFull", instance="db-1"}'],
+    ids=["comma-separated", "braces"],
+)
+def test_one_matcher_string_may_hold_several_matchers_as_in_routes(text: str) -> None:
+    parsed = silence(matchers=[text])
+    assert [str(m) for m in parsed.matchers] == ['alertname="DiskFull"', 'instance="db-1"']
+    assert silenced_by(event(alertname="DiskFull", instance="db-1"), [parsed], NOW) is parsed
+    assert silenced_by(event(alertname="DiskFull", instance="db-2"), [parsed], NOW) is None
+
+
 def test_parsed_silence_round_trips_through_its_record() -> None:
     parsed = silence(matchers=[{"name": "env", "value": "p.*", "isRegex": True}, "team!=db"])
     assert Silence.from_record(parsed.to_record()) == parsed
