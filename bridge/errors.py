@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class BridgeError(Exception):
     """Base of every error alertbridge raises on purpose."""
@@ -76,3 +78,17 @@ class TransientDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """Never worth retrying as is: 400, 401, 403, 404, 409, 422."""
+
+
+class ApiError(BridgeError):
+    """A refused request: its status and the message for the JSON error body.
+
+    Handlers raise this rather than aiohttp's `HTTPException(reason=...)`: a reason phrase goes
+    on the status line, where user text (a newline in an id) would make aiohttp fail with a 500.
+    """
+
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = dict(headers or {})

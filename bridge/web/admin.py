@@ -13,10 +13,10 @@ from typing import Any, get_args
 import structlog
 from aiohttp import web
 
-from bridge.errors import PayloadError
+from bridge.errors import ApiError, PayloadError
 from bridge.model import Notification, NotificationState
 from bridge.sources.base import decode_json_object
-from bridge.web.app import BRIDGE, ApiError, read_body, require_admin
+from bridge.web.app import BRIDGE, read_body, require_admin
 
 log = structlog.get_logger("alertbridge.admin")
 

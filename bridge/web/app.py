@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bridge.errors import AuthError, PayloadError, StoreUnavailable, UnsupportedMediaType
+from bridge.errors import ApiError, AuthError, PayloadError, StoreUnavailable, UnsupportedMediaType
 from bridge.ids import new_id
 from bridge.model import SOURCE_NAMES
 from bridge.service import Bridge
@@ -23,20 +23,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BEARER_CHALLENGE = 'Bearer realm="alertbridge"'
 # Headers of aiohttp's own errors that the JSON error body must keep (405's Allow, for one).
 KEPT_ERROR_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After")
-
-
-class ApiError(Exception):
-    """A refused request: its status and the message for the JSON error body.
-
-    Handlers raise this rather than aiohttp's `HTTPException(reason=...)`: a reason phrase goes
-    on the status line, where user text (a newline in an id) would make aiohttp fail with a 500.
-    """
-
-    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = dict(headers or {})
 
 
 def _error(status: int, message: str, request: web.Request) -> web.Response:

@@ -9,13 +9,13 @@ from contextlib import contextmanager
 import structlog
 from aiohttp import web
 
-from bridge.errors import PayloadError, StoreUnavailable
+from bridge.errors import ApiError, PayloadError, StoreUnavailable
 from bridge.model import utcnow
 from bridge.pipeline.silence_cache import SilenceCache
 from bridge.pipeline.silences import get_silence, list_silences, new_silence_id, parse_silence
 from bridge.sources.base import decode_json_object
 from bridge.store.base import Store
-from bridge.web.app import BRIDGE, ApiError, read_body, require_admin
+from bridge.web.app import BRIDGE, read_body, require_admin
 
 log = structlog.get_logger("alertbridge.silences")
 
