@@ -88,9 +88,7 @@ class Bridge:
         # Loaded at start; the silences API writes through it (the only writer).
         self.silences = SilenceCache(self.store)
         self.pipeline = Pipeline(self.store, self.metrics, silences=self.silences)
-        self.flusher = GroupFlusher(
-            self.store, self.metrics, self.pipeline.locks, lambda: self.runtime, self._wake_worker
-        )
+        self.flusher = GroupFlusher(self.pipeline, lambda: self.runtime, self._wake_worker)
         self.pipeline.group_scheduled = self.flusher.schedule
         self.worker: OutboxWorker | None = None
         self.http: aiohttp.ClientSession | None = None
@@ -225,6 +223,7 @@ class Bridge:
         # Old secrets stay redacted too: in-flight log lines may still carry them.
         redactor.set_secrets(runtime.loaded.secrets | self.runtime.loaded.secrets)
         self.runtime = runtime
+        self.flusher.recheck()  # groups the new routes orphaned are routed again now
         self.metrics.config_reloads.labels("success").inc()
         self.metrics.config_last_reload_successful.set(1)
         log.info("config.reloaded", config=file, routes=len(runtime.routes))

@@ -5,6 +5,8 @@ where a previous process stopped. A flush commits its notifications, their dedup
 the group's new state in one transaction; notification ids are derived from (group, when it
 was opened, flush number, recipient, part), so a flush is never enqueued twice either way.
 The flap holds and deferred holds of ungrouped routes are group records too, flushed here.
+A group the config in use would never add to again (a reload removed or regrouped its route)
+is routed again instead (`reroute.py`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from bridge.metrics import Metrics
 from bridge.model import Event, Notification, Recipient
 from bridge.pipeline.deferral import release_deferred
 from bridge.pipeline.flapping import flush_flapping
@@ -36,14 +37,14 @@ from bridge.pipeline.grouping import (
     group_from_record,
     group_to_record,
 )
-from bridge.pipeline.locks import KeyedLocks
 from bridge.pipeline.mute import route_mute_state
 from bridge.pipeline.notifications import RenderMemo, build_notifications
+from bridge.pipeline.reroute import REROUTE_KIND, orphan_reason, set_aside
 from bridge.pipeline.staged_writes import StagedWrites
 from bridge.routing.router import Route
-from bridge.store.base import Store
 
 if TYPE_CHECKING:
+    from bridge.pipeline.ingest import Pipeline
     from bridge.runtime import Runtime
 
 log = structlog.get_logger("alertbridge.flush")
@@ -67,16 +68,16 @@ class GroupFlusher:
 
     def __init__(
         self,
-        store: Store,
-        metrics: Metrics,
-        locks: KeyedLocks,
+        pipeline: Pipeline,
         runtime: Callable[[], Runtime],
         wake_sender: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.store = store
-        self.metrics = metrics
-        self.locks = locks
+        # The pipeline's store and locks; its ingest routes again what a reload orphaned.
+        self.pipeline = pipeline
+        self.store = pipeline.store
+        self.metrics = pipeline.metrics
+        self.locks = pipeline.locks
         self._runtime = runtime
         self._wake_sender = wake_sender
         self._clock = clock
@@ -98,13 +99,25 @@ class GroupFlusher:
         return len(self._due)
 
     async def start(self) -> None:
-        """Resume every stored group, then flush groups as they come due."""
+        """Resume every stored group, then flush groups as they come due.
+
+        Each is read at once: flushed if due, routed again if the config it now runs under no
+        longer makes it (or a crash came between setting it aside and routing it again), else
+        put back at its own time."""
         now = self._clock()
-        for key, doc in await self.store.list_records(GROUP_KIND, now):
-            self.schedule(key, float(doc.get("next_flush_at", now)))
+        for kind in (GROUP_KIND, REROUTE_KIND):
+            for key, _ in await self.store.list_records(kind, now):
+                self.schedule(key, now)
         if self._due:
             log.info("groups.resumed", groups=len(self._due))
         self._task = asyncio.create_task(self._run(), name="alertbridge-group-flusher")
+
+    def recheck(self) -> None:
+        """After a reload: read every scheduled group now, so those the new config orphaned
+        are routed again at once, not at their next flush."""
+        now = self._clock()
+        for key in list(self._due):
+            self.schedule(key, now)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -145,50 +158,99 @@ class GroupFlusher:
         return keys
 
     async def flush(self, key: str) -> list[Notification]:
-        """Flush one group if it is due; returns the notifications enqueued."""
+        """Flush one group if it is due; returns the notifications enqueued.
+
+        A group the current config would never add to again is routed again instead, due or
+        not (`reroute.py`)."""
+        fresh: list[Notification] = []
         async with self.locks.hold([key]):
             now = self._clock()
             doc = await self.store.get_record(GROUP_KIND, key, now)
             if doc is None:
-                return []
-            group = group_from_record(doc)
-            if group.next_flush_at > now:
-                self.schedule(key, group.next_flush_at)
-                return []
-            runtime = self._runtime()
-            route = next((r for r in runtime.routes if r.name == group.route), None)
-            if route is None:
-                await self.store.delete_record(GROUP_KIND, key)
-                log.warning("group.route_gone", group=group.key, route=group.route)
-                return []
-            if await self._muted(group, route, runtime, now):
-                return []
-            staged = StagedWrites()
-            render = functools.partial(self._render, group, route, runtime, now, {})
-            if group.flap:
-                notifications = flush_flapping(group, route, render, staged, self.metrics, now)
-            elif group.deferred:
-                notifications = await release_deferred(
-                    group, route, self.store, render, staged, self.metrics, now
-                )
+                if await self.store.get_record(REROUTE_KIND, key, now) is None:
+                    return []
             else:
-                notifications = self._flush_group(group, route, render, now)
-            after_flush(group, now, route.group_interval)
-            fresh = [n for n in notifications if await self.store.get_notification(n.id) is None]
-            staged.notifications.extend(fresh)
-            keep = bool(group.alerts) and not (group.flap or group.deferred)
-            if keep:
-                staged.put_record(GROUP_KIND, key, group_to_record(group), now + GROUP_TTL)
-            else:
-                staged.delete_record(GROUP_KIND, key)
-            await staged.commit(self.store)
-            for n in fresh:
-                self.metrics.notifications.labels(n.route, "queued").inc()
-            if keep:
-                self.schedule(key, group.next_flush_at)
+                group = group_from_record(doc)
+                route = next((r for r in self._runtime().routes if r.name == group.route), None)
+                reason = orphan_reason(group, route)
+                if route is not None and reason is None:
+                    fresh = await self._flush_due(group, route, now)
+                else:
+                    staged = StagedWrites()
+                    set_aside(staged, group, doc, GROUP_KIND)
+                    await staged.commit(self.store)
+                    log.info(
+                        "group.orphaned",
+                        route=group.route,
+                        group=group.key,
+                        reason=reason,
+                        alerts=len(group.alerts),
+                    )
+                    doc = None
+            if doc is None:  # set aside, now or before a crash: route its events again
+                fresh = await self._reroute(key, now)
         if fresh:
             self._wake_sender()
         return fresh
+
+    async def _flush_due(self, group: GroupState, route: Route, now: float) -> list[Notification]:
+        key = group.record_key
+        if group.next_flush_at > now:
+            self.schedule(key, group.next_flush_at)
+            return []
+        runtime = self._runtime()
+        if await self._muted(group, route, runtime, now):
+            return []
+        staged = StagedWrites()
+        render = functools.partial(self._render, group, route, runtime, now, {})
+        if group.flap:
+            notifications = flush_flapping(group, route, render, staged, self.metrics, now)
+        elif group.deferred:
+            notifications = await release_deferred(
+                group, route, self.store, render, staged, self.metrics, now
+            )
+        else:
+            notifications = self._flush_group(group, route, render, now)
+        after_flush(group, now, route.group_interval)
+        fresh = [n for n in notifications if await self.store.get_notification(n.id) is None]
+        staged.notifications.extend(fresh)
+        keep = bool(group.alerts) and not (group.flap or group.deferred)
+        if keep:
+            staged.put_record(GROUP_KIND, key, group_to_record(group), now + GROUP_TTL)
+        else:
+            staged.delete_record(GROUP_KIND, key)
+        await staged.commit(self.store)
+        for n in fresh:
+            self.metrics.notifications.labels(n.route, "queued").inc()
+        if keep:
+            self.schedule(key, group.next_flush_at)
+        return fresh
+
+    async def _reroute(self, key: str, now: float) -> list[Notification]:
+        """Step 2 of `reroute.py`: the set-aside group's events through the pipeline under the
+        current routes (the caller holds the key's lock, which no current route's ingest takes)."""
+        doc = await self.store.get_record(REROUTE_KIND, key, now)
+        if doc is None:
+            return []
+        group = group_from_record(doc)
+        events = [alert.event for alert in group.alerts.values()]
+        runtime = self._runtime()
+        result = await self.pipeline.reroute(
+            group.webhook_for(events),
+            runtime.routes,
+            runtime.renderer,
+            runtime.time_intervals,
+            set_aside_key=key,
+        )
+        log.info(
+            "group.rerouted",
+            route=group.route,
+            group=group.key,
+            alerts=len(events),
+            unrouted=result.unrouted,
+            notifications=len(result.notifications),
+        )
+        return list(result.notifications)
 
     async def _muted(self, group: GroupState, route: Route, runtime: Runtime, now: float) -> bool:
         """While the route is muted, a group waits: until the window ends (defer) or for its

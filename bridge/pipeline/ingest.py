@@ -42,6 +42,7 @@ from bridge.pipeline.grouping import (
 from bridge.pipeline.locks import KeyedLocks
 from bridge.pipeline.notifications import RenderMemo, build_notifications
 from bridge.pipeline.outcomes import outcome_lock_keys, settle_outcomes
+from bridge.pipeline.reroute import REROUTE_KIND
 from bridge.pipeline.results import IngestResult, RecipientOutcome, RoutedEvents
 from bridge.pipeline.silence_cache import SilenceCache
 from bridge.pipeline.silence_mute import Deferring, silence_and_mute
@@ -149,6 +150,26 @@ class Pipeline:
                 webhook, routes, renderer, time_intervals or {}, result, staged, now
             )
 
+    async def reroute(
+        self,
+        webhook: Webhook,
+        routes: Sequence[Route],
+        renderer: Renderer,
+        time_intervals: Mapping[str, TimeInterval],
+        *,
+        set_aside_key: str,
+    ) -> IngestResult:
+        """Route again the events of a group a reload orphaned (`reroute.py`), deleting its
+        set-aside record in the same transaction. They were counted and their GitHub outcomes
+        settled when they first arrived: neither happens twice."""
+        now = self._clock()
+        staged = StagedWrites()
+        staged.delete_record(REROUTE_KIND, set_aside_key)
+        result = IngestResult(events=len(webhook.events))
+        return await self._ingest(
+            webhook, routes, renderer, time_intervals, result, staged, now, arrived=False
+        )
+
     async def _ingest(
         self,
         webhook: Webhook,
@@ -158,10 +179,13 @@ class Pipeline:
         result: IngestResult,
         staged: StagedWrites,
         now: float,
+        *,
+        arrived: bool = True,
     ) -> IngestResult:
-        for event in webhook.events:
-            self.metrics.events.labels(event.source, event.status).inc()
-        await settle_outcomes(webhook.events, self.store, staged, now)
+        if arrived:  # not for events routed again (reroute)
+            for event in webhook.events:
+                self.metrics.events.labels(event.source, event.status).inc()
+            await settle_outcomes(webhook.events, self.store, staged, now)
 
         routed, result.unrouted = route_webhook(routes, webhook)
         if result.unrouted:

@@ -145,7 +145,7 @@ async def bench(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator
     runtime = load_runtime(str(config))
     store, metrics, clock, locks = MemoryStore(), Metrics(), Clock(NIGHT), KeyedLocks()
     pipeline = Pipeline(store, metrics, locks, clock=clock)
-    flusher = GroupFlusher(store, metrics, locks, lambda: runtime, clock=clock)
+    flusher = GroupFlusher(pipeline, lambda: runtime, clock=clock)
     pipeline.group_scheduled = flusher.schedule
     yield Bench(runtime, store, metrics, clock, pipeline, flusher)
     await flusher.stop()

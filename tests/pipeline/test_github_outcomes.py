@@ -129,7 +129,7 @@ async def test_a_grouped_ci_failure_keeps_its_failure_icon(tmp_path: Path) -> No
     clock = [1_000_000.0]
     locks = KeyedLocks()
     pipeline = Pipeline(store, Metrics(), locks, clock=lambda: clock[0])
-    flusher = GroupFlusher(store, Metrics(), locks, lambda: runtime, clock=lambda: clock[0])
+    flusher = GroupFlusher(pipeline, lambda: runtime, clock=lambda: clock[0])
     try:
         webhook = parse_payload(runtime, "github", FAILED, "workflow_job")
         await pipeline.ingest(webhook, runtime.routes, runtime.renderer)
@@ -163,7 +163,7 @@ async def test_a_grouped_failure_after_a_success_is_sent_at_the_next_flush(
     clock = [1_000_000.0]
     locks = KeyedLocks()
     pipeline = Pipeline(store, Metrics(), locks, clock=lambda: clock[0])
-    flusher = GroupFlusher(store, Metrics(), locks, lambda: runtime, clock=lambda: clock[0])
+    flusher = GroupFlusher(pipeline, lambda: runtime, clock=lambda: clock[0])
 
     async def explained(body: bytes) -> str:
         report = await explain(runtime, store, "github", body, github_event=kind, now=clock[0])

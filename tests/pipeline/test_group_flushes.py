@@ -70,7 +70,7 @@ async def bench(tmp_path: Path) -> AsyncIterator[MakeBench]:
         clock = [start]
         locks = KeyedLocks()
         pipeline = Pipeline(store, Metrics(), locks, clock=lambda: clock[0])
-        flusher = GroupFlusher(store, Metrics(), locks, lambda: runtime, clock=lambda: clock[0])
+        flusher = GroupFlusher(pipeline, lambda: runtime, clock=lambda: clock[0])
         return Bench(runtime, store, pipeline, flusher, clock, [])
 
     yield make

@@ -1,0 +1,216 @@
+"""Groups a reload orphans (route removed, group_by dropped or changed): their alerts are routed
+again under the new config, through the real pipeline, flusher and SQLite store on a test clock,
+and once through the real server's POST /-/reload."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from alertmanager_webhooks import am_alert, am_webhook
+from conftest import (
+    ADMIN_TOKEN,
+    BOB_PHONE,
+    StartBridge,
+    am_headers,
+    outbox_state_count,
+    wait_until,
+    write_config,
+)
+
+from bridge.metrics import Metrics
+from bridge.model import Notification, utcnow
+from bridge.pipeline.flush import GroupFlusher
+from bridge.pipeline.grouping import GROUP_KIND, group_from_record
+from bridge.pipeline.ingest import Pipeline
+from bridge.pipeline.reroute import REROUTE_KIND, set_aside
+from bridge.pipeline.staged_writes import StagedWrites
+from bridge.runtime import Runtime, load_runtime
+from bridge.store import SqliteStore
+
+MINUTE, HOUR = 60.0, 3600.0
+
+GROUPED = """\
+routes:
+  - name: disks
+    source: alertmanager
+    group_by: [alertname]
+    group_wait: 30s
+    group_interval: 5m
+    repeat_interval: 4h
+    to: [alice]
+"""
+REGROUPED = GROUPED.replace("group_by: [alertname]", "group_by: [alertname, instance]")
+UNGROUPED = GROUPED.replace("    group_by: [alertname]\n", "")
+# The disks route is gone; everything now goes to bob, at once.
+REPLACED = """\
+routes:
+  - name: everything
+    source: alertmanager
+    to: [bob]
+"""
+NOTHING_FOR_ALERTMANAGER = """\
+routes:
+  - name: ci
+    source: github
+    to: [bob]
+"""
+
+
+@dataclass
+class Bench:
+    """A pipeline and a group flusher sharing one store, one clock and the runtime in use."""
+
+    tmp_path: Path
+    runtime: Runtime
+    store: SqliteStore
+    metrics: Metrics
+    pipeline: Pipeline
+    flusher: GroupFlusher
+    clock: list[float]
+    sent: list[Notification]
+
+    async def post(self, *alerts: dict[str, object]) -> None:
+        webhook = self.runtime.sources["alertmanager"].parse({}, am_webhook(*alerts), utcnow())
+        r = self.runtime
+        result = await self.pipeline.ingest(webhook, r.routes, r.renderer, r.time_intervals)
+        self.sent.extend(result.notifications)
+
+    async def reload(self, routes: str) -> None:
+        """The new routes in use, then every group read at once, as Bridge.reload has it."""
+        self.runtime = load_runtime(str(write_config(self.tmp_path, "http://127.0.0.1:9", routes)))
+        for key, _ in await self.store.list_records(GROUP_KIND, self.clock[0]):
+            self.sent.extend(await self.flusher.flush(key))
+
+    async def run_until(self, end: float) -> None:
+        """Step the clock a minute at a time, flushing every group that comes due."""
+        while self.clock[0] < end:
+            self.clock[0] += MINUTE
+            for key, doc in await self.store.list_records(GROUP_KIND, self.clock[0]):
+                if doc["next_flush_at"] <= self.clock[0]:
+                    self.sent.extend(await self.flusher.flush(key))
+
+    def told(self) -> list[tuple[str, str]]:
+        """(recipient, headline) of every notification enqueued, in order."""
+        return [(n.recipient, n.text.splitlines()[0].split(" · ")[0]) for n in self.sent]
+
+    async def records(self, kind: str) -> list[str]:
+        return [key for key, _ in await self.store.list_records(kind, self.clock[0])]
+
+
+@pytest.fixture
+async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
+    runtime = load_runtime(str(write_config(tmp_path, "http://127.0.0.1:9", GROUPED)))
+    store = SqliteStore(str(tmp_path / "bench.db"))
+    await store.open()
+    clock, metrics = [1_000_000.0], Metrics()
+    pipeline = Pipeline(store, metrics, clock=lambda: clock[0])
+    holder: list[Bench] = []
+    flusher = GroupFlusher(pipeline, lambda: holder[0].runtime, clock=lambda: clock[0])
+    holder.append(Bench(tmp_path, runtime, store, metrics, pipeline, flusher, clock, []))
+    yield holder[0]
+    await store.close()
+
+
+FIRING, RESOLVED = "🔥 *FIRING*", "✅ *RESOLVED*"
+
+
+async def test_a_changed_group_by_moves_the_alerts_to_their_new_groups(bench: Bench) -> None:
+    await bench.post(am_alert("db-1"))
+    await bench.run_until(bench.clock[0] + 10 * MINUTE)
+    assert bench.told() == [("alice", FIRING)]
+
+    await bench.reload(REGROUPED)
+    assert await bench.records(REROUTE_KIND) == []
+    [key] = await bench.records(GROUP_KIND)
+    assert "instance='db-1'" in key  # the old group is gone, its alert in its new group
+    await bench.run_until(bench.clock[0] + 10 * MINUTE)
+    await bench.post(am_alert("db-1", "resolved"))
+    await bench.run_until(bench.clock[0] + 10 * HOUR)
+
+    # Announced once more under its new group (as Alertmanager does), then resolved; the old
+    # group no longer repeats FIRING every 4 hours for an alert whose resolution went elsewhere.
+    assert bench.told() == [("alice", FIRING), ("alice", FIRING), ("alice", RESOLVED)]
+    assert await bench.records(GROUP_KIND) == []
+
+
+async def test_a_removed_route_hands_alerts_in_group_wait_to_the_route_that_now_matches(
+    bench: Bench,
+) -> None:
+    await bench.post(am_alert("db-1"), am_alert("db-2"))
+    assert bench.told() == []  # waiting out group_wait
+
+    await bench.reload(REPLACED)
+
+    [message] = bench.sent  # one message for the two, as for any webhook
+    assert (message.route, message.phone) == ("everything", BOB_PHONE)
+    assert "disk full on db-1" in message.text and "disk full on db-2" in message.text
+    assert await bench.records(GROUP_KIND) == await bench.records(REROUTE_KIND) == []
+    # Counted once, when they arrived: routing them again is not a second arrival.
+    assert bench.metrics.events.labels("alertmanager", "firing")._value.get() == 2
+
+
+async def test_alerts_of_a_route_that_lost_group_by_go_out_at_once_and_only_once(
+    bench: Bench,
+) -> None:
+    await bench.post(am_alert("db-1"))
+    await bench.reload(UNGROUPED)
+    await bench.post(am_alert("db-1"))  # Alertmanager's repeat: already told, deduped
+
+    assert bench.told() == [("alice", FIRING)]
+    assert await bench.records(GROUP_KIND) == []
+
+
+async def test_alerts_no_route_matches_any_more_are_dropped_as_unrouted(bench: Bench) -> None:
+    await bench.post(am_alert("db-1"))
+    await bench.reload(NOTHING_FOR_ALERTMANAGER)
+
+    assert bench.sent == []
+    assert bench.metrics.unrouted_events.labels("alertmanager")._value.get() == 1
+    assert await bench.records(GROUP_KIND) == await bench.records(REROUTE_KIND) == []
+
+
+async def test_a_group_set_aside_before_a_crash_is_routed_again_at_start(bench: Bench) -> None:
+    await bench.post(am_alert("db-1"))
+    [(_, doc)] = await bench.store.list_records(GROUP_KIND, bench.clock[0])
+    staged = StagedWrites()  # step 1 of a reroute committed, then the process died
+    set_aside(staged, group_from_record(doc), doc, GROUP_KIND)
+    await staged.commit(bench.store)
+    bench.runtime = load_runtime(str(write_config(bench.tmp_path, "http://127.0.0.1:9", REPLACED)))
+
+    await bench.flusher.start()
+    try:
+        await wait_until(
+            lambda: _no_records(bench, REROUTE_KIND), what="the set-aside group routed again"
+        )
+    finally:
+        await bench.flusher.stop()
+    [notification] = await bench.store.list_notifications("pending")
+    assert (notification.route, notification.phone) == ("everything", BOB_PHONE)
+
+
+async def _no_records(bench: Bench, kind: str) -> bool:
+    return await bench.records(kind) == []
+
+
+async def test_reload_over_http_sends_a_waiting_alert_through_its_new_route(
+    start_bridge: StartBridge,
+) -> None:
+    h = await start_bridge(GROUPED.replace("group_wait: 30s", "group_wait: 1h"))
+    reply = await h.post("/webhook/alertmanager", am_webhook(am_alert("db-1")), am_headers())
+    assert reply.status == 202
+    assert await outbox_state_count(h, "pending") + await outbox_state_count(h, "sent") == 0
+
+    write_config(h.config_path.parent, h.standin.url, REPLACED)
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    assert (await h.post("/-/reload", b"", auth)).status == 200
+
+    # Not an hour later, at the end of the old group_wait: now, to bob, by the new route.
+    async def delivered() -> bool:
+        return len(h.standin.state.messages) == 1
+
+    await wait_until(delivered, what="the rerouted alert at the stand-in")
+    assert "disk full on db-1" in h.texts()[0]
+    assert h.standin.state.messages[0].request["to"] == BOB_PHONE
