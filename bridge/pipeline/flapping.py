@@ -3,6 +3,8 @@
 When dedupe finds an alert firing again within flap_window of the firing it resolved, ingest
 holds it in a group record of its own (for flap_window, for the recipients concerned); every
 change meanwhile joins the hold, and the group flusher reports the alert's state then, once.
+A hold never reports a state older than one the recipient was told since it last changed (a
+deferred release at the end of a mute, say): the newer word stands.
 """
 
 from __future__ import annotations
@@ -11,7 +13,14 @@ import structlog
 
 from bridge.metrics import Metrics
 from bridge.model import Event, Notification, Recipient, Webhook
-from bridge.pipeline.dedupe import HOLD, dedupe_key, stage_resolution, stage_sent
+from bridge.pipeline.dedupe import (
+    HOLD,
+    AlertFor,
+    DedupeHistory,
+    dedupe_key,
+    stage_resolution,
+    stage_sent,
+)
 from bridge.pipeline.grouping import (
     FLAP_TRANSITIONS,
     GROUP_KIND,
@@ -83,16 +92,30 @@ def flush_flapping(
     staged: StagedWrites,
     metrics: Metrics,
     now: float,
+    histories: dict[AlertFor, DedupeHistory],
 ) -> list[Notification]:
     """One message per held recipient: the alert's state now, and that it flapped; the dedupe
     entries written make that message count as the state sent. A route without send_resolved
     sends nothing when the alert ended resolved, but remembers the resolution (as ingest does),
-    so the next firing is news again."""
+    so the next firing is news again. `histories`: of each (route, held recipient, alert)."""
     notifications: list[Notification] = []
     for alert in group.alerts.values():
         event = alert.event
         for rcpt in route.recipients:
             if rcpt.name not in group.only:
+                continue
+            told = histories[(route.name, rcpt.name, event.fingerprint)].last
+            if told is not None and told.at > alert.changed_at:
+                metrics.dedupe_suppressed.labels(route.name, "superseded").inc()
+                log.info(
+                    "flapping.not_sent",
+                    route=route.name,
+                    recipient=rcpt.name,
+                    fingerprint=event.fingerprint,
+                    status=event.status,
+                    reason="superseded",
+                    told=told.status,
+                )
                 continue
             if event.status == "resolved" and not route.send_resolved:
                 stage_resolution(staged, route, rcpt.name, event.fingerprint, now)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from bridge.model import Event, Notification, Recipient
+from bridge.pipeline.dedupe import read_histories
 from bridge.pipeline.deferral import release_deferred
 from bridge.pipeline.flapping import flush_flapping
 from bridge.pipeline.grouping import (
@@ -204,7 +205,10 @@ class GroupFlusher:
         staged = StagedWrites()
         render = functools.partial(self._render, group, route, runtime, now, {})
         if group.flap:
-            notifications = flush_flapping(group, route, render, staged, self.metrics, now)
+            told = await read_histories(
+                self.store, ((route.name, r, fp) for r in group.only for fp in group.alerts), now
+            )
+            notifications = flush_flapping(group, route, render, staged, self.metrics, now, told)
         elif group.deferred:
             notifications = await release_deferred(
                 group, route, self.store, render, staged, self.metrics, now
@@ -254,10 +258,21 @@ class GroupFlusher:
 
     async def _muted(self, group: GroupState, route: Route, runtime: Runtime, now: float) -> bool:
         """While the route is muted, a group waits: until the window ends (defer) or for its
-        next interval (drop: Alertmanager's time-mute skips the flush)."""
+        next interval (drop: Alertmanager's time-mute skips the flush).
+
+        A flap hold on a dropping route is dropped: its one message falls in the mute, and the
+        route drops the alert's later events meanwhile, so afterwards it could only report a
+        state they may have changed."""
         mute = route_mute_state(route, runtime.time_intervals, datetime.fromtimestamp(now, UTC))
         if not mute.muted:
             return False
+        self.metrics.suppressed.labels(
+            route.name, "deferred" if route.when_muted == "defer" else "muted"
+        ).inc()
+        if group.flap and route.when_muted == "drop":
+            await self.store.delete_record(GROUP_KIND, group.record_key)
+            log.info("flapping.dropped", route=route.name, group=group.key, reason=mute.reason)
+            return True
         later = now + route.group_interval
         if route.when_muted == "defer" and mute.until is not None:
             later = mute.until.timestamp()
@@ -266,9 +281,6 @@ class GroupFlusher:
             GROUP_KIND, group.record_key, group_to_record(group), now + GROUP_TTL
         )
         self.schedule(group.record_key, later)
-        self.metrics.suppressed.labels(
-            route.name, "deferred" if route.when_muted == "defer" else "muted"
-        ).inc()
         log.info("group.muted", route=route.name, group=group.key, reason=mute.reason, until=later)
         return True
 

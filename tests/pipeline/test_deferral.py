@@ -19,7 +19,7 @@ from bridge.model import Event, Status
 from bridge.pipeline.dedupe import DedupeHistory
 from bridge.pipeline.deferral import deferred_key, hold_deferred, release_decision
 from bridge.pipeline.flush import GroupFlusher
-from bridge.pipeline.grouping import GROUP_KIND, GroupAlert, record_key
+from bridge.pipeline.grouping import GROUP_KIND, GroupAlert, flap_key, record_key
 from bridge.pipeline.ingest import IngestResult, Pipeline
 from bridge.pipeline.locks import KeyedLocks
 from bridge.pipeline.staged_writes import StagedWrites
@@ -258,3 +258,28 @@ async def test_explain_says_deferred_while_muted_and_while_the_hold_waits(bench:
     await bench.flusher.flush(HOLD)
     released = await explain(bench.runtime, bench.store, "alertmanager", body, now=NIGHT_ENDS + 2)
     assert {v["verdict"] for v in released["routes"][0]["verdicts"]} == {"deduped"}
+
+
+async def test_a_flap_hold_the_mute_postponed_does_not_undo_a_newer_release(bench: Bench) -> None:
+    mute_starts = NIGHT - 2 * 3600  # midnight in Berlin
+    for minutes_before, status in ((8, "firing"), (7, "resolved"), (6, "firing")):
+        bench.clock.now = mute_starts - minutes_before * 60
+        await bench.post(am_alert("db-1", status))
+    flap_hold = record_key("night", flap_key("night", "fp-db-1"))
+    bench.clock.now = mute_starts + 240  # the hold comes due in the mute: postponed to its end
+    assert await bench.flusher.flush(flap_hold) == []
+    bench.clock.now = mute_starts + 1800
+    await bench.post(am_alert("db-1", "resolved"))  # deferred
+
+    bench.clock.now = NIGHT_ENDS
+    released = await bench.flusher.flush(HOLD)
+    assert [n.text.splitlines()[0] for n in released] == ["✅ *RESOLVED* · CRITICAL"] * 2
+    # The hold's "firing, flapped" is older than the resolution just told: not sent after it.
+    assert await bench.flusher.flush(flap_hold) == []
+    assert (
+        bench.metrics.registry.get_sample_value(
+            "alertbridge_dedupe_suppressed_total", {"route": "night", "reason": "superseded"}
+        )
+        == 2
+    )
+    assert await bench.store.list_records(GROUP_KIND, NIGHT_ENDS) == []

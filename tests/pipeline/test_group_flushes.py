@@ -217,3 +217,38 @@ async def test_explain_says_when_a_grouped_resolution_will_not_be_sent(bench: Ma
         "wanted": ("grouped", None),
         "unwanted": ("not_sent", "resolved_not_wanted"),
     }
+
+
+DROPPED_AT_NIGHT = """\
+time_intervals:
+  - name: night
+    time_intervals:
+      - times: [{start_time: '18:00', end_time: '24:00'}]
+routes:
+  - name: disks
+    source: alertmanager
+    mute_time_intervals: [night]
+    when_muted: drop
+    to: [alice]
+"""
+
+
+async def test_a_flap_hold_due_in_a_dropping_mute_is_dropped_not_sent_after_it(
+    bench: MakeBench,
+) -> None:
+    b = await bench(DROPPED_AT_NIGHT, at("2026-03-10T17:50:00+00:00"))
+    for alert in (am_alert("db-1"), am_alert("db-1", "resolved"), am_alert("db-1")):
+        webhook = b.runtime.sources["alertmanager"].parse({}, am_webhook(alert), utcnow())
+        r = b.runtime
+        result = await b.pipeline.ingest(webhook, r.routes, r.renderer, r.time_intervals)
+        b.sent.extend(result.notifications)
+        b.clock[0] += 60
+    assert [h.split(" · ")[0] for h in b.headlines()] == ["🔥 *FIRING*", "✅ *RESOLVED*"]
+
+    await b.run_until(at("2026-03-10T20:00:00+00:00"))  # the hold came due at 18:02, muted
+    await b.post(am_alert("db-1", "resolved"))  # dropped: muted
+    await b.run_until(at("2026-03-11T02:00:00+00:00"))
+
+    # Postponed past the mute, the hold would now say "firing" of an alert that resolved.
+    assert len(b.sent) == 2
+    assert await b.store.list_records("group", b.clock[0]) == []
