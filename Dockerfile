@@ -10,10 +10,13 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/alertbridge
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY requirements.lock pyproject.toml README.md ./
 COPY bridge ./bridge
-# The fast extra adds uvloop, which `serve` uses when installed.
-RUN /opt/alertbridge/bin/pip install ".[fast]" \
+# Dependencies exactly as requirements.lock pins them, each file checked against its hash (the
+# lock includes the fast extra's uvloop, which `serve` uses when installed); then the package
+# itself, resolving nothing again.
+RUN /opt/alertbridge/bin/pip install --require-hashes -r requirements.lock \
+    && /opt/alertbridge/bin/pip install --no-deps . \
     && /opt/alertbridge/bin/pip uninstall --yes pip setuptools
 
 FROM ${PYTHON_IMAGE}

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_PATH = "/etc/alertbridge/config.yaml"
@@ -89,12 +91,47 @@ def test_image_is_multi_stage_on_slim_python_311(stages: list[list[Instruction]]
     assert re.search(r"python:3\.11-slim", text)
     assert any(i.keyword == "COPY" and i.args.startswith("--from=builder") for i in stages[-1])
     # The package is installed in the builder, never in the final stage.
-    assert any(
-        re.search(r"pip install \"?\.(\[fast\])?\"?", i.args)
-        for i in stages[0]
-        if i.keyword == "RUN"
-    )
+    assert any(re.search(r"pip install (--no-deps )?\.", i.args) for i in stages[0])
     assert not any("pip" in i.args for i in stages[-1] if i.keyword == "RUN")
+
+
+def locked_pins() -> dict[str, tuple[str, int]]:
+    """requirements.lock as {canonical name: (version, number of hashes)}."""
+    pins: dict[str, tuple[str, int]] = {}
+    name = ""
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if match := re.match(r"([A-Za-z0-9._-]+)==(\S+) \\$", line):
+            name = canonicalize_name(match.group(1))
+            pins[name] = (match.group(2), 0)
+        elif line.strip().startswith("--hash=sha256:"):
+            version, hashes = pins[name]
+            pins[name] = (version, hashes + 1)
+    return pins
+
+
+def test_the_image_installs_the_locked_dependencies_checked_by_hash(
+    stages: list[list[Instruction]],
+) -> None:
+    runs = " && ".join(i.args for i in stages[0] if i.keyword == "RUN")
+    assert "pip install --require-hashes -r requirements.lock" in runs
+    assert "pip install --no-deps ." in runs  # the package resolves nothing again
+    assert any(i.keyword == "COPY" and "requirements.lock" in i.args for i in stages[0])
+
+
+def test_the_lock_pins_with_hashes_what_pyproject_asks_for() -> None:
+    pins = locked_pins()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["fast"]]
+    for text in wanted:
+        requirement = Requirement(text)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is not in requirements.lock: regenerate it (see its header)"
+        version, _ = pins[name]
+        assert requirement.specifier.contains(version, prereleases=True), (
+            f"requirements.lock pins {name}=={version}, pyproject.toml asks for {text}"
+        )
+    unhashed = [name for name, (_, hashes) in pins.items() if hashes == 0]
+    assert len(pins) > len(wanted) and not unhashed
 
 
 def test_runs_as_the_numeric_non_root_user_the_chart_sets(
