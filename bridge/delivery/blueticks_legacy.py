@@ -24,6 +24,7 @@ from yarl import URL
 from bridge.config.schema import BluetickConfig
 from bridge.delivery.blueticks_http import call_api, raise_for_status
 from bridge.delivery.callbacks import callback_path, notification_token
+from bridge.delivery.media_urls import media_url_allowed, text_with_link
 from bridge.delivery.sender import SendReceipt
 from bridge.errors import PermanentDeliveryError
 from bridge.model import Notification
@@ -93,10 +94,13 @@ class LegacyBlueticksClient:
                 "only to phone numbers (set blueticks.api: v1)"
             )
         to = legacy_recipient(notification.phone)
+        image = notification.image_url
         body: dict[str, Any] = {"apiKey": api_key, "to": to, "message": notification.text}
-        if notification.image_url:
-            body["fileUrl"] = notification.image_url
-            body["mimeType"] = image_mime_type(notification.image_url)
+        if image and media_url_allowed(image):
+            body["fileUrl"] = image
+            body["mimeType"] = image_mime_type(image)
+        else:
+            body["message"] = text_with_link(notification.text, image)
         callback_url = self.callback_url(notification)
         if callback_url:
             body["callbackUrl"] = callback_url

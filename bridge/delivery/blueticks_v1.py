@@ -8,67 +8,23 @@ answered with the original message instead of a second one (blueticks.md §B.5),
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import aiohttp
 from yarl import URL
 
 from bridge.config.schema import BluetickConfig
 from bridge.delivery.blueticks_http import ApiResponse, call_api, raise_for_status
+from bridge.delivery.media_urls import media_url_allowed, text_with_link
 from bridge.delivery.sender import SendReceipt
 from bridge.errors import PermanentDeliveryError
 from bridge.model import Notification
-from bridge.render.whatsapp import WHATSAPP_MAX_LENGTH, text_length
 
 CONFLICT_REASON = "idempotency key reused with a different body"
-MEDIA_URL_MAX_LENGTH = 2048
 LIST_PAGE_SIZE = 200  # the API's largest `limit`
 MAX_LIST_PAGES = 100  # a bound, should a broken server page forever
-# Names that never resolve on the public internet: the API refuses them as a mediaUrl host.
-# Private-use suffixes (RFC 6762 App. G, RFC 8375, RFC 2606) and Kubernetes service names.
-PRIVATE_NAME_SUFFIXES = (
-    "localhost",
-    "local",
-    "localdomain",
-    "internal",
-    "intranet",
-    "private",
-    "corp",
-    "home",
-    "lan",
-    "home.arpa",
-    "svc",
-    "test",
-    "invalid",
-    "example",
-)
-
-
-def is_public_host(host: str) -> bool:
-    """Whether Blueticks could fetch from `host`: a global IP or a dotted public name."""
-    name = host.strip("[]").rstrip(".").lower()
-    try:
-        return ipaddress.ip_address(name).is_global
-    except ValueError:
-        pass
-    if "." not in name:  # a single label (grafana, an in-cluster short name) or a bare number
-        return False
-    return not any(name == s or name.endswith("." + s) for s in PRIVATE_NAME_SUFFIXES)
-
-
-def media_url_allowed(url: str) -> bool:
-    """Whether the API takes `url` as mediaUrl: https, at most 2048 long, a public host
-    (blueticks.md §B.3); anything else is refused with a 400 that dead-letters the alert."""
-    if not url.startswith("https://") or text_length(url) > MEDIA_URL_MAX_LENGTH:
-        return False
-    try:
-        host = urlsplit(url).hostname
-    except ValueError:
-        return False
-    return host is not None and is_public_host(host)
 
 
 def message_body(notification: Notification) -> dict[str, Any]:
@@ -77,10 +33,7 @@ def message_body(notification: Notification) -> dict[str, Any]:
     image = notification.image_url
     if image and media_url_allowed(image):
         return {"type": "media", "mediaUrl": image, "text": notification.text}
-    text = notification.text
-    if image and text_length(text) + 1 + text_length(image) <= WHATSAPP_MAX_LENGTH:
-        text = f"{text}\n{image}"
-    return {"type": "text", "text": text}
+    return {"type": "text", "text": text_with_link(notification.text, image)}
 
 
 class V1BlueticksClient:

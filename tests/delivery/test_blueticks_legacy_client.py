@@ -61,6 +61,28 @@ async def test_image_is_attached_as_file_url_with_mime_type(
 
 
 @pytest.mark.parametrize(
+    "image_url",
+    [
+        "https://10.0.0.5/render/panel.png",
+        "http://grafana.monitoring.svc:3000/render/d-solo/abc?panelId=2",
+        "https://grafana/render/panel.png",
+        "https://grafana.example.com/render/panel.png?" + "q" * 2100,
+    ],
+    ids=["private-ip", "k8s-service", "single-label", "over-2048"],
+)
+async def test_image_blueticks_cannot_fetch_is_sent_as_a_link_in_the_text(
+    client: LegacyBlueticksClient, standin: RunningStandin, image_url: str
+) -> None:
+    """As with v1: Blueticks fetches attachments from the public internet; an in-cluster
+    Grafana panel as fileUrl would be lost (or refused), its link in the text is not."""
+    await client.send(note(image_url=image_url))
+
+    body = standin.state.messages[0].request
+    assert "fileUrl" not in body and "mimeType" not in body
+    assert body["message"] == f"DiskFull on db-1\n{image_url}"
+
+
+@pytest.mark.parametrize(
     ("url", "expected"),
     [
         ("https://g.example.com/a/panel.png", "image/png"),
