@@ -72,7 +72,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="shorter runs (about a minute)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="shorter runs (about 3 minutes: the expiry check waits for a purge)",
+    )
     parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
     parser.add_argument("--keep", action="store_true", help="keep configs, databases and logs")
     parser.add_argument(

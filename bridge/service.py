@@ -39,6 +39,7 @@ LIVE_SETTINGS = frozenset(
     {
         "server.admin_token",
         "server.max_body_bytes",
+        "store.retention",  # read by every purge
         "blueticks.callback_token",
         "blueticks.webhook_secret",
         "blueticks.webhook_tolerance",
@@ -114,6 +115,7 @@ class Bridge:
                 self.http,
                 self.runtime.config.blueticks,
                 public_url=self.runtime.config.server.public_url,
+                callback_token=lambda: self.runtime.config.blueticks.callback_token,
             )
         blueticks = self.runtime.config.blueticks
         if self.sender.name != "dry-run" and not (

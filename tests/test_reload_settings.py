@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from conftest import write_config
 
 from bridge.config.loader import load_config
-from bridge.service import changed_settings
+from bridge.delivery.sender import DryRunSender
+from bridge.logs import configure_logging, redactor
+from bridge.runtime import load_runtime
+from bridge.service import Bridge, changed_settings
 
 
 @pytest.mark.parametrize(
@@ -32,3 +38,32 @@ def test_changed_settings_are_named_by_section_and_field(
     assert changed_settings(load_config(str(before)).config, load_config(str(after)).config) == (
         changed
     )
+
+
+@pytest.fixture
+def json_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture[str]]:
+    configure_logging("debug", json=True)
+    yield capsys
+    structlog.reset_defaults()
+    redactor.set_secrets([])
+
+
+def test_reload_says_which_settings_apply_now_and_which_wait(
+    tmp_path: Path, json_logs: pytest.CaptureFixture[str]
+) -> None:
+    """store.retention is read by every purge, api when the sender is built at start."""
+    path = write_config(tmp_path, "http://127.0.0.1:9")
+    bridge = Bridge(load_runtime(str(path)), sender=DryRunSender())
+    text = path.read_text()
+    path.write_text(
+        text.replace("store: {", "store: {retention: 1d, ", 1).replace("api: legacy", "api: v1")
+    )
+    json_logs.readouterr()
+
+    assert bridge.reload() == []
+
+    lines = [json.loads(line) for line in json_logs.readouterr().err.splitlines()]
+    events = {line["event"]: line.get("settings") for line in lines}
+    assert events["config.applied_now"] == ["store.retention"]
+    assert events["config.restart_needed"] == ["blueticks.api"]
+    assert bridge.runtime.config.store.retention == 86400

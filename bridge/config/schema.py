@@ -64,7 +64,9 @@ class _Model(BaseModel):
 class ServerConfig(_Model):
     listen: str = "0.0.0.0:8080"
     public_url: str | None = None
-    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    # Alertmanager sends a whole group in one body (max_alerts 0, its default) and does not
+    # retry a 4xx: a 413 loses it. ~1 KiB per alert, so 8 MiB holds some 7,000 alerts.
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     # Protects POST /-/reload and the admin API; without it those endpoints are disabled.
     admin_token: Credential | None = None
 

@@ -14,11 +14,13 @@ from the notification id (bridge.delivery.callbacks.notification_token).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from pydantic import SecretStr
 from yarl import URL
 
 from bridge.config.schema import BluetickConfig
@@ -70,15 +72,18 @@ class LegacyBlueticksClient:
         config: BluetickConfig,
         *,
         public_url: str | None = None,
+        callback_token: Callable[[], SecretStr | None] | None = None,
     ) -> None:
         self._session = session
         self._config = config
+        # The callback endpoint checks the token of the config in use: so do the URLs here.
+        self._callback_token = callback_token or (lambda: config.callback_token)
         self._url = URL(config.base_url.rstrip("/") + "/messages")
         self._public_url = public_url.rstrip("/") if public_url else None
 
     def callback_url(self, notification: Notification) -> str | None:
         """Where Blueticks reports this message's delivery status; None when not configured."""
-        token = self._config.callback_token
+        token = self._callback_token()
         if not self._public_url or token is None or not token.get_secret_value():
             return None
         path = callback_path(notification_token(token.get_secret_value(), notification.id))

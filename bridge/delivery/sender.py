@@ -10,6 +10,7 @@ from typing import Protocol
 
 import aiohttp
 import structlog
+from pydantic import SecretStr
 
 from bridge.config.schema import BluetickConfig
 from bridge.errors import ConfigError
@@ -126,10 +127,12 @@ def build_sender(
     config: BluetickConfig,
     *,
     public_url: str | None = None,
+    callback_token: Callable[[], SecretStr | None] | None = None,
 ) -> Sender:
     """The sender `config` asks for; the app owns `session` (one per app) and closes it.
 
-    `public_url` (server.public_url) lets the legacy client name per-message callback URLs."""
+    `public_url` (server.public_url) lets the legacy client name per-message callback URLs;
+    `callback_token` gives it the token in use now (a reload may rotate it), not at start."""
     # Imported here because both clients import SendReceipt from this module.
     from bridge.delivery.blueticks_legacy import LegacyBlueticksClient
     from bridge.delivery.blueticks_v1 import V1BlueticksClient
@@ -140,4 +143,6 @@ def build_sender(
         raise ConfigError("an HTTP session is needed unless dry_run is set", path="blueticks")
     if config.api == "v1":
         return V1BlueticksClient(session, config)
-    return LegacyBlueticksClient(session, config, public_url=public_url)
+    return LegacyBlueticksClient(
+        session, config, public_url=public_url, callback_token=callback_token
+    )

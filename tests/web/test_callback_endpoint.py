@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from alertmanager_webhooks import one_alert_webhook
 from blueticks_standin_webhooks import WebhookSigning, sign_webhook
-from conftest import BridgeHarness, StartBridge, am_headers, wait_until
+from conftest import ADMIN_TOKEN, BridgeHarness, StartBridge, am_headers, wait_until
 
 from bridge.commands.blueticks import callback_url, register_webhook
 from bridge.delivery.blueticks_v1 import V1BlueticksClient
@@ -319,6 +319,30 @@ async def test_legacy_messages_name_their_own_callback_url(start_bridge: StartBr
     assert (again.status, again.body["status"]) == (200, "duplicate")
     assert refused.status == 401
     assert (await reload(h, notification)).delivery_status == "received"
+
+
+async def test_a_callback_token_rotated_by_reload_is_the_one_new_messages_carry(
+    start_bridge: StartBridge,
+) -> None:
+    h = await start_bridge(
+        routes=ROUTES,
+        api="legacy",
+        blueticks_extra=f"  callback_token: {TOKEN}\n",
+        server_extra=", public_url: 'https://bridge.example.com/'",
+    )
+    rotated = "cb-rotated-token-7d1e9b3a5c2f4e6a8b0d"
+    config = h.config_path.read_text()
+    h.config_path.write_text(config.replace(TOKEN, rotated))
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    assert (await h.post("/-/reload", b"", admin)).status == 200
+
+    assert (await h.post("/webhook/alertmanager", am_alert(), am_headers())).status == 202
+    [message] = await h.standin.state.wait_for_messages(1)
+    [notification] = await h.bridge.store.list_notifications()
+    path = urlsplit(message.request["callbackUrl"]).path
+    assert path == f"/callbacks/blueticks/{notification_token(rotated, notification.id)}"
+    reply = await h.post(path, b'{"status": "delivered"}', {})  # the endpoint takes it
+    assert (reply.status, reply.body["status"]) == (200, "accepted")
 
 
 async def test_registration_subscribes_delivery_and_session_events(

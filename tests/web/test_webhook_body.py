@@ -5,9 +5,23 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import aiohttp
 import pytest
-from conftest import StartBridge, am_headers, fixture_bytes, read_reply
+from alertmanager_webhooks import am_alert, am_webhook
+from blueticks_standin import RunningStandin
+from conftest import (
+    StartBridge,
+    am_headers,
+    fixture_bytes,
+    read_reply,
+    serving,
+    write_config,
+)
+
+from bridge.runtime import load_runtime
+from bridge.service import Bridge
 
 
 async def trickle(body: bytes, pieces: int) -> AsyncIterator[bytes]:
@@ -59,3 +73,33 @@ async def test_an_unpaired_surrogate_escape_is_refused_and_the_next_webhook_stil
     reply = await h.post("/webhook/alertmanager", paired, am_headers())
     assert reply.status == 202, reply.body
     assert reply.body["notifications"] == 2
+
+
+async def test_a_large_alertmanager_group_fits_the_default_body_limit(
+    tmp_path: Path, standin: RunningStandin, http: aiohttp.ClientSession
+) -> None:
+    """Alertmanager posts a whole group per request (max_alerts 0, its default) and does not
+    retry a 413: 2,000 alerts the size of kube-prometheus' (~1 KiB each) must fit."""
+    path = write_config(tmp_path, standin.url)
+    path.write_text(path.read_text().replace("  max_body_bytes: 65536\n", ""))
+    described = "The container has restarted more than 5 times in the last 10 minutes. " * 6
+    alerts = [
+        am_alert(
+            f"node-{i}.eu-west-1.compute.internal",
+            alertname="KubePodCrashLooping",
+            annotations={
+                "description": described,
+                "runbook_url": "https://runbooks.prometheus-operator.dev/runbooks/kubernetes/x",
+                "summary": "Pod is crash looping.",
+            },
+        )
+        for i in range(2000)
+    ]
+    body = am_webhook(*alerts)
+    assert len(body) > 1_500_000  # the old 1 MiB limit refused it
+    async with serving(Bridge(load_runtime(str(path)))) as url:
+        reply = await read_reply(
+            await http.post(url + "/webhook/alertmanager", data=body, headers=am_headers())
+        )
+    assert reply.status == 202, reply.body
+    assert reply.body["events"] == 2000
