@@ -124,6 +124,18 @@ def decide(
     return DedupeDecision(True)
 
 
+def decide_rerouted(
+    event: Event, history: DedupeHistory, route: Route, now: float
+) -> DedupeDecision:
+    """decide_on_route for an event routed again after a reload (`reroute.py`): one older than
+    the recipient's last word on the alert (told since it arrived) is not news, whatever the
+    window says: that word stands."""
+    last = history.last
+    if last is not None and last.at >= event.received_at.timestamp():
+        return _not_sent("duplicate", last)
+    return decide_on_route(event, history, route, now)
+
+
 def _decide_passed(history: DedupeHistory, *, now: float, window: float) -> DedupeDecision:
     """A success that ended no failure: a duplicate only while the recipient's last word is
     already that it passes (passed or resolved) and that word is within the window."""

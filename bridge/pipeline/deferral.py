@@ -23,6 +23,7 @@ from bridge.pipeline.dedupe import (
     stage_resolution,
     stage_sent,
 )
+from bridge.pipeline.flapping import hold_flapping
 from bridge.pipeline.grouping import (
     GROUP_KIND,
     GROUP_TTL,
@@ -136,6 +137,21 @@ async def release_deferred(
             decision = release_decision(alert, history, route, now)
             if decision.send:
                 events.append(alert.event)
+                continue
+            if decision.reason == "flapping":  # as at ingest: the flap hold reports it
+                event = alert.event
+                hold = await hold_flapping(
+                    store,
+                    staged,
+                    metrics,
+                    route,
+                    rcpt,
+                    event,
+                    group.webhook_for([event]),
+                    already_holding=history.holding,
+                    now=now,
+                )
+                staged.flush_at[hold.record_key] = hold.next_flush_at
                 continue
             reason = decision.reason or "duplicate"
             if reason == "resolved_while_muted":

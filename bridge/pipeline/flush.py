@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from bridge.model import Event, Notification, Recipient
-from bridge.pipeline.dedupe import read_histories
+from bridge.pipeline.dedupe import read_histories, stage_sent
 from bridge.pipeline.deferral import release_deferred
 from bridge.pipeline.flapping import flush_flapping
 from bridge.pipeline.grouping import (
@@ -40,7 +40,8 @@ from bridge.pipeline.grouping import (
 )
 from bridge.pipeline.mute import route_mute_state
 from bridge.pipeline.notifications import RenderMemo, build_notifications
-from bridge.pipeline.reroute import REROUTE_KIND, orphan_reason, set_aside
+from bridge.pipeline.reroute import REROUTE_KIND, OrphanReason, Told, orphan_reason
+from bridge.pipeline.reroute import set_aside as set_aside_group
 from bridge.pipeline.staged_writes import StagedWrites
 from bridge.routing.router import Route
 
@@ -86,6 +87,7 @@ class GroupFlusher:
         self._due: dict[str, float] = {}
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._rerouting = asyncio.Lock()
 
     def schedule(self, key: str, due: float) -> None:
         """Flush the group stored under `key` at `due` (Unix seconds)."""
@@ -161,15 +163,15 @@ class GroupFlusher:
     async def flush(self, key: str) -> list[Notification]:
         """Flush one group if it is due; returns the notifications enqueued.
 
-        A group the current config would never add to again is routed again instead, due or
-        not (`reroute.py`)."""
-        fresh: list[Notification] = []
+        A group the current config would never add to again is dissolved instead, due or not:
+        what it holds for its recipients is sent, the rest routed again (`reroute.py`)."""
+        set_aside = False
         async with self.locks.hold([key]):
             now = self._clock()
             doc = await self.store.get_record(GROUP_KIND, key, now)
             if doc is None:
-                if await self.store.get_record(REROUTE_KIND, key, now) is None:
-                    return []
+                fresh: list[Notification] = []
+                set_aside = await self.store.get_record(REROUTE_KIND, key, now) is not None
             else:
                 group = group_from_record(doc)
                 route = next((r for r in self._runtime().routes if r.name == group.route), None)
@@ -177,22 +179,55 @@ class GroupFlusher:
                 if route is not None and reason is None:
                     fresh = await self._flush_due(group, route, now)
                 else:
-                    staged = StagedWrites()
-                    set_aside(staged, group, doc, GROUP_KIND)
-                    await staged.commit(self.store)
-                    log.info(
-                        "group.orphaned",
-                        route=group.route,
-                        group=group.key,
-                        reason=reason,
-                        alerts=len(group.alerts),
-                    )
-                    doc = None
-            if doc is None:  # set aside, now or before a crash: route its events again
-                fresh = await self._reroute(key, now)
+                    fresh, set_aside = await self._dissolve(group, route, reason, now)
+        # Not under the group's lock: the reroute's ingest takes the locks of the groups it
+        # adds to, which may include this key again (a group_by change can keep it).
+        if set_aside:
+            fresh += await self._reroute(key)
         if fresh:
             self._wake_sender()
         return fresh
+
+    async def _dissolve(
+        self, group: GroupState, route: Route | None, reason: OrphanReason | None, now: float
+    ) -> tuple[list[Notification], bool]:
+        """Step 1 of `reroute.py` in one transaction: a regrouped or ungrouped route's group
+        first tells its recipients what it holds for them (a resolution, an alert still in
+        group_wait), as at a flush; what is left is set aside. Returns (notifications, whether
+        anything was set aside)."""
+        staged = StagedWrites()
+        notifications: list[Notification] = []
+        runtime = self._runtime()
+        moment = datetime.fromtimestamp(now, UTC)
+        unmuted = (
+            route is not None and not route_mute_state(route, runtime.time_intervals, moment).muted
+        )
+        if route is not None and unmuted and not (group.flap or group.deferred):
+            render = functools.partial(self._render, group, route, runtime, now, {})
+            flushed = self._flush_group(group, route, render, now)
+            after_flush(group, now, route.group_interval)
+            notifications = [n for n in flushed if await self.store.get_notification(n.id) is None]
+            staged.notifications.extend(notifications)
+            if not route.grouped:  # what each was told, as the dedupe the route now uses
+                for name, told in group.notified.items():
+                    events = [group.alerts[fp].event for fp in told.firing if fp in group.alerts]
+                    stage_sent(staged, route, name, events, told.notification_id or "", told.at)
+        if group.alerts:
+            set_aside_group(staged, group)
+        else:
+            staged.delete_record(GROUP_KIND, group.record_key)
+        await staged.commit(self.store)
+        for n in notifications:
+            self.metrics.notifications.labels(n.route, "queued").inc()
+        log.info(
+            "group.orphaned",
+            route=group.route,
+            group=group.key,
+            reason=reason,
+            notifications=len(notifications),
+            set_aside=len(group.alerts),
+        )
+        return notifications, bool(group.alerts)
 
     async def _flush_due(self, group: GroupState, route: Route, now: float) -> list[Notification]:
         key = group.record_key
@@ -228,24 +263,32 @@ class GroupFlusher:
             self.metrics.notifications.labels(n.route, "queued").inc()
         if keep:
             self.schedule(key, group.next_flush_at)
+        for held, due in staged.flush_at.items():  # flap holds a deferred release opened
+            self.schedule(held, due)
         return fresh
 
-    async def _reroute(self, key: str, now: float) -> list[Notification]:
-        """Step 2 of `reroute.py`: the set-aside group's events through the pipeline under the
-        current routes (the caller holds the key's lock, which no current route's ingest takes)."""
-        doc = await self.store.get_record(REROUTE_KIND, key, now)
-        if doc is None:
-            return []
-        group = group_from_record(doc)
-        events = [alert.event for alert in group.alerts.values()]
-        runtime = self._runtime()
-        result = await self.pipeline.reroute(
-            group.webhook_for(events),
-            runtime.routes,
-            runtime.renderer,
-            runtime.time_intervals,
-            set_aside_key=key,
-        )
+    async def _reroute(self, key: str) -> list[Notification]:
+        """Step 2 of `reroute.py`: the set-aside events through the pipeline under the current
+        routes. One reroute at a time (a lock of the flusher's own, which no ingest takes)."""
+        async with self._rerouting:
+            now = self._clock()
+            doc = await self.store.get_record(REROUTE_KIND, key, now)
+            if doc is None:
+                return []
+            group = group_from_record(doc)
+            events = [alert.event for alert in group.alerts.values()]
+            runtime = self._runtime()
+            # A regrouped or ungrouped route keeps its alerts; the other routes had them when
+            # they arrived. Only a removed route's alerts go through the whole config.
+            routes = [r for r in runtime.routes if r.name == group.route] or runtime.routes
+            result = await self.pipeline.reroute(
+                group.webhook_for(events),
+                routes,
+                runtime.renderer,
+                runtime.time_intervals,
+                set_aside_key=key,
+                told=Told(group.route, group.notified),
+            )
         log.info(
             "group.rerouted",
             route=group.route,
@@ -258,21 +301,15 @@ class GroupFlusher:
 
     async def _muted(self, group: GroupState, route: Route, runtime: Runtime, now: float) -> bool:
         """While the route is muted, a group waits: until the window ends (defer) or for its
-        next interval (drop: Alertmanager's time-mute skips the flush).
-
-        A flap hold on a dropping route is dropped: its one message falls in the mute, and the
-        route drops the alert's later events meanwhile, so afterwards it could only report a
-        state they may have changed."""
+        next interval (drop: Alertmanager's time-mute skips the flush). A flap hold waits too:
+        the alert's events meanwhile still update it (`Pipeline._ingest`), so it then reports
+        the alert's latest state."""
         mute = route_mute_state(route, runtime.time_intervals, datetime.fromtimestamp(now, UTC))
         if not mute.muted:
             return False
         self.metrics.suppressed.labels(
             route.name, "deferred" if route.when_muted == "defer" else "muted"
         ).inc()
-        if group.flap and route.when_muted == "drop":
-            await self.store.delete_record(GROUP_KIND, group.record_key)
-            log.info("flapping.dropped", route=route.name, group=group.key, reason=mute.reason)
-            return True
         later = now + route.group_interval
         if route.when_muted == "defer" and mute.until is not None:
             later = mute.until.timestamp()

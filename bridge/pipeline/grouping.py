@@ -149,11 +149,14 @@ def add_event(group: GroupState, event: Event, now: float) -> bool:
     """Take the event's current state into the group; True if the group changed.
 
     A GitHub success turning into a failure (or back) while both fire is a change too, but
-    not a status transition: it does not count towards flapping."""
+    not a status transition: it does not count towards flapping. An event received before the
+    one the group holds never replaces it."""
     known = group.alerts.get(event.fingerprint)
     if known is None:
         group.alerts[event.fingerprint] = GroupAlert(event, now)
         return True
+    if event.received_at < known.event.received_at:
+        return False  # an older state (routed again after a reload, a slow HA peer): kept out
     if known.status != event.status:
         known.transitions += 1
         known.changed_at = now

@@ -19,6 +19,7 @@ from bridge.model import Event, Recipient, Webhook
 from bridge.pipeline.dedupe import (
     DedupeDecision,
     decide_on_route,
+    decide_rerouted,
     dedupe_key,
     dedupe_status,
     read_histories,
@@ -42,7 +43,7 @@ from bridge.pipeline.grouping import (
 from bridge.pipeline.locks import KeyedLocks
 from bridge.pipeline.notifications import RenderMemo, build_notifications
 from bridge.pipeline.outcomes import outcome_lock_keys, settle_outcomes
-from bridge.pipeline.reroute import REROUTE_KIND
+from bridge.pipeline.reroute import REROUTE_KIND, Told, carry_told
 from bridge.pipeline.results import IngestResult, RecipientOutcome, RoutedEvents
 from bridge.pipeline.silence_cache import SilenceCache
 from bridge.pipeline.silence_mute import Deferring, silence_and_mute
@@ -158,6 +159,7 @@ class Pipeline:
         time_intervals: Mapping[str, TimeInterval],
         *,
         set_aside_key: str,
+        told: Told,
     ) -> IngestResult:
         """Route again the events of a group a reload orphaned (`reroute.py`), deleting its
         set-aside record in the same transaction. They were counted and their GitHub outcomes
@@ -167,7 +169,7 @@ class Pipeline:
         staged.delete_record(REROUTE_KIND, set_aside_key)
         result = IngestResult(events=len(webhook.events))
         return await self._ingest(
-            webhook, routes, renderer, time_intervals, result, staged, now, arrived=False
+            webhook, routes, renderer, time_intervals, result, staged, now, told=told
         )
 
     async def _ingest(
@@ -180,9 +182,11 @@ class Pipeline:
         staged: StagedWrites,
         now: float,
         *,
-        arrived: bool = True,
+        told: Told | None = None,
     ) -> IngestResult:
-        if arrived:  # not for events routed again (reroute)
+        """`told`: for events routed again (`reroute`), what their group had told whom."""
+        arrived = told is None
+        if arrived:  # not for events routed again
             for event in webhook.events:
                 self.metrics.events.labels(event.source, event.status).inc()
             await settle_outcomes(webhook.events, self.store, staged, now)
@@ -190,24 +194,29 @@ class Pipeline:
         routed, result.unrouted = route_webhook(routes, webhook)
         if result.unrouted:
             self.metrics.unrouted_events.labels(webhook.source).inc(result.unrouted)
-        for r in routed:
-            self.metrics.route_matches.labels(r.route.name).inc(len(r.events))
-        routed, deferring = silence_and_mute(
+        if arrived:  # a rerouted event matched its routes when it arrived
+            for r in routed:
+                self.metrics.route_matches.labels(r.route.name).inc(len(r.events))
+        routed, deferring, muted = silence_and_mute(
             await self._silences(now), self.metrics, routed, time_intervals, result, now
         )
-        if not routed and not deferring:
+        if not routed and not deferring and not muted:
             await staged.commit(self.store)  # the delivery id and GitHub outcomes, if any
             return result
-        async with self.locks.hold(lock_keys([*routed, *(d.routed for d in deferring)])):
+        holds = [*routed, *(d.routed for d in deferring), *muted]
+        async with self.locks.hold(lock_keys(holds)):
+            await self._update_muted_flap_holds(muted, staged, now)
             routed = await self._join_waiting_holds(routed, deferring, now)
             immediate = [r for r in routed if not r.route.grouped]
             if immediate:
-                await self._dedupe_and_render(webhook, immediate, renderer, result, staged, now)
+                await self._dedupe_and_render(
+                    webhook, immediate, renderer, result, staged, now, arrived
+                )
             for deferred in deferring:
                 await self._defer(webhook, deferred, result, staged, now)
             for r in routed:
                 if r.route.grouped:
-                    await self._hold_in_groups(webhook, r, result, staged, now)
+                    await self._hold_in_groups(webhook, r, result, staged, now, told)
             # One transaction: outbox rows, the dedupe entries pointing at them, group records.
             await staged.commit(self.store)
         for n in staged.notifications:
@@ -215,6 +224,28 @@ class Pipeline:
         for key, due in staged.flush_at.items():
             self.group_scheduled(key, due)
         return result
+
+    async def _update_muted_flap_holds(
+        self, muted: list[RoutedEvents], staged: StagedWrites, now: float
+    ) -> None:
+        """A muted route drops its events, but one whose alert has a flap hold waiting for the
+        mute's end still updates it, so the hold then reports the alert's latest state."""
+        for r in muted:
+            name = r.route.name
+            for event in r.events:
+                key = record_key(name, flap_key(name, event.fingerprint))
+                doc = await staged.read_record(self.store, GROUP_KIND, key, now)
+                if doc is None:
+                    continue
+                hold = group_from_record(doc)
+                if add_event(hold, event, now):
+                    staged.put_record(GROUP_KIND, key, group_to_record(hold), now + GROUP_TTL)
+                    log.info(
+                        "flapping.updated_while_muted",
+                        route=name,
+                        fingerprint=event.fingerprint,
+                        status=event.status,
+                    )
 
     async def _join_waiting_holds(
         self, routed: list[RoutedEvents], deferring: list[Deferring], now: float
@@ -237,8 +268,10 @@ class Pipeline:
         result: IngestResult,
         staged: StagedWrites,
         now: float,
+        arrived: bool,
     ) -> None:
         """Routes without group_by: dedupe each event per recipient, render what is news."""
+        decide = decide_on_route if arrived else decide_rerouted
         histories = await read_histories(
             self.store,
             (
@@ -257,7 +290,7 @@ class Pipeline:
                 result.outcomes.append(outcome)
                 for event in r.events:
                     history = histories[(route.name, rcpt.name, event.fingerprint)]
-                    decision = decide_on_route(event, history, route, now)
+                    decision = decide(event, history, route, now)
                     if decision.send:
                         outcome.events.append(event)
                     elif decision.reason == "flapping":
@@ -341,6 +374,7 @@ class Pipeline:
         result: IngestResult,
         staged: StagedWrites,
         now: float,
+        told: Told | None,
     ) -> None:
         """Add the route's events to their groups; the flusher sends them later."""
         route = r.route
@@ -358,6 +392,9 @@ class Pipeline:
             changed = doc is None
             for event in events:
                 changed = add_event(group, event, now) or changed
+            if told is not None and told.route == route.name:
+                moved = {e.fingerprint for e in events}
+                changed = carry_told(group, told, moved) or changed
             if changed:
                 # Templates read `webhook` at the flush: the latest top level, not the first.
                 group.webhook = webhook_to_record(webhook)

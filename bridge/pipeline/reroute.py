@@ -7,20 +7,32 @@ alerts whose resolution now goes elsewhere, or be deleted with alerts still in g
 Alertmanager re-dispatches its alerts through the new routing tree after a reload; so does the
 bridge, in two steps, each one transaction:
 
-1. set aside: the group record moves to a `reroute` record (nothing can add to it any more);
-2. reroute: its events go through the pipeline under the current routes (silences, mutes,
-   dedupe, groups), and the `reroute` record is deleted with what that ingest writes.
+1. dissolve (`GroupFlusher`): a route that still exists first tells its recipients what the
+   group holds for them (a resolution, an alert still in group_wait), as at a flush; what is
+   left moves to a `reroute` record, where nothing can add to it any more;
+2. reroute (`Pipeline.reroute`): those events go through the pipeline again (silences, mutes,
+   dedupe, groups) on their own route, or on every route when theirs is gone; the `reroute`
+   record is deleted with what that ingest writes.
 
-A crash between the two leaves the `reroute` record, which the flusher redoes at start. The new
-groups know nothing of what recipients were told under the old ones, so each announces its
-firing alerts once, as Alertmanager's do after a group_by change.
+The new groups of the same route take what each recipient was told (`carry_told`), so nothing
+is announced twice; an event older than what a group or a recipient has since heard changes
+nothing. A crash between the steps leaves the `reroute` record, which the flusher redoes at
+start.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
-from bridge.pipeline.grouping import GroupState, group_key
+from bridge.pipeline.grouping import (
+    GROUP_KIND,
+    GroupState,
+    Notified,
+    group_key,
+    group_to_record,
+)
 from bridge.pipeline.staged_writes import StagedWrites
 from bridge.routing.router import Route
 
@@ -45,7 +57,41 @@ def orphan_reason(group: GroupState, route: Route | None) -> OrphanReason | None
     return None
 
 
-def set_aside(staged: StagedWrites, group: GroupState, doc: dict[str, object], kind: str) -> None:
-    """Stage step 1: the group record (of record kind `kind`) becomes a `reroute` record."""
-    staged.put_record(REROUTE_KIND, group.record_key, dict(doc), None)
-    staged.delete_record(kind, group.record_key)
+def set_aside(staged: StagedWrites, group: GroupState) -> None:
+    """Stage step 1: the group record becomes a `reroute` record."""
+    staged.put_record(REROUTE_KIND, group.record_key, group_to_record(group), None)
+    staged.delete_record(GROUP_KIND, group.record_key)
+
+
+@dataclass(frozen=True, slots=True)
+class Told:
+    """What each recipient was told in a set-aside group of `route` (its notification log)."""
+
+    route: str
+    notified: Mapping[str, Notified] = field(default_factory=dict)
+
+
+def carry_told(group: GroupState, told: Told, fingerprints: set[str]) -> bool:
+    """Into a group of the same route that takes rerouted alerts: what each recipient was told
+    of them before, so the group neither announces them again nor misses that a resolution
+    ends a firing they were told of. An alert the group has its own word on keeps it."""
+    changed = False
+    for name, entry in told.notified.items():
+        mine = group.notified.get(name)
+        known = set() if mine is None else {*mine.firing, *mine.resolved, *mine.passed}
+        moved = fingerprints - known
+        firing = [fp for fp in entry.firing if fp in moved]
+        resolved = [fp for fp in entry.resolved if fp in moved]
+        passed = [fp for fp in entry.passed if fp in moved]
+        if not (firing or resolved or passed):
+            continue
+        if mine is None:
+            group.notified[name] = Notified(
+                firing, resolved, entry.at, entry.notification_id, passed
+            )
+        else:
+            mine.firing += firing
+            mine.resolved += resolved
+            mine.passed += passed
+        changed = True
+    return changed

@@ -43,12 +43,14 @@ def silence_and_mute(
     intervals: Mapping[str, TimeInterval],
     result: IngestResult,
     now: float,
-) -> tuple[list[RoutedEvents], list[Deferring]]:
-    """The events that go on to dedupe or grouping, and those to defer; `silences` are those
-    not expired at `now`, in `list_silences`' order."""
+) -> tuple[list[RoutedEvents], list[Deferring], list[RoutedEvents]]:
+    """The events that go on to dedupe or grouping, those to defer, and those a muted route
+    without group_by drops (they still update a flap hold waiting for the mute's end);
+    `silences` are those not expired at `now`, in `list_silences`' order."""
     moment = datetime.fromtimestamp(now, UTC)
     kept: list[RoutedEvents] = []
     deferring: list[Deferring] = []
+    muted: list[RoutedEvents] = []
     for r in routed:
         route = r.route
         dropped: list[tuple[Event, DedupeDecision]] = []
@@ -66,6 +68,7 @@ def silence_and_mute(
             passing = []
         elif mute.muted and not route.grouped:
             dropped.extend((e, DedupeDecision(False, "muted")) for e in passing)
+            muted.append(RoutedEvents(route, passing))
             passing = []
             log.info("route.muted", route=route.name, reason=mute.reason)
         for event, decision in dropped:
@@ -82,4 +85,4 @@ def silence_and_mute(
             result.add_dropped(route, dropped)
         if passing:
             kept.append(RoutedEvents(route, passing))
-    return kept, deferring
+    return kept, deferring, muted

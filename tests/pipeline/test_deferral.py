@@ -43,6 +43,8 @@ time_intervals:
     time_intervals: [{times: [{start_time: "00:00", end_time: "06:00"}], location: Europe/Berlin}]
   - name: long-ago
     time_intervals: [{years: ["2001"]}]
+  - name: three-minutes
+    time_intervals: [{times: [{start_time: "02:05", end_time: "02:08"}], location: Europe/Berlin}]
 """
 HOLD = record_key("night", deferred_key("night"))
 
@@ -283,3 +285,25 @@ async def test_a_flap_hold_the_mute_postponed_does_not_undo_a_newer_release(benc
         == 2
     )
     assert await bench.store.list_records(GROUP_KIND, NIGHT_ENDS) == []
+
+
+@pytest.mark.parametrize("bench", ["three-minutes"], indirect=True)
+async def test_a_resolution_released_while_the_alert_is_held_for_flapping_joins_the_hold(
+    bench: Bench,
+) -> None:
+    """01:00 firing, 01:01 resolved, 01:02 firing (held until 01:12 as flapping); muted
+    01:05-01:08 (UTC), the alert resolves at 01:06: the last word must be that it resolved."""
+    sent: list[str] = []
+    for minute, status in ((0, "firing"), (1, "resolved"), (2, "firing"), (6, "resolved")):
+        bench.clock.now = NIGHT + minute * 60
+        result = await bench.post(am_alert("db-1", status))
+        sent += [n.text.splitlines()[0] for n in result.notifications]
+    assert sent == ["🔥 *FIRING* · CRITICAL"] * 2 + ["✅ *RESOLVED* · CRITICAL"] * 2
+
+    bench.clock.now = NIGHT + 8 * 60
+    assert await bench.flusher.flush(HOLD) == []  # the release: into the flap hold, not lost
+    bench.clock.now = NIGHT + 12 * 60
+    flapped = await bench.flusher.flush(record_key("night", flap_key("night", "fp-db-1")))
+
+    assert [n.text.splitlines()[0] for n in flapped] == ["✅ *RESOLVED* · CRITICAL"] * 2
+    assert await bench.store.list_records(GROUP_KIND, bench.clock.now) == []
