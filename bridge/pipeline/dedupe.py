@@ -8,6 +8,7 @@ A GitHub success that ends no failure ("CI passed") is deduped under a status of
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -125,15 +126,26 @@ def decide(
 
 
 def decide_rerouted(
-    event: Event, history: DedupeHistory, route: Route, now: float
+    event: Event, history: DedupeHistory, told: DedupeEntry | None, route: Route, now: float
 ) -> DedupeDecision:
     """decide_on_route for an event routed again after a reload (`reroute.py`): one older than
-    the recipient's last word on the alert (told since it arrived) is not news, whatever the
-    window says: that word stands."""
+    the recipient's last word on the alert on this route is not news, whatever the window says;
+    what the group it comes from `told` them counts as sent on this route."""
     last = history.last
     if last is not None and last.at >= event.received_at.timestamp():
         return _not_sent("duplicate", last)
-    return decide_on_route(event, history, route, now)
+    return decide_on_route(event, with_told(history, told), route, now)
+
+
+def with_told(history: DedupeHistory, told: DedupeEntry | None) -> DedupeHistory:
+    """The history with `told` in its status's place, when it is newer than what is there."""
+    if told is None:
+        return history
+    slot = {"firing": "firing", "resolved": "resolved", PASSED: "passed"}[told.status]
+    known: DedupeEntry | None = getattr(history, slot)
+    if known is not None and known.at >= told.at:
+        return history
+    return dataclasses.replace(history, **{slot: told})
 
 
 def _decide_passed(history: DedupeHistory, *, now: float, window: float) -> DedupeDecision:
@@ -180,6 +192,21 @@ def stage_sent(
         status = dedupe_status(event)
         key = dedupe_key(route.name, recipient, event.fingerprint, status)
         staged.put_dedupe(key, DedupeEntry(status, now, notification_id), dedupe_ttl(route))
+
+
+def stage_told(
+    staged: StagedWrites,
+    route: Route,
+    recipient: str,
+    fingerprint: str,
+    told: DedupeEntry,
+    now: float,
+) -> None:
+    """An entry saying the recipient was told `told` of the alert (by the group it was in before
+    a reload): dated then, so reminders keep their rhythm, and kept a full window from `now`,
+    so an older copy of that state is recognised later too."""
+    ttl = max(now - told.at, 0.0) + dedupe_ttl(route)
+    staged.put_dedupe(dedupe_key(route.name, recipient, fingerprint, told.status), told, ttl)
 
 
 def stage_resolution(

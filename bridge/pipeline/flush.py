@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from bridge.model import Event, Notification, Recipient
-from bridge.pipeline.dedupe import read_histories, stage_sent
+from bridge.pipeline.dedupe import read_histories
 from bridge.pipeline.deferral import release_deferred
 from bridge.pipeline.flapping import flush_flapping
 from bridge.pipeline.grouping import (
@@ -193,25 +193,23 @@ class GroupFlusher:
     ) -> tuple[list[Notification], bool]:
         """Step 1 of `reroute.py` in one transaction: a regrouped or ungrouped route's group
         first tells its recipients what it holds for them (a resolution, an alert still in
-        group_wait), as at a flush; what is left is set aside. Returns (notifications, whether
-        anything was set aside)."""
+        group_wait), as at a flush unless the route is muted; then all its alerts, resolved
+        ones too, are set aside with what each recipient was told (a resolution that reached
+        this group late still pairs with the firing its new group was told of). Returns
+        (notifications, whether anything was set aside)."""
         staged = StagedWrites()
         notifications: list[Notification] = []
         runtime = self._runtime()
         moment = datetime.fromtimestamp(now, UTC)
-        unmuted = (
-            route is not None and not route_mute_state(route, runtime.time_intervals, moment).muted
-        )
-        if route is not None and unmuted and not (group.flap or group.deferred):
+        if (
+            route is not None
+            and not (group.flap or group.deferred)
+            and not route_mute_state(route, runtime.time_intervals, moment).muted
+        ):
             render = functools.partial(self._render, group, route, runtime, now, {})
             flushed = self._flush_group(group, route, render, now)
-            after_flush(group, now, route.group_interval)
             notifications = [n for n in flushed if await self.store.get_notification(n.id) is None]
             staged.notifications.extend(notifications)
-            if not route.grouped:  # what each was told, as the dedupe the route now uses
-                for name, told in group.notified.items():
-                    events = [group.alerts[fp].event for fp in told.firing if fp in group.alerts]
-                    stage_sent(staged, route, name, events, told.notification_id or "", told.at)
         if group.alerts:
             set_aside_group(staged, group)
         else:
@@ -278,12 +276,9 @@ class GroupFlusher:
             group = group_from_record(doc)
             events = [alert.event for alert in group.alerts.values()]
             runtime = self._runtime()
-            # A regrouped or ungrouped route keeps its alerts; the other routes had them when
-            # they arrived. Only a removed route's alerts go through the whole config.
-            routes = [r for r in runtime.routes if r.name == group.route] or runtime.routes
             result = await self.pipeline.reroute(
                 group.webhook_for(events),
-                routes,
+                runtime.routes,
                 runtime.renderer,
                 runtime.time_intervals,
                 set_aside_key=key,

@@ -25,6 +25,7 @@ from bridge.pipeline.dedupe import (
     read_histories,
     stage_resolution,
     stage_sent,
+    stage_told,
 )
 from bridge.pipeline.deferral import deferred_key, defers, hold_deferred, pending_hold
 from bridge.pipeline.event_record import webhook_to_record
@@ -63,12 +64,17 @@ DELIVERY_KIND = "gh-delivery"
 DELIVERY_TTL = 30 * 86400.0
 
 
-def route_webhook(routes: Sequence[Route], webhook: Webhook) -> tuple[list[RoutedEvents], int]:
-    """Group the webhook's events by the routes they match; also count the unrouted ones."""
+def route_webhook(
+    routes: Sequence[Route],
+    webhook: Webhook,
+    routes_for: Callable[[Event], list[Route]] | None = None,
+) -> tuple[list[RoutedEvents], int]:
+    """Group the webhook's events by the routes they match (or `routes_for` gives); also count
+    the unrouted ones."""
     by_route: dict[str, RoutedEvents] = {}
     unrouted = 0
     for event in webhook.events:
-        matched = match_routes(routes, event)
+        matched = routes_for(event) if routes_for else match_routes(routes, event)
         if not matched:
             unrouted += 1
         for route in matched:
@@ -88,6 +94,15 @@ def lock_keys(routed: Sequence[RoutedEvents]) -> set[str]:
             key = group_key(r.route, event) if grouped else flap_key(name, event.fingerprint)
             keys.add(record_key(name, key))
     return keys
+
+
+def stage_told_events(staged: StagedWrites, r: RoutedEvents, told: Told, now: float) -> None:
+    """What each recipient of the route heard of these rerouted events, as its dedupe entries."""
+    for rcpt in r.route.recipients:
+        for event in r.events:
+            heard = told.entry(rcpt.name, event.fingerprint)
+            if heard is not None:
+                stage_told(staged, r.route, rcpt.name, event.fingerprint, heard, now)
 
 
 def _no_schedule(key: str, due: float) -> None:
@@ -163,13 +178,22 @@ class Pipeline:
     ) -> IngestResult:
         """Route again the events of a group a reload orphaned (`reroute.py`), deleting its
         set-aside record in the same transaction. They were counted and their GitHub outcomes
-        settled when they first arrived: neither happens twice."""
+        settled when they first arrived: neither happens twice. An event its own route still
+        takes stays on it alone (the others had it when it arrived); the rest go where the
+        config now sends them."""
+        origin = next((r for r in routes if r.name == told.route), None)
+
+        def routes_for(event: Event) -> list[Route]:
+            if origin is not None and origin.matches(event):
+                return [origin]
+            return match_routes(routes, event)
+
         now = self._clock()
         staged = StagedWrites()
         staged.delete_record(REROUTE_KIND, set_aside_key)
         result = IngestResult(events=len(webhook.events))
         return await self._ingest(
-            webhook, routes, renderer, time_intervals, result, staged, now, told=told
+            webhook, routes, renderer, time_intervals, result, staged, now, told, routes_for
         )
 
     async def _ingest(
@@ -181,17 +205,18 @@ class Pipeline:
         result: IngestResult,
         staged: StagedWrites,
         now: float,
-        *,
         told: Told | None = None,
+        routes_for: Callable[[Event], list[Route]] | None = None,
     ) -> IngestResult:
-        """`told`: for events routed again (`reroute`), what their group had told whom."""
+        """`told` and `routes_for`: for events routed again (`reroute`), what their group had
+        told whom, and where each goes."""
         arrived = told is None
         if arrived:  # not for events routed again
             for event in webhook.events:
                 self.metrics.events.labels(event.source, event.status).inc()
             await settle_outcomes(webhook.events, self.store, staged, now)
 
-        routed, result.unrouted = route_webhook(routes, webhook)
+        routed, result.unrouted = route_webhook(routes, webhook, routes_for)
         if result.unrouted:
             self.metrics.unrouted_events.labels(webhook.source).inc(result.unrouted)
         if arrived:  # a rerouted event matched its routes when it arrived
@@ -205,12 +230,15 @@ class Pipeline:
             return result
         holds = [*routed, *(d.routed for d in deferring), *muted]
         async with self.locks.hold(lock_keys(holds)):
+            if told is not None:  # not sent now: what they heard counts for the release
+                for r in [*(d.routed for d in deferring), *muted]:
+                    stage_told_events(staged, r, told, now)
             await self._update_muted_flap_holds(muted, staged, now)
             routed = await self._join_waiting_holds(routed, deferring, now)
             immediate = [r for r in routed if not r.route.grouped]
             if immediate:
                 await self._dedupe_and_render(
-                    webhook, immediate, renderer, result, staged, now, arrived
+                    webhook, immediate, renderer, result, staged, now, told
                 )
             for deferred in deferring:
                 await self._defer(webhook, deferred, result, staged, now)
@@ -268,10 +296,10 @@ class Pipeline:
         result: IngestResult,
         staged: StagedWrites,
         now: float,
-        arrived: bool,
+        told: Told | None,
     ) -> None:
-        """Routes without group_by: dedupe each event per recipient, render what is news."""
-        decide = decide_on_route if arrived else decide_rerouted
+        """Routes without group_by: dedupe each event per recipient, render what is news.
+        `told`: what recipients heard of rerouted events in their group (`reroute.py`)."""
         histories = await read_histories(
             self.store,
             (
@@ -290,7 +318,13 @@ class Pipeline:
                 result.outcomes.append(outcome)
                 for event in r.events:
                     history = histories[(route.name, rcpt.name, event.fingerprint)]
-                    decision = decide(event, history, route, now)
+                    if told is None:
+                        decision = decide_on_route(event, history, route, now)
+                    else:
+                        heard = told.entry(rcpt.name, event.fingerprint)
+                        decision = decide_rerouted(event, history, heard, route, now)
+                        if heard is not None and not decision.send:  # for later repeats
+                            stage_told(staged, route, rcpt.name, event.fingerprint, heard, now)
                     if decision.send:
                         outcome.events.append(event)
                     elif decision.reason == "flapping":
@@ -392,7 +426,7 @@ class Pipeline:
             changed = doc is None
             for event in events:
                 changed = add_event(group, event, now) or changed
-            if told is not None and told.route == route.name:
+            if told is not None:
                 moved = {e.fingerprint for e in events}
                 changed = carry_told(group, told, moved) or changed
             if changed:

@@ -11,12 +11,13 @@ bridge, in two steps, each one transaction:
    group holds for them (a resolution, an alert still in group_wait), as at a flush; what is
    left moves to a `reroute` record, where nothing can add to it any more;
 2. reroute (`Pipeline.reroute`): those events go through the pipeline again (silences, mutes,
-   dedupe, groups) on their own route, or on every route when theirs is gone; the `reroute`
-   record is deleted with what that ingest writes.
+   dedupe, groups) on their own route when it still takes them, else on the routes the config
+   now gives them; the `reroute` record is deleted with what that ingest writes.
 
-The new groups of the same route take what each recipient was told (`carry_told`), so nothing
-is announced twice; an event older than what a group or a recipient has since heard changes
-nothing. A crash between the steps leaves the `reroute` record, which the flusher redoes at
+What each recipient was told in the old group goes with the events: into the groups they join
+(`carry_told`) and into the dedupe of routes without group_by (`Told.entry`), so nothing is
+announced twice and a later resolution pairs with the firing it ends; an event older than what
+a group or a recipient has since heard changes nothing. A crash between the steps leaves the `reroute` record, which the flusher redoes at
 start.
 """
 
@@ -26,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from bridge.pipeline.dedupe import PASSED
 from bridge.pipeline.grouping import (
     GROUP_KIND,
     GroupState,
@@ -35,6 +37,7 @@ from bridge.pipeline.grouping import (
 )
 from bridge.pipeline.staged_writes import StagedWrites
 from bridge.routing.router import Route
+from bridge.store.base import DedupeEntry
 
 REROUTE_KIND = "reroute"
 
@@ -70,11 +73,25 @@ class Told:
     route: str
     notified: Mapping[str, Notified] = field(default_factory=dict)
 
+    def entry(self, recipient: str, fingerprint: str) -> DedupeEntry | None:
+        """The recipient's last word on the alert in that group, as a dedupe entry."""
+        told = self.notified.get(recipient)
+        if told is None:
+            return None
+        for status, fingerprints in (
+            ("firing", told.firing),
+            ("resolved", told.resolved),
+            (PASSED, told.passed),
+        ):
+            if fingerprint in fingerprints:
+                return DedupeEntry(status, told.at, told.notification_id)
+        return None
+
 
 def carry_told(group: GroupState, told: Told, fingerprints: set[str]) -> bool:
-    """Into a group of the same route that takes rerouted alerts: what each recipient was told
-    of them before, so the group neither announces them again nor misses that a resolution
-    ends a firing they were told of. An alert the group has its own word on keeps it."""
+    """Into a group that takes rerouted alerts: what each recipient (by name) was told of them
+    before, so the group neither announces them again nor misses that a resolution ends a
+    firing they were told of. An alert the group has its own word on keeps it."""
     changed = False
     for name, entry in told.notified.items():
         mine = group.notified.get(name)

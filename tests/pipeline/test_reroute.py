@@ -291,3 +291,82 @@ async def test_routes_the_reload_left_alone_hear_nothing_again(bench: Bench) -> 
 
     assert [who for who, _ in bench.told()].count("bob") == 1
     assert bench.metrics.route_matches.labels("pager")._value.get() == 1
+
+
+async def test_a_resolution_ingested_under_the_old_routes_after_the_dissolve_is_sent(
+    bench: Bench,
+) -> None:
+    """A webhook parsed and routed under the old config can land in the old group's key after
+    the flusher dissolved it; its resolution must still reach alice."""
+    await bench.post(am_alert("db-1"))
+    await bench.run_until(bench.clock[0] + 2 * MINUTE)
+    old = bench.runtime
+    received = datetime.fromtimestamp(bench.clock[0], UTC)
+    late = old.sources["alertmanager"].parse({}, am_webhook(am_alert("db-1", "resolved")), received)
+    await bench.reload(REGROUPED)
+    await bench.pipeline.ingest(late, old.routes, old.renderer, old.time_intervals)
+    await bench.reload(REGROUPED)  # the flusher reaches the old key again
+    await bench.run_until(bench.clock[0] + 10 * HOUR)
+
+    assert bench.told() == [("alice", FIRING), ("alice", RESOLVED)]
+    assert await bench.records(GROUP_KIND) == []
+
+
+WARNINGS_ELSEWHERE = """\
+routes:
+  - name: disks
+    source: alertmanager
+    matchers: ['severity="page"']
+    group_by: [alertname, instance]
+    group_wait: 30s
+    to: [alice]
+  - name: disks-warn
+    source: alertmanager
+    group_by: [alertname]
+    group_wait: 30s
+    to: [alice]
+"""
+
+
+async def test_an_alert_its_regrouped_route_no_longer_matches_goes_where_it_now_belongs(
+    bench: Bench,
+) -> None:
+    await bench.post(am_alert("db-1"))
+    await bench.run_until(bench.clock[0] + 2 * MINUTE)
+    await bench.reload(WARNINGS_ELSEWHERE)
+    await bench.post(am_alert("db-1", "resolved"))
+    await bench.run_until(bench.clock[0] + HOUR)
+
+    assert bench.told() == [("alice", FIRING), ("alice", RESOLVED)]
+    assert [n.route for n in bench.sent] == ["disks", "disks-warn"]
+
+
+MUTED_HALF_HOURS = """\
+time_intervals:
+  - name: first-half-hour
+    time_intervals: [{times: [{start_time: "00:00", end_time: "00:30"}]}]
+"""
+
+
+@pytest.mark.parametrize("muted", [False, True], ids=["unmuted", "muted-defer"])
+async def test_alerts_told_by_a_group_are_not_told_again_when_the_route_loses_group_by(
+    bench: Bench, muted: bool
+) -> None:
+    bench.clock[0] = datetime(2026, 3, 10, 9, 59, tzinfo=UTC).timestamp()
+    await bench.post(am_alert("db-1"))
+    await bench.run_until(bench.clock[0] + 2 * MINUTE)  # FIRING told at 10:00
+    assert bench.told() == [("alice", FIRING)]
+
+    bench.clock[0] = datetime(2026, 3, 10, 12, 10, tzinfo=UTC).timestamp()  # 2 h later
+    ungrouped = UNGROUPED.replace("    to: [alice]\n", "    dedupe_window: 3h\n    to: [alice]\n")
+    if muted:  # the whole day, except a moment: the release comes within the hour
+        ungrouped = MUTED_HALF_HOURS.replace("00:00", "12:00").replace(
+            "00:30", "12:20"
+        ) + ungrouped.replace(
+            "    to: [alice]\n",
+            "    mute_time_intervals: [first-half-hour]\n    when_muted: defer\n    to: [alice]\n",
+        )
+    await bench.reload(ungrouped)
+    await bench.run_until(bench.clock[0] + 30 * MINUTE)
+
+    assert bench.told() == [("alice", FIRING)]  # within the 3 h window: said once
