@@ -18,7 +18,7 @@ from bridge.pipeline.event_record import (
     webhook_from_record,
     webhook_to_record,
 )
-from bridge.routing.router import Route
+from bridge.routing.router import GROUP_BY_ALL, Route
 
 GROUP_KIND = "group"
 # A group nobody posts to any more is forgotten after this long (Unix seconds).
@@ -43,7 +43,13 @@ FlushReason = Literal[
 
 
 def group_key(route: Route, event: Event) -> str:
-    """The route name and the sorted group label values: events with equal keys wait together."""
+    """The route name and the sorted group label values: events with equal keys wait together.
+
+    With `...` every alert is its own group, keyed by its identity, the fingerprint: the same as
+    all its labels for Alertmanager and Grafana, but a GitHub alert's labels change over its
+    life (conclusion, state) and its fix must land in its failure's group."""
+    if route.group_by is not None and GROUP_BY_ALL in route.group_by:
+        return f"{route.name}{{fingerprint={event.fingerprint!r}}}"
     labels = route.group_labels(event)
     return route.name + "{" + ",".join(f"{k}={v!r}" for k, v in labels.items()) + "}"
 

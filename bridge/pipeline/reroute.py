@@ -17,8 +17,8 @@ bridge, in two steps, each one transaction:
 What each recipient was told in the old group goes with the events: into the groups they join
 (`carry_told`) and into the dedupe of routes without group_by (`Told.entry`), so nothing is
 announced twice and a later resolution pairs with the firing it ends; an event older than what
-a group or a recipient has since heard changes nothing. A crash between the steps leaves the `reroute` record, which the flusher redoes at
-start.
+a group or a recipient has since heard changes nothing. A crash between the steps leaves the
+`reroute` record, which the flusher redoes at start.
 """
 
 from __future__ import annotations

@@ -193,3 +193,33 @@ async def test_a_grouped_failure_after_a_success_is_sent_at_the_next_flush(
         assert await store.list_records("group", clock[0]) == []
     finally:
         await store.close()
+
+
+async def test_group_by_everything_keeps_a_ci_failure_and_its_fix_in_one_group(
+    tmp_path: Path,
+) -> None:
+    """A GitHub alert's labels change over its life (conclusion, state), its fingerprint does
+    not: with `...` the fix must end the failure's group, not open its own."""
+    routes = CI + '    group_by: ["..."]\n    group_wait: 30s\n    repeat_interval: 4h\n'
+    runtime = load_runtime(str(write_config(tmp_path, "http://127.0.0.1:9", routes)))
+    store = SqliteStore(str(tmp_path / "grouped.db"))
+    await store.open()
+    clock = [1_000_000.0]
+    pipeline = Pipeline(store, Metrics(), clock=lambda: clock[0])
+    flusher = GroupFlusher(pipeline, lambda: runtime, clock=lambda: clock[0])
+    headlines: list[str] = []
+    try:
+        for body in (FAILED, PASSED):
+            webhook = parse_payload(runtime, "github", body, "workflow_job")
+            await pipeline.ingest(webhook, runtime.routes, runtime.renderer)
+            clock[0] += 10 * MINUTES
+            for key, _ in await store.list_records("group", clock[0]):
+                headlines += [n.text.split(":")[0] for n in await flusher.flush(key)]
+        clock[0] += 9 * 60 * MINUTES
+        for key, _ in await store.list_records("group", clock[0]):
+            headlines += [n.text.split(":")[0] for n in await flusher.flush(key)]
+
+        assert headlines == ["🔴 *CI failed", "✅ *CI passed"]  # and no FIRING every 4 hours
+        assert await store.list_records("group", clock[0]) == []
+    finally:
+        await store.close()

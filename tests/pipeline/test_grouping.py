@@ -39,10 +39,19 @@ def alert(fp: str, status: Status = "firing", **labels: str) -> Event:
         (("alertname",), alert("x"), alert("y"), True),
         (("alertname", "instance"), alert("x"), alert("y"), False),
         (("...",), alert("x"), alert("x"), True),
-        (("...",), alert("x"), alert("x", env="prod"), False),
+        (("...",), alert("x"), alert("y", instance="x"), False),
+        # One alert whose labels changed (a GitHub run's conclusion): still its own group.
+        (("...",), alert("x"), alert("x", conclusion="success"), True),
         (("missing",), alert("x"), alert("y"), True),
     ],
-    ids=["by-alertname", "by-instance-too", "all-labels-equal", "all-labels-differ", "missing"],
+    ids=[
+        "by-alertname",
+        "by-instance-too",
+        "all-same-alert",
+        "all-other-alert",
+        "all-same-alert-new-labels",
+        "missing",
+    ],
 )
 def test_group_key_is_route_and_group_label_values(
     group_by: tuple[str, ...], a: Event, b: Event, same: bool
