@@ -30,6 +30,10 @@ class StagedWrites:
     flush_at: dict[str, float] = field(default_factory=dict)
 
     def put_dedupe(self, key: str, entry: DedupeEntry, ttl: float) -> None:
+        """Stage a dedupe entry; the last write to a key wins, whatever its ttl."""
+        for other_ttl, entries in self.dedupe.items():
+            if other_ttl != ttl:
+                entries.pop(key, None)
         self.dedupe[ttl][key] = entry
 
     def put_record(
