@@ -174,8 +174,9 @@ class GroupFlusher:
                 set_aside = await self.store.get_record(REROUTE_KIND, key, now) is not None
             else:
                 group = group_from_record(doc)
-                route = next((r for r in self._runtime().routes if r.name == group.route), None)
-                reason = orphan_reason(group, route)
+                routes = self._runtime().routes
+                route = next((r for r in routes if r.name == group.route), None)
+                reason = orphan_reason(group, route, routes)
                 if route is not None and reason is None:
                     fresh = await self._flush_due(group, route, now)
                 else:

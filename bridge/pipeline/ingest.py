@@ -26,6 +26,7 @@ from bridge.pipeline.dedupe import (
     stage_resolution,
     stage_sent,
     stage_told,
+    with_told,
 )
 from bridge.pipeline.deferral import deferred_key, defers, hold_deferred, pending_hold
 from bridge.pipeline.event_record import webhook_to_record
@@ -96,13 +97,22 @@ def lock_keys(routed: Sequence[RoutedEvents]) -> set[str]:
     return keys
 
 
-def stage_told_events(staged: StagedWrites, r: RoutedEvents, told: Told, now: float) -> None:
-    """What each recipient of the route heard of these rerouted events, as its dedupe entries."""
-    for rcpt in r.route.recipients:
-        for event in r.events:
-            heard = told.entry(rcpt.name, event.fingerprint)
-            if heard is not None:
-                stage_told(staged, r.route, rcpt.name, event.fingerprint, heard, now)
+async def stage_told_events(
+    store: Store, staged: StagedWrites, held: Sequence[RoutedEvents], told: Told, now: float
+) -> None:
+    """What each recipient of these routes heard of the rerouted events they hold back (muted,
+    deferred), as the routes' dedupe entries, where newer than what the routes have."""
+    wanted = [
+        (r.route, rcpt.name, e) for r in held for rcpt in r.route.recipients for e in r.events
+    ]
+    histories = await read_histories(
+        store, ((route.name, name, e.fingerprint) for route, name, e in wanted), now
+    )
+    for route, name, event in wanted:
+        history = histories[(route.name, name, event.fingerprint)]
+        heard = told.entry(name, event.fingerprint)
+        if heard is not None and with_told(history, heard) is not history:
+            stage_told(staged, route, name, event.fingerprint, heard, now)
 
 
 def _no_schedule(key: str, due: float) -> None:
@@ -184,9 +194,8 @@ class Pipeline:
         origin = next((r for r in routes if r.name == told.route), None)
 
         def routes_for(event: Event) -> list[Route]:
-            if origin is not None and origin.matches(event):
-                return [origin]
-            return match_routes(routes, event)
+            matched = match_routes(routes, event)
+            return [origin] if origin is not None and origin in matched else matched
 
         now = self._clock()
         staged = StagedWrites()
@@ -230,11 +239,11 @@ class Pipeline:
             return result
         holds = [*routed, *(d.routed for d in deferring), *muted]
         async with self.locks.hold(lock_keys(holds)):
-            if told is not None:  # not sent now: what they heard counts for the release
-                for r in [*(d.routed for d in deferring), *muted]:
-                    stage_told_events(staged, r, told, now)
             await self._update_muted_flap_holds(muted, staged, now)
             routed = await self._join_waiting_holds(routed, deferring, now)
+            if told is not None:  # not sent now: what they heard counts for the release
+                held = [*(d.routed for d in deferring), *muted]
+                await stage_told_events(self.store, staged, held, told, now)
             immediate = [r for r in routed if not r.route.grouped]
             if immediate:
                 await self._dedupe_and_render(
@@ -323,7 +332,8 @@ class Pipeline:
                     else:
                         heard = told.entry(rcpt.name, event.fingerprint)
                         decision = decide_rerouted(event, history, heard, route, now)
-                        if heard is not None and not decision.send:  # for later repeats
+                        newer = heard is not None and with_told(history, heard) is not history
+                        if newer and heard is not None and not decision.send:  # later repeats
                             stage_told(staged, route, rcpt.name, event.fingerprint, heard, now)
                     if decision.send:
                         outcome.events.append(event)

@@ -23,7 +23,7 @@ a group or a recipient has since heard changes nothing. A crash between the step
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -36,27 +36,32 @@ from bridge.pipeline.grouping import (
     group_to_record,
 )
 from bridge.pipeline.staged_writes import StagedWrites
-from bridge.routing.router import Route
+from bridge.routing.router import Route, match_routes
 from bridge.store.base import DedupeEntry
 
 REROUTE_KIND = "reroute"
 
-OrphanReason = Literal["route_gone", "route_ungrouped", "group_by_changed"]
+OrphanReason = Literal[
+    "route_gone", "route_ungrouped", "route_grouped", "group_by_changed", "route_passed_over"
+]
 
 
-def orphan_reason(group: GroupState, route: Route | None) -> OrphanReason | None:
-    """Why the current config would never add to this group again; None while it would.
-
-    Flap and deferred holds belong to ungrouped routes and key on the route alone: only the
-    route's removal orphans them."""
+def orphan_reason(
+    group: GroupState, route: Route | None, routes: Sequence[Route]
+) -> OrphanReason | None:
+    """Why the current config (`routes`, `route` the group's own among them) would never add
+    to this group again; None while it would. Flap and deferred holds belong to routes without
+    group_by."""
     if route is None:
         return "route_gone"
     if group.flap or group.deferred:
-        return None
+        return "route_grouped" if route.grouped else None
     if not route.grouped:
         return "route_ungrouped"
     if any(group_key(route, alert.event) != group.key for alert in group.alerts.values()):
         return "group_by_changed"
+    if any(route not in match_routes(routes, alert.event) for alert in group.alerts.values()):
+        return "route_passed_over"  # its matchers changed, or a route before it takes them
     return None
 
 

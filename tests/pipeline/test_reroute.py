@@ -368,3 +368,107 @@ async def test_alerts_told_by_a_group_are_not_told_again_when_the_route_loses_gr
     await bench.run_until(bench.clock[0] + 30 * MINUTE)
 
     assert bench.told() == [("alice", FIRING)]  # within the 3 h window: said once
+
+
+WARNINGS_FIRST = """\
+routes:
+  - name: disks-warn
+    source: alertmanager
+    matchers: ['severity="critical"']
+    group_by: [alertname]
+    group_wait: 30s
+    to: [alice]
+""" + GROUPED.removeprefix("routes:\n")
+
+
+async def test_a_route_put_ahead_of_the_groups_route_takes_its_alerts(bench: Bench) -> None:
+    await bench.post(am_alert("db-1"))
+    await bench.run_until(bench.clock[0] + 2 * MINUTE)
+    await bench.reload(WARNINGS_FIRST)  # disks is unchanged, but no longer gets db-1
+    await bench.post(am_alert("db-1", "resolved"))
+    await bench.run_until(bench.clock[0] + 10 * HOUR)
+
+    assert bench.told() == [("alice", FIRING), ("alice", RESOLVED)]  # not FIRING every 4 h
+    assert [n.route for n in bench.sent] == ["disks", "disks-warn"]
+    assert await bench.records(GROUP_KIND) == []
+
+
+async def test_a_flap_hold_of_a_route_that_gains_group_by_ends_in_its_groups(
+    bench: Bench,
+) -> None:
+    await bench.reload(UNGROUPED)
+    for status in ("firing", "resolved", "firing"):  # the third is held as flapping
+        await bench.post(am_alert("db-1", status))
+        bench.clock[0] += MINUTE
+    assert bench.told() == [("alice", FIRING), ("alice", RESOLVED)]
+
+    await bench.reload(GROUPED)
+    await bench.run_until(bench.clock[0] + 10 * MINUTE)
+    await bench.post(am_alert("db-1", "resolved"))
+    await bench.run_until(bench.clock[0] + HOUR)
+
+    assert bench.told()[2:] == [("alice", FIRING), ("alice", RESOLVED)]  # last word: resolved
+    assert await bench.records(GROUP_KIND) == []
+
+
+TEAM_THEN_PAGER = TEAM_AND_PAGER.replace("    to: [bob]\n", "    to: [alice]\n")
+
+
+async def test_what_a_removed_group_told_does_not_replace_a_newer_reminder(
+    bench: Bench,
+) -> None:
+    await bench.reload(TEAM_THEN_PAGER)
+    start = bench.clock[0]
+    await bench.post(am_alert("db-1"))
+    await bench.run_until(start + 2 * HOUR)
+    await bench.post(am_alert("db-1"))  # Alertmanager's repeat: pager's hour is over
+    assert [n.route for n in bench.sent] == ["pager", "team", "pager"]
+
+    await bench.reload(  # team removed; its group told alice at its first flush
+        "routes:\n  - name: pager\n    source: alertmanager\n    dedupe_window: 1h\n"
+        "    to: [alice]\n"
+    )
+    bench.clock[0] = start + 2 * HOUR + 30 * MINUTE
+    await bench.post(am_alert("db-1"))  # 30 minutes after pager's reminder: a duplicate
+
+    assert [n.route for n in bench.sent] == ["pager", "team", "pager"]
+
+
+NIGHT_HALF_HOUR = """\
+time_intervals:
+  - name: night
+    time_intervals: [{times: [{start_time: "01:00", end_time: "01:30"}], location: UTC}]
+"""
+DISKS_DEFERRED = """\
+  - name: disks
+    source: alertmanager
+    mute_time_intervals: [night]
+    when_muted: defer
+    to: [alice]
+"""
+APP_THEN_DISKS = (
+    NIGHT_HALF_HOUR
+    + GROUPED.replace("name: disks", "name: app").replace(
+        "    source: alertmanager\n",
+        "    source: alertmanager\n    matchers: ['alertname=\"Disk\"']\n",
+    )
+    + DISKS_DEFERRED
+)
+
+
+async def test_alerts_joining_a_deferred_hold_keep_what_their_group_told(bench: Bench) -> None:
+    bench.clock[0] = datetime(2026, 3, 10, 0, 50, tzinfo=UTC).timestamp()
+    await bench.reload(APP_THEN_DISKS)
+    await bench.post(am_alert("db-1"))  # app: FIRING at 00:51
+    await bench.run_until(bench.clock[0] + 5 * MINUTE)
+    bench.clock[0] = datetime(2026, 3, 10, 1, 10, tzinfo=UTC).timestamp()
+    await bench.post(am_alert("db-9", alertname="Memory"))  # disks: deferred until 01:30
+    assert bench.told() == [("alice", FIRING)]
+
+    bench.clock[0] = datetime(2026, 3, 10, 1, 30, 10, tzinfo=UTC).timestamp()
+    await bench.reload(NIGHT_HALF_HOUR + "routes:\n" + DISKS_DEFERRED)  # app removed
+    await bench.run_until(bench.clock[0] + 10 * MINUTE)
+
+    # db-1 joined the hold still waiting for its release: told 40 minutes ago, not again.
+    [released] = bench.sent[1:]
+    assert "db-9" in released.text and "db-1" not in released.text
