@@ -98,6 +98,19 @@ class RetryPolicy:
             delay = max(delay, min(exc.retry_after, self.config.backoff_max))
         return Retry(delay)
 
+    def after_cut_off(self) -> DeadLetter | None:
+        """A send cancelled at shutdown (the --grace deadline) while waiting for Blueticks'
+        answer may have gone out. None: it goes back to pending, to be sent on the next start
+        (v1's Idempotency-Key makes that safe, or the config accepts a duplicate)."""
+        if self._can_retry_unknown():
+            return None
+        return DeadLetter(
+            "cut off at shutdown while waiting for Blueticks' answer: the outcome is unknown "
+            "and the legacy Blueticks API has no idempotency, so it is not sent again on the "
+            "next start (`alertbridge outbox retry` sends it again; "
+            "blueticks.retry_unknown_outcome: true requeues such sends)"
+        )
+
     def after_rate_limit(self, exc: TransientDeliveryError, refusals: int) -> RateLimitHold:
         """Blueticks refused to take the message now (429): not a failure of the message, so
         no attempt is counted and it never reaches max_attempts. It waits, still claimed, at

@@ -91,6 +91,8 @@ class OutboxWorker:
         # Notifications whose last attempt's outcome is unknown (no answer): a 409 then means
         # that attempt may still be in progress at Blueticks, not a different body.
         self._outcome_unknown: set[str] = set()
+        # Sends cancelled by stop() while waiting for Blueticks' answer: they may have gone out.
+        self._cut_off: list[Notification] = []
         # Whether the next round runs the claim query: not when only excluded phones woke it.
         self._claim_wanted = True
         # Outcomes the store refused to record (it was unavailable): tried again every
@@ -130,8 +132,10 @@ class OutboxWorker:
     async def stop(self, grace: float = 10.0) -> None:
         """Stop claiming; let in-flight sends finish within `grace`; the rest stays pending.
 
-        A send cancelled at the deadline goes back to pending too: it may be sent again on the
-        next start (with the v1 API its Idempotency-Key makes that safe).
+        A send cancelled at the deadline while waiting for Blueticks' answer may have gone out
+        (`RetryPolicy.after_cut_off`): with the v1 API (its Idempotency-Key makes a resend
+        safe) or retry_unknown_outcome it goes back to pending, to be sent on the next start;
+        with the legacy API it becomes a dead letter, so the next start cannot send it twice.
         """
         if self._stopping:
             return  # already stopped (or stopping): the app may stop the bridge twice
@@ -149,6 +153,11 @@ class OutboxWorker:
             if unfinished:
                 await asyncio.wait(unfinished)
             cancelled = len(unfinished)
+        cut_off = self.retry_policy.after_cut_off()
+        if cut_off is not None:
+            for n in self._cut_off:
+                await self._dead(n, cut_off.reason, None)
+        self._cut_off.clear()
         held = self.held
         self._lanes.clear()
         self._held_until.clear()
@@ -210,9 +219,12 @@ class OutboxWorker:
             return [], 0
         # A phone with a notification already waiting (or being sent), or whose bucket is
         # empty, gets nothing more claimed: its backlog stays in the outbox, in order, where a
-        # digest can merge it, instead of piling up in memory.
+        # digest can merge it, instead of piling up in memory. Any other phone's bucket lets
+        # one go now: one is claimed, and the next once it is sent (every send ends with a
+        # claim), so nothing waits in a lane for its bucket to refill, out of the digest's
+        # reach, while newer alerts wait behind it.
         exclude = set(self._lanes) | self._busy | set(self.pacer.paced_recipients(now))
-        return await self.store.claim_due(now, limit, exclude), limit
+        return await self.store.claim_due(now, limit, exclude, per_phone=1), limit
 
     def _dispatch(self, now: float) -> None:
         """Start a send for every lane whose phone is idle and whose buckets allow it."""
@@ -276,6 +288,9 @@ class OutboxWorker:
         attempt = n.attempts + 1
         try:
             receipt = await self.sender.send(n)
+        except asyncio.CancelledError:
+            self._cut_off.append(n)  # by stop(), at the grace deadline
+            raise
         except PermanentDeliveryError as exc:
             self._count_response(exc.status)
             unknown = n.id in self._outcome_unknown

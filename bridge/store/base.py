@@ -86,14 +86,19 @@ class Store(Protocol):
         """
 
     async def claim_due(
-        self, now: float, limit: int, exclude_phones: Collection[str] = ()
+        self,
+        now: float,
+        limit: int,
+        exclude_phones: Collection[str] = (),
+        per_phone: int | None = None,
     ) -> list[Notification]:
         """Move up to limit pending notifications with next_attempt_at <= now to 'sending'.
 
         Oldest accepted first (created_at, then id); none is claimed while an older pending one
         to the same phone waits for its retry, so a recipient's messages never overtake each
         other. Notifications to `exclude_phones` stay pending (their recipient is being paced, so
-        their backlog stays where a digest can merge it)."""
+        their backlog stays where a digest can merge it), and so do those beyond the first
+        `per_phone` of each phone (None: no such cap), which go to other phones' instead."""
 
     async def mark_sent(
         self,
@@ -155,10 +160,18 @@ class Store(Protocol):
     async def pending_for(self, phone: str, limit: int = 1000) -> list[Notification]:
         """Pending notifications to one phone, oldest first (for digests)."""
 
+    async def carried_by(self, phone: str, digest_id: str) -> list[Notification]:
+        """The notifications to `phone` merged into `digest_id`, oldest first: what that digest
+        says, for a digest that takes in newer ones after a restart."""
+
     async def merge_into(self, notification_ids: Sequence[str], digest: Notification) -> int:
         """Atomically: enqueue `digest` and mark those of `notification_ids` still pending as
         'merged' (merged_into = digest.id). Returns how many were merged; if none were still
-        pending the digest is not enqueued."""
+        pending the digest is not enqueued.
+
+        A digest already in the outbox, pending and never tried, takes them in: its row becomes
+        `digest` (text, route, created_at, event_keys, next_attempt_at), so what it carries keeps
+        pointing at it. A digest there in any other state (claimed, sent) merges nothing: 0."""
 
     # --- records: small JSON documents by kind and key (groups, silences, webhook event ids) ---
     async def put_record(

@@ -122,7 +122,11 @@ class MemoryStore:
             self._add(notification)
 
     async def claim_due(
-        self, now: float, limit: int, exclude_phones: Collection[str] = ()
+        self,
+        now: float,
+        limit: int,
+        exclude_phones: Collection[str] = (),
+        per_phone: int | None = None,
     ) -> list[Notification]:
         self._saw(now)
         pending = [self._outbox[nid] for nid in self._pending]
@@ -139,7 +143,16 @@ class MemoryStore:
             and (n.created_at, n.id) < waiting.get(n.phone, _NEVER)
         ]
         due.sort(key=lambda n: (n.created_at, n.id))
-        claimed = due[: max(limit, 0)]
+        claimed: list[Notification] = []
+        per_phone_claimed: dict[str, int] = {}
+        for n in due:
+            if len(claimed) >= limit:
+                break
+            taken = per_phone_claimed.get(n.phone, 0)
+            if per_phone is not None and taken >= per_phone:
+                continue
+            per_phone_claimed[n.phone] = taken + 1
+            claimed.append(n)
         for notification in claimed:
             self._set_state(notification, "sending")
         return [_copy(n) for n in claimed]
@@ -277,8 +290,21 @@ class MemoryStore:
         chosen.sort(key=lambda n: (n.created_at, n.id))
         return [_copy(n) for n in chosen[: max(limit, 0)]]
 
+    async def carried_by(self, phone: str, digest_id: str) -> list[Notification]:
+        """Oldest first."""
+        chosen = [
+            n
+            for n in self._outbox.values()
+            if n.phone == phone and n.state == "merged" and n.merged_into == digest_id
+        ]
+        chosen.sort(key=lambda n: (n.created_at, n.id))
+        return [_copy(n) for n in chosen]
+
     async def merge_into(self, notification_ids: Sequence[str], digest: Notification) -> int:
         """Nothing here awaits, so the digest and the merges happen together."""
+        waiting = self._outbox.get(digest.id)
+        if waiting is not None and (waiting.state, waiting.attempts) != ("pending", 0):
+            return 0
         still_pending = [
             self._outbox[nid]
             for nid in dict.fromkeys(notification_ids)
@@ -286,7 +312,12 @@ class MemoryStore:
         ]
         if not still_pending:
             return 0
-        self._add(digest)
+        if waiting is None:
+            self._add(digest)
+        else:
+            waiting.route, waiting.text = digest.route, digest.text
+            waiting.created_at, waiting.next_attempt_at = digest.created_at, digest.next_attempt_at
+            waiting.event_keys = list(digest.event_keys)
         for notification in still_pending:
             notification.merged_into = digest.id
             self._set_state(notification, "merged")

@@ -21,6 +21,7 @@ from bridge.store.sqlite_mirror import DedupeMirror, Undo
 from bridge.store.sqlite_schema import (
     DELETE_RECORD,
     INSERT_OUTBOX,
+    OUTBOX_COLUMN_NAMES,
     OUTBOX_COLUMNS,
     PUT_DEDUPE,
     PUT_RECORD,
@@ -39,6 +40,10 @@ from bridge.store.sqlite_thread import ConnectionThread
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
 _STATES: tuple[NotificationState, ...] = get_args(NotificationState)
+_COLUMN = {name: index for index, name in enumerate(OUTBOX_COLUMN_NAMES)}
+# What a waiting digest's row takes from the digest that replaces it (Store.merge_into).
+_TAKE_IN = ("route", "text", "created_at", "event_keys", "next_attempt_at")
+_TAKE_IN_SQL = f"UPDATE outbox SET {' = ?, '.join(_TAKE_IN)} = ? WHERE id = ?"  # noqa: S608
 # Finished notifications one purge deletes at most (the next purge, a minute later, goes on).
 PURGE_CHUNK = 10_000
 T = TypeVar("T")
@@ -151,11 +156,16 @@ class SqliteStore:
         await self._call(run, mirrored=lambda: self.mirror.put_dedupe(mirror_rows))
 
     async def claim_due(
-        self, now: float, limit: int, exclude_phones: Collection[str] = ()
+        self,
+        now: float,
+        limit: int,
+        exclude_phones: Collection[str] = (),
+        per_phone: int | None = None,
     ) -> list[Notification]:
-        return await self._call(
-            functools.partial(_claim_due, now=now, limit=limit, exclude=sorted(exclude_phones))
+        run = functools.partial(
+            _claim_due, now=now, limit=limit, exclude=sorted(exclude_phones), per_phone=per_phone
         )
+        return await self._call(run)
 
     async def mark_sent(
         self,
@@ -295,19 +305,32 @@ class SqliteStore:
         where = "WHERE phone = ? AND state = 'pending' ORDER BY created_at, id LIMIT ?"
         return await self._select_notifications(where, (phone, max(limit, 0)))
 
+    async def carried_by(self, phone: str, digest_id: str) -> list[Notification]:
+        """Oldest first; found through the (phone, state) index."""
+        where = "WHERE phone = ? AND state = 'merged' AND merged_into = ? ORDER BY created_at, id"
+        return await self._select_notifications(where, (phone, digest_id))
+
     async def merge_into(self, notification_ids: Sequence[str], digest: Notification) -> int:
         """One operation, so one savepoint: the digest and the merges commit together or not."""
         ids = list(dict.fromkeys(notification_ids))
         digest_row = to_row(digest)
+        take_in_values = (*(digest_row[_COLUMN[name]] for name in _TAKE_IN), digest.id)
 
         def run(conn: sqlite3.Connection) -> int:
+            waiting = conn.execute(
+                "SELECT state, attempts FROM outbox WHERE id = ?", (digest.id,)
+            ).fetchone()
+            if waiting is not None and tuple(waiting) != ("pending", 0):
+                return 0  # claimed or sent: what it says can no longer change
             sql = "UPDATE outbox SET state = 'merged', merged_into = ? WHERE id = ?"
             sql += " AND state = 'pending'"
             merged = sum(
                 conn.execute(sql, (digest.id, nid)).rowcount for nid in ids if nid != digest.id
             )
-            if merged:
+            if merged and waiting is None:
                 conn.execute(INSERT_OUTBOX, digest_row)
+            elif merged:
+                conn.execute(_TAKE_IN_SQL, take_in_values)
             return merged
 
         return await self._call(run)
@@ -394,12 +417,46 @@ def _remember(conn: sqlite3.Connection, *, key: str, ttl: float, now: float) -> 
 
 
 def _claim_due(
-    conn: sqlite3.Connection, *, now: float, limit: int, exclude: list[str]
+    conn: sqlite3.Connection,
+    *,
+    now: float,
+    limit: int,
+    exclude: list[str],
+    per_phone: int | None,
 ) -> list[Notification]:
     """Select the due rows and mark them sending in the same write transaction.
 
     Each phone's rows in the order they were accepted, none behind an older row of the same
-    phone that waits for its retry (`waiting`: normally a handful of rows)."""
+    phone that waits for its retry (`waiting`: normally a handful of rows). A phone that has its
+    `per_phone` claimed is left out of the next select, which fills what it left over."""
+    claimed: list[Notification] = []
+    per_phone_claimed: dict[str, int] = {}
+    exclude = list(exclude)
+    while len(claimed) < limit:
+        wanted = limit - len(claimed)
+        selected = _select_due(conn, now=now, limit=wanted, exclude=exclude)
+        taken: list[Notification] = []
+        for notification in selected:
+            count = per_phone_claimed.get(notification.phone, 0)
+            if per_phone is not None and count >= per_phone:
+                if notification.phone not in exclude:
+                    exclude.append(notification.phone)
+                continue
+            per_phone_claimed[notification.phone] = count + 1
+            taken.append(notification)
+        sql = "UPDATE outbox SET state = 'sending' WHERE id = ?"
+        conn.executemany(sql, [(n.id,) for n in taken])
+        claimed.extend(taken)
+        if len(selected) < wanted or per_phone is None:
+            break  # nothing more is due, or nothing was left out
+    for notification in claimed:
+        notification.state = "sending"
+    return claimed
+
+
+def _select_due(
+    conn: sqlite3.Connection, *, now: float, limit: int, exclude: list[str]
+) -> list[Notification]:
     not_in = f"AND phone NOT IN ({', '.join('?' * len(exclude))}) " if exclude else ""
     sql = (
         "WITH waiting AS (SELECT phone, created_at, id FROM outbox "  # noqa: S608
@@ -411,11 +468,7 @@ def _claim_due(
         "ORDER BY created_at, id LIMIT ?"
     )
     params = (now, now, *exclude, max(limit, 0))
-    claimed = [from_row(row) for row in conn.execute(sql, params)]
-    conn.executemany("UPDATE outbox SET state = 'sending' WHERE id = ?", [(n.id,) for n in claimed])
-    for notification in claimed:
-        notification.state = "sending"
-    return claimed
+    return [from_row(row) for row in conn.execute(sql, params)]
 
 
 def _find_notification(

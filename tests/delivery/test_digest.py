@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
-from bridge.delivery.digest import build_digest, current_updates, digest_text, newest_states
+from bridge.delivery.digest import (
+    DigestContent,
+    build_digest,
+    current_updates,
+    digest_text,
+    newest_states,
+)
 from bridge.model import Notification
 
 ALICE = "+14155550123"
@@ -149,3 +157,34 @@ def test_a_shortened_update_says_how_much_it_left_out() -> None:
     shown = sum(1 for line in lines if line in text)
     assert 0 < shown < 60
     assert f"… +{60 - shown} more lines" in text
+
+
+def storm_backlog() -> list[Notification]:
+    """Alerts firing and resolving (so older updates are replaced), and one split message."""
+    backlog = [
+        update(i, [(f"a{i % 5}", "firing" if i < 8 else "resolved")], text=f"update {i}\n" * 30)
+        for i in range(12)
+    ]
+    return backlog + split_message(["p1", "p2"], [("b", "firing")], 1020.0)
+
+
+@pytest.mark.parametrize(
+    "split_at",
+    [[], [5], [3, 9, 13], list(range(1, 14))],
+    ids=["at-once", "two-looks", "four-looks", "one-by-one"],
+)
+@pytest.mark.parametrize("newest_first", [False, True], ids=["in-order", "out-of-order"])
+def test_a_digest_that_takes_in_more_says_what_one_digest_over_all_of_them_says(
+    split_at: list[int], newest_first: bool
+) -> None:
+    backlog = storm_backlog()
+    cuts = [0, *split_at, len(backlog)]
+    looks = [backlog[start:end] for start, end in itertools.pairwise(cuts)]
+    content = DigestContent()
+    for look in reversed(looks) if newest_first else looks:
+        content.fold(look)
+    folded = content.notification(digest_id="d", now=2000.0, link="https://bridge.example")
+    at_once = build_digest(backlog, digest_id="d", now=2000.0, link="https://bridge.example")
+    assert folded.text == at_once.text
+    assert dict(folded.event_keys) == dict(at_once.event_keys)
+    assert folded.text.startswith("📋 *13 updates in one digest* — 2 firing, 4 resolved")

@@ -30,10 +30,14 @@ class BacklogReadCountingStore(MemoryStore):
         return await super().pending_for(phone, limit)
 
     async def claim_due(
-        self, now: float, limit: int, exclude_phones: Collection[str] = ()
+        self,
+        now: float,
+        limit: int,
+        exclude_phones: Collection[str] = (),
+        per_phone: int | None = None,
     ) -> list[Notification]:
         self.claims += 1
-        return await super().claim_due(now, limit, exclude_phones)
+        return await super().claim_due(now, limit, exclude_phones, per_phone)
 
 
 async def test_a_storm_to_a_paced_recipient_reads_its_backlog_now_and_then() -> None:
