@@ -182,7 +182,7 @@ class GroupFlusher:
                 else:
                     fresh, set_aside = await self._dissolve(group, route, reason, now)
         # Not under the group's lock: the reroute's ingest takes the locks of the groups it
-        # adds to, which may include this key again (a group_by change can keep it).
+        # adds to, and a lock is not taken twice (nor against another ingest's order).
         if set_aside:
             fresh += await self._reroute(key)
         if fresh:
