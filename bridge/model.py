@@ -111,6 +111,13 @@ class Notification:
     merged_into: str | None = None
 
     @property
+    def never_tried(self) -> bool:
+        """No attempt was ever made: not even one that `outbox retry` set back to zero (it
+        keeps the last error). Only such a message may be folded into a digest or grow one:
+        a tried one may have reached WhatsApp, and v1 refuses its key with another body."""
+        return self.attempts == 0 and self.last_error is None
+
+    @property
     def idempotency_key(self) -> str:
         """Stable across attempts, at most 64 characters (Blueticks' limit)."""
         return f"ab-{self.id}"[:64]

@@ -69,7 +69,7 @@ class BacklogDigester:
             self._count_held(phone, pending, now)
             # Only never-tried ones: a retried send may already have reached WhatsApp, and a
             # digest (a new message with a new Idempotency-Key) would then repeat it.
-            await self._digest(phone, [n for n in pending if n.attempts == 0], now)
+            await self._digest(phone, [n for n in pending if n.never_tried], now)
         # A phone no longer paced has its digest claimed next; should it still wait at a later
         # look, what it carries is read from the store.
         self._waiting = {p: w for p, w in self._waiting.items() if p in self._checked}

@@ -24,6 +24,11 @@ class DedupeEntry:
 DELIVERED_STATUSES = frozenset({"pending", "confirmed", "received", "read"})
 
 
+# The last error of a dead letter `requeue` puts back starts with this (the rest is kept): the
+# message counts as tried (Notification.never_tried) although its attempts start from zero.
+REQUEUED_NOTE = "requeued by outbox retry; before: "
+
+
 @dataclass(slots=True, frozen=True)
 class Requeued:
     """What `Store.requeue` did: dead letters back to pending, and those left dead because

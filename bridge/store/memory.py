@@ -15,7 +15,13 @@ from collections.abc import Collection, Sequence
 from typing import Any, get_args
 
 from bridge.model import Notification, NotificationState
-from bridge.store.base import DELIVERED_STATUSES, DedupeEntry, RecordWrite, Requeued
+from bridge.store.base import (
+    DELIVERED_STATUSES,
+    REQUEUED_NOTE,
+    DedupeEntry,
+    RecordWrite,
+    Requeued,
+)
 
 NOTIFICATION_STATES: tuple[NotificationState, ...] = get_args(NotificationState)
 _FINISHED_STATES: frozenset[NotificationState] = frozenset({"sent", "merged"})
@@ -274,7 +280,7 @@ class MemoryStore:
         for notification in undelivered:
             notification.attempts = 0
             notification.next_attempt_at = now
-            notification.last_error = None
+            notification.last_error = REQUEUED_NOTE + (notification.last_error or "")
             self._set_state(notification, "pending")
         return Requeued(len(undelivered), skipped_delivered=len(dead) - len(undelivered))
 
@@ -303,7 +309,7 @@ class MemoryStore:
     async def merge_into(self, notification_ids: Sequence[str], digest: Notification) -> int:
         """Nothing here awaits, so the digest and the merges happen together."""
         waiting = self._outbox.get(digest.id)
-        if waiting is not None and (waiting.state, waiting.attempts) != ("pending", 0):
+        if waiting is not None and not (waiting.state == "pending" and waiting.never_tried):
             return 0
         still_pending = [
             self._outbox[nid]

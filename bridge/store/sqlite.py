@@ -16,7 +16,13 @@ from typing import Any, TypeVar, get_args
 
 from bridge.errors import StoreUnavailable
 from bridge.model import Notification, NotificationState
-from bridge.store.base import DELIVERED_STATUSES, DedupeEntry, RecordWrite, Requeued
+from bridge.store.base import (
+    DELIVERED_STATUSES,
+    REQUEUED_NOTE,
+    DedupeEntry,
+    RecordWrite,
+    Requeued,
+)
 from bridge.store.sqlite_mirror import DedupeMirror, Undo
 from bridge.store.sqlite_schema import (
     DELETE_RECORD,
@@ -274,7 +280,7 @@ class SqliteStore:
         delivered = ", ".join("?" * len(DELIVERED_STATUSES))  # placeholders: no text is spliced
         requeue = (
             "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, "  # noqa: S608
-            "last_error = NULL WHERE state = 'dead' "
+            "last_error = ? || COALESCE(last_error, '') WHERE state = 'dead' "
             f"AND (delivery_status IS NULL OR delivery_status NOT IN ({delivered}))"
         )
         count_delivered = (
@@ -291,7 +297,8 @@ class SqliteStore:
                     conn.execute(f"{count_delivered} AND id = ?", (*statuses, nid)).fetchone()[0]
                     for nid in set(notification_ids)
                 )
-            requeued = _for_ids(requeue, (now, *statuses), notification_ids, conn)
+            params = (now, REQUEUED_NOTE, *statuses)
+            requeued = _for_ids(requeue, params, notification_ids, conn)
             return Requeued(requeued, skipped_delivered=skipped)
 
         return await self._call(run)
@@ -318,10 +325,10 @@ class SqliteStore:
 
         def run(conn: sqlite3.Connection) -> int:
             waiting = conn.execute(
-                "SELECT state, attempts FROM outbox WHERE id = ?", (digest.id,)
+                "SELECT state, attempts, last_error FROM outbox WHERE id = ?", (digest.id,)
             ).fetchone()
-            if waiting is not None and tuple(waiting) != ("pending", 0):
-                return 0  # claimed or sent: what it says can no longer change
+            if waiting is not None and tuple(waiting) != ("pending", 0, None):
+                return 0  # claimed, sent or ever tried: what it says can no longer change
             sql = "UPDATE outbox SET state = 'merged', merged_into = ? WHERE id = ?"
             sql += " AND state = 'pending'"
             merged = sum(

@@ -73,3 +73,25 @@ async def test_a_digest_claimed_meanwhile_takes_in_nothing(store: Store) -> None
     assert n2 is not None and n2.state == "pending"
     digest = await store.get_notification("digest")
     assert digest is not None and digest.text == "message digest"
+
+
+async def test_a_dead_letter_put_back_by_outbox_retry_counts_as_tried(store: Store) -> None:
+    """Its attempts start again from zero, but it may have reached WhatsApp (and v1 refuses its
+    Idempotency-Key with another body): it is neither folded into a digest nor grown as one."""
+    await store.enqueue([make_notification(f"n{i}", created_at=100 + i) for i in range(3)])
+    assert await store.merge_into(["n0"], make_notification("digest", created_at=100)) == 1
+    for nid in ("digest", "n1"):
+        await store.mark_dead(nid, error="no answer", now=200)
+    await store.requeue(None, now=300)
+
+    requeued = {n.id: n for n in await store.pending_for(ALICE)}
+    assert {nid: n.never_tried for nid, n in requeued.items()} == {
+        "digest": False,
+        "n1": False,
+        "n2": True,
+    }
+    assert requeued["n1"].attempts == 0 and "no answer" in (requeued["n1"].last_error or "")
+    grown = make_notification("digest", text="what it can no longer say", created_at=100)
+    assert await store.merge_into(["n2"], grown) == 0
+    digest = await store.get_notification("digest")
+    assert digest is not None and digest.text == "message digest"

@@ -11,7 +11,7 @@ from store_fixture import store_fixture  # noqa: F401  (the `store` fixture)
 from bridge.delivery.callbacks import ACK_STATUSES, BLUETICKS_STATUSES
 from bridge.model import Notification
 from bridge.store import Store
-from bridge.store.base import DELIVERED_STATUSES, Requeued
+from bridge.store.base import DELIVERED_STATUSES, REQUEUED_NOTE, Requeued
 
 BOB = "+14155550123"
 
@@ -60,15 +60,15 @@ async def test_requeue_returns_only_dead_notifications_to_pending(
 
 async def test_requeued_notification_starts_over_due_now(store: Store) -> None:
     await _outbox_in_every_state(store)
+    dead = await store.get_notification("dead-1")
+    assert dead is not None and dead.last_error
     await store.requeue(["dead-1"], now=500)
     found = await store.get_notification("dead-1")
     assert found is not None
-    assert (found.state, found.attempts, found.next_attempt_at, found.last_error) == (
-        "pending",
-        0,
-        500,
-        None,
-    )
+    assert (found.state, found.attempts, found.next_attempt_at) == ("pending", 0, 500)
+    # Its attempts start over, its last error stays: it was tried (never_tried is False).
+    assert found.last_error == REQUEUED_NOTE + dead.last_error
+    assert not found.never_tried
     assert await store.claim_due(now=499, limit=10) == []
     assert [n.id for n in await store.claim_due(now=500, limit=10)] == ["dead-1"]
 
