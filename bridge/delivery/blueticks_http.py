@@ -96,8 +96,11 @@ async def call_api(
     headers: Mapping[str, str],
     json_body: Any = None,
 ) -> ApiResponse:
-    """Make one call with a total timeout; network failures become TransientDeliveryError."""
-    client_timeout = aiohttp.ClientTimeout(total=time_limit, sock_connect=time_limit)
+    """Make one call with a total timeout; network failures become TransientDeliveryError.
+
+    A connect that hangs (SYNs dropped) sent nothing: it gives up at half the limit, as a
+    connect timeout, before the total limit would have to call the outcome unknown."""
+    client_timeout = aiohttp.ClientTimeout(total=time_limit, sock_connect=time_limit / 2)
     try:
         async with session.request(
             method, url, headers=dict(headers), json=json_body, timeout=client_timeout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 from typing import Any
 
 import aiohttp
@@ -201,3 +203,29 @@ async def test_server_error_leaves_the_outcome_unknown_but_a_refusal_does_not(
         unknown[name] = caught.value.outcome_unknown
 
     assert unknown == {"500": True, "html-502": True, "504": True, "503": False, "429": False}
+
+
+async def test_a_connect_that_hangs_is_a_connect_timeout_not_an_unknown_outcome(
+    http: aiohttp.ClientSession,
+) -> None:
+    """SYNs dropped (here: a listener whose backlog is full) mean nothing was sent: retried,
+    not a dead letter 'may have been sent' (the legacy API never retries those)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = [socket.socket() for _ in range(3)]
+    for filler in fillers:
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+    try:
+        config = blueticks_config(f"http://127.0.0.1:{port}", "legacy", timeout=1.0)
+        client = LegacyBlueticksClient(http, config)
+        with pytest.raises(TransientDeliveryError) as raised:
+            await client.send(note())
+        assert "connect timed out" in str(raised.value)
+        assert not raised.value.outcome_unknown
+    finally:
+        for s in (*fillers, listener):
+            s.close()
