@@ -45,7 +45,7 @@ from bridge.pipeline.grouping import (
 from bridge.pipeline.locks import KeyedLocks
 from bridge.pipeline.notifications import RenderMemo, build_notifications
 from bridge.pipeline.outcomes import outcome_lock_keys, settle_outcomes
-from bridge.pipeline.reroute import REROUTE_KIND, Told, carry_told
+from bridge.pipeline.reroute import REROUTE_KIND, Told, carry_told, stage_told_events
 from bridge.pipeline.results import IngestResult, RecipientOutcome, RoutedEvents
 from bridge.pipeline.silence_cache import SilenceCache
 from bridge.pipeline.silence_mute import Deferring, silence_and_mute
@@ -95,24 +95,6 @@ def lock_keys(routed: Sequence[RoutedEvents]) -> set[str]:
             key = group_key(r.route, event) if grouped else flap_key(name, event.fingerprint)
             keys.add(record_key(name, key))
     return keys
-
-
-async def stage_told_events(
-    store: Store, staged: StagedWrites, held: Sequence[RoutedEvents], told: Told, now: float
-) -> None:
-    """What each recipient of these routes heard of the rerouted events they hold back (muted,
-    deferred), as the routes' dedupe entries, where newer than what the routes have."""
-    wanted = [
-        (r.route, rcpt.name, e) for r in held for rcpt in r.route.recipients for e in r.events
-    ]
-    histories = await read_histories(
-        store, ((route.name, name, e.fingerprint) for route, name, e in wanted), now
-    )
-    for route, name, event in wanted:
-        history = histories[(route.name, name, event.fingerprint)]
-        heard = told.entry(name, event.fingerprint)
-        if heard is not None and with_told(history, heard) is not history:
-            stage_told(staged, route, name, event.fingerprint, heard, now)
 
 
 def _no_schedule(key: str, due: float) -> None:

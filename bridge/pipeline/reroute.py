@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bridge.pipeline.dedupe import PASSED
+from bridge.pipeline.dedupe import PASSED, read_histories, stage_told, with_told
 from bridge.pipeline.grouping import (
     GROUP_KIND,
     GroupState,
@@ -35,9 +35,10 @@ from bridge.pipeline.grouping import (
     group_key,
     group_to_record,
 )
+from bridge.pipeline.results import RoutedEvents
 from bridge.pipeline.staged_writes import StagedWrites
 from bridge.routing.router import Route, match_routes
-from bridge.store.base import DedupeEntry
+from bridge.store.base import DedupeEntry, Store
 
 REROUTE_KIND = "reroute"
 
@@ -117,3 +118,21 @@ def carry_told(group: GroupState, told: Told, fingerprints: set[str]) -> bool:
             mine.passed += passed
         changed = True
     return changed
+
+
+async def stage_told_events(
+    store: Store, staged: StagedWrites, held: Sequence[RoutedEvents], told: Told, now: float
+) -> None:
+    """What each recipient of these routes heard of the rerouted events they hold back (muted,
+    deferred), as the routes' dedupe entries, where newer than what the routes have."""
+    wanted = [
+        (r.route, rcpt.name, e) for r in held for rcpt in r.route.recipients for e in r.events
+    ]
+    histories = await read_histories(
+        store, ((route.name, name, e.fingerprint) for route, name, e in wanted), now
+    )
+    for route, name, event in wanted:
+        history = histories[(route.name, name, event.fingerprint)]
+        heard = told.entry(name, event.fingerprint)
+        if heard is not None and with_told(history, heard) is not history:
+            stage_told(staged, route, name, event.fingerprint, heard, now)
