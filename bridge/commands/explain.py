@@ -79,6 +79,8 @@ async def explain(
                         "by": silence.id,
                         "until": silence.ends_at.isoformat(),
                     }
+                    if route.grouped:  # kept in its group; its flushes leave it out
+                        verdict["group"] = group_key(route, event)
                 elif mute.muted and verdict["verdict"] in ("sent", "grouped"):
                     until = mute.until.isoformat() if mute.until else None
                     kind = "deferred" if route.when_muted == "defer" else "muted"

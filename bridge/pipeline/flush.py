@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import heapq
@@ -42,6 +43,7 @@ from bridge.pipeline.mute import route_mute_state
 from bridge.pipeline.notifications import RenderMemo, build_notifications
 from bridge.pipeline.reroute import REROUTE_KIND, OrphanReason, Told, orphan_reason
 from bridge.pipeline.reroute import set_aside as set_aside_group
+from bridge.pipeline.silences import silenced_by
 from bridge.pipeline.staged_writes import StagedWrites
 from bridge.routing.router import Route
 
@@ -208,7 +210,7 @@ class GroupFlusher:
             and not route_mute_state(route, runtime.time_intervals, moment).muted
         ):
             render = functools.partial(self._render, group, route, runtime, now, {})
-            flushed = self._flush_group(group, route, render, now)
+            flushed = await self._flush_group(group, route, render, now)
             notifications = [n for n in flushed if await self.store.get_notification(n.id) is None]
             staged.notifications.extend(notifications)
         if group.alerts:
@@ -248,7 +250,7 @@ class GroupFlusher:
                 group, route, self.store, render, staged, self.metrics, now
             )
         else:
-            notifications = self._flush_group(group, route, render, now)
+            notifications = await self._flush_group(group, route, render, now)
         after_flush(group, now, route.group_interval)
         fresh = [n for n in notifications if await self.store.get_notification(n.id) is None]
         staged.notifications.extend(fresh)
@@ -317,9 +319,25 @@ class GroupFlusher:
         log.info("group.muted", route=route.name, group=group.key, reason=mute.reason, until=later)
         return True
 
-    def _flush_group(
-        self, group: GroupState, route: Route, render: RenderForRecipient, now: float
+    async def _unsilenced(self, group: GroupState, route: Route, now: float) -> GroupState:
+        """The group as a flush sees it: without the alerts a silence holds back now."""
+        silences = await self.pipeline.active_silences(now)
+        moment = datetime.fromtimestamp(now, UTC)
+        held = {fp for fp, a in group.alerts.items() if silenced_by(a.event, silences, moment)}
+        if not held:
+            return group
+        self.metrics.suppressed.labels(route.name, "silenced").inc(len(held))
+        log.info("group.silenced", route=route.name, group=group.key, fingerprints=sorted(held))
+        alerts = {fp: a for fp, a in group.alerts.items() if fp not in held}
+        return dataclasses.replace(group, alerts=alerts)
+
+    async def _flush_group(
+        self, whole: GroupState, route: Route, render: RenderForRecipient, now: float
     ) -> list[Notification]:
+        """Each recipient's news since their last message (`decide_flush`). Silenced alerts stay
+        in the group but are left out, as Alertmanager's notification pipeline does: nothing is
+        sent or repeated for them, and one still firing when its silence ends is news again."""
+        group = await self._unsilenced(whole, route, now)
         notifications: list[Notification] = []
         firing, resolved = sorted(group.firing()), sorted(group.resolved())
         passed = sorted(group.passed())
@@ -342,7 +360,7 @@ class GroupFlusher:
                 self.metrics.groups_flushed.labels(route.name, decision.reason).inc()
             if decision.record:
                 nid = sent[0].id if sent else None
-                group.notified[rcpt.name] = Notified(failing, resolved, now, nid, passed)
+                whole.notified[rcpt.name] = Notified(failing, resolved, now, nid, passed)
             log.info(
                 "group.flushed" if decision.send else "group.unchanged",
                 route=route.name,

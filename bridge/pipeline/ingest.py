@@ -124,7 +124,7 @@ class Pipeline:
         # The bridge's in-memory silences; without one, every ingest reads them from the store.
         self.silences = silences
 
-    async def _silences(self, now: float) -> list[Silence]:
+    async def active_silences(self, now: float) -> list[Silence]:
         """The silences not expired at `now`, in the order `silenced_by` tries them."""
         moment = datetime.fromtimestamp(now, UTC)
         if self.silences is not None:
@@ -214,7 +214,7 @@ class Pipeline:
             for r in routed:
                 self.metrics.route_matches.labels(r.route.name).inc(len(r.events))
         routed, deferring, muted = silence_and_mute(
-            await self._silences(now), self.metrics, routed, time_intervals, result, now
+            await self.active_silences(now), self.metrics, routed, time_intervals, result, now
         )
         if not routed and not deferring and not muted:
             await staged.commit(self.store)  # the delivery id and GitHub outcomes, if any

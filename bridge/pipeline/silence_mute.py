@@ -1,11 +1,12 @@
 """The silence and time-mute stages: which events of each route go on, are dropped or deferred.
 
-Silenced events are dropped; on a muted route without group_by, events are dropped
-(`when_muted: drop`) or set aside for a deferred hold (`defer`). Grouped routes always take
-their events into their groups and are muted at flush time only (as Alertmanager, which keeps
-updating groups while muted and skips only the notification): a resolution that arrives while
-muted is then still sent, and the group stops repeating the firing. Every drop is counted,
-logged and kept in the outcomes (explain).
+Silenced events of routes without group_by are dropped. On a muted route without group_by,
+events are dropped (`when_muted: drop`) or set aside for a deferred hold (`defer`). Grouped
+routes always take their events into their groups, silenced or muted, and leave them out at the
+flush only (`GroupFlusher`; as Alertmanager, which keeps updating groups and skips only the
+notification): a silenced alert is not repeated, and a resolution that arrives while muted is
+then still sent and the group stops repeating the firing. Every drop is counted, logged and
+kept in the outcomes (explain).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def silence_and_mute(
         dropped: list[tuple[Event, DedupeDecision]] = []
         passing: list[Event] = []
         for event in r.events:
-            silence = silenced_by(event, silences, moment)
+            silence = None if route.grouped else silenced_by(event, silences, moment)
             if silence is not None:
                 dropped.append((event, DedupeDecision(False, "silenced", silence.id)))
             else:

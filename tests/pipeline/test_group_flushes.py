@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from bridge.model import Notification, utcnow
 from bridge.pipeline.flush import GroupFlusher, flush_id
 from bridge.pipeline.ingest import Pipeline
 from bridge.pipeline.locks import KeyedLocks
+from bridge.pipeline.silences import parse_silence, save_silence
 from bridge.runtime import Runtime, load_runtime
 from bridge.store import SqliteStore
 
@@ -260,3 +261,67 @@ async def test_a_flap_hold_due_in_a_dropping_mute_reports_the_latest_state_after
     # while the alert resolved in the mute): the state at the end of the mute, once.
     assert [h.split(" · ")[0] for h in b.headlines()[2:]] == [after_the_mute]
     assert await b.store.list_records("group", b.clock[0]) == []
+
+
+SILENCEABLE = """\
+routes:
+  - name: disks
+    source: alertmanager
+    group_by: [alertname]
+    group_wait: 30s
+    group_interval: 5m
+    repeat_interval: 4h
+    to: [alice]
+"""
+
+
+async def silence_db1(b: Bench, hours: float) -> None:
+    """A bridge silence of instance db-1 from now, for `hours`."""
+    start = datetime.fromtimestamp(b.clock[0], UTC)
+    body = {
+        "matchers": [{"name": "instance", "value": "db-1", "isRegex": False}],
+        "startsAt": start.isoformat(),
+        "endsAt": (start + timedelta(hours=hours)).isoformat(),
+        "createdBy": "alice",
+        "comment": "disk swap",
+    }
+    await save_silence(b.store, parse_silence(body, now=start, silence_id="s1"))
+
+
+async def test_a_silenced_alert_in_a_group_is_not_repeated_and_its_resolution_ends_it(
+    bench: MakeBench,
+) -> None:
+    b = await bench(SILENCEABLE, at("2026-03-10T12:00:00+00:00"))
+    await b.post(am_alert("db-1"))
+    await b.run_until(at("2026-03-10T12:05:00+00:00"))
+    await silence_db1(b, hours=20)
+    body = am_webhook(am_alert("db-1"))
+    report = await explain(b.runtime, b.store, "alertmanager", body, now=b.clock[0])
+    [verdict] = report["routes"][0]["verdicts"]
+    assert (verdict["verdict"], verdict["group"]) == ("silenced", "disks{alertname='Disk'}")
+    await b.post(am_alert("db-1"))  # Alertmanager's repeats while silenced
+    await b.run_until(at("2026-03-10T22:00:00+00:00"))  # past two repeat_intervals
+    await b.post(am_alert("db-1", "resolved"))
+    await b.run_until(at("2026-03-11T06:00:00+00:00"))
+
+    assert [h.split(" · ")[0] for h in b.headlines()] == ["🔥 *FIRING*"]  # no 4-hourly FIRING
+    assert await b.store.list_records("group", b.clock[0]) == []  # the resolution ended it
+    suppressed = b.pipeline.metrics.registry.get_sample_value(
+        "alertbridge_suppressed_total", {"route": "disks", "reason": "silenced"}
+    )
+    assert suppressed is not None and suppressed >= 2
+
+
+async def test_an_alert_still_firing_when_its_silence_ends_is_announced_again(
+    bench: MakeBench,
+) -> None:
+    b = await bench(SILENCEABLE, at("2026-03-10T12:00:00+00:00"))
+    await b.post(am_alert("db-1"))
+    await b.run_until(at("2026-03-10T12:05:00+00:00"))
+    await silence_db1(b, hours=2)
+    await b.post(am_alert("db-2"))  # news in the group while db-1 is silenced
+    await b.run_until(at("2026-03-10T13:00:00+00:00"))
+    assert ["db-1" in n.text for n in b.sent] == [True, False]  # db-2 alone
+    await b.run_until(at("2026-03-10T14:30:00+00:00"))  # the silence ended at 14:05
+
+    assert "db-1" in b.sent[-1].text and len(b.sent) == 3
