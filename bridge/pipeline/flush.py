@@ -239,6 +239,10 @@ class GroupFlusher:
         if await self._muted(group, route, runtime, now):
             return []
         staged = StagedWrites()
+        if group.flap or group.deferred:
+            # The hold ends here: an alert silenced now is dropped, as its route (no group_by)
+            # drops a silenced event when it arrives.
+            group = await self._unsilenced(group, route, now)
         render = functools.partial(self._render, group, route, runtime, now, {})
         if group.flap:
             told = await read_histories(

@@ -325,3 +325,25 @@ async def test_an_alert_still_firing_when_its_silence_ends_is_announced_again(
     await b.run_until(at("2026-03-10T14:30:00+00:00"))  # the silence ended at 14:05
 
     assert "db-1" in b.sent[-1].text and len(b.sent) == 3
+
+
+async def test_a_flap_hold_whose_alert_is_silenced_meanwhile_sends_nothing(
+    bench: MakeBench,
+) -> None:
+    b = await bench(
+        SILENCEABLE.replace("    group_by: [alertname]\n", ""), at("2026-03-10T12:00:00+00:00")
+    )
+    for status in ("firing", "resolved", "firing"):  # the third is held as flapping
+        webhook = b.runtime.sources["alertmanager"].parse(
+            {}, am_webhook(am_alert("db-1", status)), utcnow()
+        )
+        r = b.runtime
+        result = await b.pipeline.ingest(webhook, r.routes, r.renderer, r.time_intervals)
+        b.sent.extend(result.notifications)
+        b.clock[0] += 60
+    assert [h.split(" · ")[0] for h in b.headlines()] == ["🔥 *FIRING*", "✅ *RESOLVED*"]
+    await silence_db1(b, hours=2)
+    await b.run_until(at("2026-03-10T13:00:00+00:00"))
+
+    assert len(b.sent) == 2  # the hold's "firing, flapped" falls in the silence
+    assert await b.store.list_records("group", b.clock[0]) == []
