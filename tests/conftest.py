@@ -13,13 +13,14 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import aiohttp
 import pytest
+import structlog
 import yaml
 from aiohttp import web
 from multidict import CIMultiDict
@@ -31,6 +32,7 @@ sys.path.insert(0, str(TESTS))
 from blueticks_standin import DEFAULT_API_KEY, RunningStandin, run_standin  # noqa: E402
 
 from bridge.config.schema import BluetickConfig  # noqa: E402
+from bridge.logs import configure_logging, redactor  # noqa: E402
 from bridge.model import Notification, NotificationState  # noqa: E402
 from bridge.runtime import load_runtime  # noqa: E402
 from bridge.service import Bridge  # noqa: E402
@@ -317,6 +319,15 @@ async def queue(h: BridgeHarness, *notifications: Notification) -> None:
 async def state_of(h: BridgeHarness, notification_id: str) -> NotificationState | None:
     n = await h.bridge.store.get_notification(notification_id)
     return None if n is None else n.state
+
+
+@pytest.fixture
+def json_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture[str]]:
+    """Log lines as JSON on stderr, read through capsys; the default configuration after."""
+    configure_logging("debug", json=True)
+    yield capsys
+    structlog.reset_defaults()
+    redactor.set_secrets([])
 
 
 @pytest.fixture

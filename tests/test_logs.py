@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 import structlog
@@ -22,15 +21,7 @@ from conftest import (
     wait_until,
 )
 
-from bridge.logs import REDACTED, configure_logging, redactor
-
-
-@pytest.fixture
-def json_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture[str]]:
-    configure_logging("debug", json=True)
-    yield capsys
-    structlog.reset_defaults()
-    redactor.set_secrets([])
+from bridge.logs import REDACTED, redactor
 
 
 async def sent(h: BridgeHarness) -> bool:

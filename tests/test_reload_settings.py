@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 from conftest import write_config
 
 from bridge.config.loader import load_config
 from bridge.delivery.sender import DryRunSender
-from bridge.logs import configure_logging, redactor
 from bridge.runtime import load_runtime
 from bridge.service import Bridge, changed_settings
 
@@ -38,14 +35,6 @@ def test_changed_settings_are_named_by_section_and_field(
     assert changed_settings(load_config(str(before)).config, load_config(str(after)).config) == (
         changed
     )
-
-
-@pytest.fixture
-def json_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture[str]]:
-    configure_logging("debug", json=True)
-    yield capsys
-    structlog.reset_defaults()
-    redactor.set_secrets([])
 
 
 def test_reload_says_which_settings_apply_now_and_which_wait(

@@ -25,6 +25,7 @@ from bridge.pipeline.grouping import (
     FLAP_TRANSITIONS,
     GROUP_KIND,
     GROUP_TTL,
+    GroupAlert,
     GroupState,
     RenderForRecipient,
     add_event,
@@ -106,29 +107,11 @@ def flush_flapping(
                 continue
             told = histories[(route.name, rcpt.name, event.fingerprint)].last
             if told is not None and told.at > alert.changed_at:
-                metrics.dedupe_suppressed.labels(route.name, "superseded").inc()
-                log.info(
-                    "flapping.not_sent",
-                    route=route.name,
-                    recipient=rcpt.name,
-                    fingerprint=event.fingerprint,
-                    status=event.status,
-                    reason="superseded",
-                    told=told.status,
-                )
+                _not_sent(metrics, route, rcpt, alert, "superseded", told=told.status)
                 continue
             if event.status == "resolved" and not route.send_resolved:
                 stage_resolution(staged, route, rcpt.name, event.fingerprint, now)
-                metrics.dedupe_suppressed.labels(route.name, "resolved_not_wanted").inc()
-                log.info(
-                    "flapping.not_sent",
-                    route=route.name,
-                    recipient=rcpt.name,
-                    fingerprint=event.fingerprint,
-                    status=event.status,
-                    reason="resolved_not_wanted",
-                    changes=alert.transitions,
-                )
+                _not_sent(metrics, route, rcpt, alert, "resolved_not_wanted")
                 continue
             sent = render(rcpt, [event], {event.fingerprint: alert.transitions})
             notifications.extend(sent)
@@ -143,3 +126,20 @@ def flush_flapping(
                 changes=alert.transitions,
             )
     return notifications
+
+
+def _not_sent(
+    metrics: Metrics, route: Route, rcpt: Recipient, alert: GroupAlert, reason: str, **more: str
+) -> None:
+    """Count and log a held alert not sent to one recipient, and why."""
+    metrics.dedupe_suppressed.labels(route.name, reason).inc()
+    log.info(
+        "flapping.not_sent",
+        route=route.name,
+        recipient=rcpt.name,
+        fingerprint=alert.event.fingerprint,
+        status=alert.event.status,
+        reason=reason,
+        changes=alert.transitions,
+        **more,
+    )
