@@ -182,7 +182,12 @@ def format_explain(report: dict[str, Any]) -> str:
                     else "dropped"
                 ),
                 "deferred": f"{v.get('reason')}: held until {v.get('until')}",
-                "silenced": f"by silence {v.get('by')} until {v.get('until')}",
+                "silenced": f"by silence {v.get('by')} until {v.get('until')}"
+                + (
+                    f", kept in group {v['group']}, left out of its flushes"
+                    if v.get("group")
+                    else ""
+                ),
                 "not_sent": str(v.get("reason")),
             }.get(what, "")
             title = v["title"] or v["fingerprint"]

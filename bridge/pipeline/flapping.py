@@ -143,3 +143,12 @@ def _not_sent(
         changes=alert.transitions,
         **more,
     )
+
+
+def end_hold(
+    staged: StagedWrites, route: Route, recipient: str, fingerprint: str, now: float
+) -> None:
+    """Stage the end of a flap hold that reports nothing (its alert silenced): its HOLD entry
+    is replaced by one already expired, so the alert's next event is not held again."""
+    key = dedupe_key(route.name, recipient, fingerprint, HOLD)
+    staged.put_dedupe(key, DedupeEntry(HOLD, now - 1.0, None), 0.5)

@@ -27,7 +27,7 @@ import structlog
 from bridge.model import Event, Notification, Recipient
 from bridge.pipeline.dedupe import read_histories
 from bridge.pipeline.deferral import release_deferred
-from bridge.pipeline.flapping import flush_flapping
+from bridge.pipeline.flapping import end_hold, flush_flapping
 from bridge.pipeline.grouping import (
     GROUP_KIND,
     GROUP_TTL,
@@ -241,8 +241,12 @@ class GroupFlusher:
         staged = StagedWrites()
         if group.flap or group.deferred:
             # The hold ends here: an alert silenced now is dropped, as its route (no group_by)
-            # drops a silenced event when it arrives.
+            # drops a silenced event when it arrives; its flapping is over too.
+            whole = group
             group = await self._unsilenced(group, route, now)
+            for fp in whole.alerts.keys() - group.alerts.keys():
+                for name in group.only:
+                    end_hold(staged, route, name, fp, now)
         render = functools.partial(self._render, group, route, runtime, now, {})
         if group.flap:
             told = await read_histories(
@@ -330,8 +334,8 @@ class GroupFlusher:
         held = {fp for fp, a in group.alerts.items() if silenced_by(a.event, silences, moment)}
         if not held:
             return group
-        self.metrics.suppressed.labels(route.name, "silenced").inc(len(held))
-        log.info("group.silenced", route=route.name, group=group.key, fingerprints=sorted(held))
+        # Counted when the events arrived (silence_mute.py), not at every flush.
+        log.debug("group.silenced", route=route.name, group=group.key, fingerprints=sorted(held))
         alerts = {fp: a for fp, a in group.alerts.items() if fp not in held}
         return dataclasses.replace(group, alerts=alerts)
 
@@ -340,8 +344,12 @@ class GroupFlusher:
     ) -> list[Notification]:
         """Each recipient's news since their last message (`decide_flush`). Silenced alerts stay
         in the group but are left out, as Alertmanager's notification pipeline does: nothing is
-        sent or repeated for them, and one still firing when its silence ends is news again."""
+        sent or repeated for them, and a group all silenced decides nothing. What a recipient
+        was told of a silenced alert is kept, so its resolution after the silence is sent."""
         group = await self._unsilenced(whole, route, now)
+        if not group.alerts:
+            return []
+        silenced = whole.alerts.keys() - group.alerts.keys()
         notifications: list[Notification] = []
         firing, resolved = sorted(group.firing()), sorted(group.resolved())
         passed = sorted(group.passed())
@@ -364,7 +372,15 @@ class GroupFlusher:
                 self.metrics.groups_flushed.labels(route.name, decision.reason).inc()
             if decision.record:
                 nid = sent[0].id if sent else None
-                whole.notified[rcpt.name] = Notified(failing, resolved, now, nid, passed)
+                told = whole.notified.get(rcpt.name)
+                kept = Notified([], [], now) if told is None else told
+                whole.notified[rcpt.name] = Notified(
+                    failing + [fp for fp in kept.firing if fp in silenced],
+                    resolved,
+                    now,
+                    nid,
+                    passed + [fp for fp in kept.passed if fp in silenced],
+                )
             log.info(
                 "group.flushed" if decision.send else "group.unchanged",
                 route=route.name,

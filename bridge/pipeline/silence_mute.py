@@ -57,8 +57,17 @@ def silence_and_mute(
         dropped: list[tuple[Event, DedupeDecision]] = []
         passing: list[Event] = []
         for event in r.events:
-            silence = None if route.grouped else silenced_by(event, silences, moment)
-            if silence is not None:
+            silence = silenced_by(event, silences, moment)
+            if silence is not None and route.grouped:  # kept in its group, left out at flushes
+                metrics.suppressed.labels(route.name, "silenced").inc()
+                log.info(
+                    "event.silenced_in_group",
+                    route=route.name,
+                    fingerprint=event.fingerprint,
+                    silence=silence.id,
+                )
+                passing.append(event)
+            elif silence is not None:
                 dropped.append((event, DedupeDecision(False, "silenced", silence.id)))
             else:
                 passing.append(event)
