@@ -245,6 +245,8 @@ class GroupFlusher:
             whole = group
             group = await self._unsilenced(group, route, now)
             for fp in whole.alerts.keys() - group.alerts.keys():
+                self.metrics.suppressed.labels(route.name, "silenced").inc()
+                log.info("hold.silenced", route=route.name, group=group.key, fingerprint=fp)
                 for name in group.only:
                     end_hold(staged, route, name, fp, now)
         render = functools.partial(self._render, group, route, runtime, now, {})

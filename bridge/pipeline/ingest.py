@@ -213,18 +213,24 @@ class Pipeline:
         if arrived:  # a rerouted event matched its routes when it arrived
             for r in routed:
                 self.metrics.route_matches.labels(r.route.name).inc(len(r.events))
-        routed, deferring, muted = silence_and_mute(
-            await self.active_silences(now), self.metrics, routed, time_intervals, result, now
+        routed, deferring, held_back = silence_and_mute(
+            await self.active_silences(now),
+            self.metrics,
+            routed,
+            time_intervals,
+            result,
+            now,
+            arrived=arrived,
         )
-        if not routed and not deferring and not muted:
+        if not routed and not deferring and not held_back:
             await staged.commit(self.store)  # the delivery id and GitHub outcomes, if any
             return result
-        holds = [*routed, *(d.routed for d in deferring), *muted]
+        holds = [*routed, *(d.routed for d in deferring), *held_back]
         async with self.locks.hold(lock_keys(holds)):
-            await self._update_muted_flap_holds(muted, staged, now)
+            await self._update_waiting_holds(held_back, staged, now)
             routed = await self._join_waiting_holds(routed, deferring, now)
             if told is not None:  # not sent now: what they heard counts for the release
-                held = [*(d.routed for d in deferring), *muted]
+                held = [*(d.routed for d in deferring), *held_back]
                 await stage_told_events(self.store, staged, held, told, now)
             immediate = [r for r in routed if not r.route.grouped]
             if immediate:
@@ -244,27 +250,34 @@ class Pipeline:
             self.group_scheduled(key, due)
         return result
 
-    async def _update_muted_flap_holds(
-        self, muted: list[RoutedEvents], staged: StagedWrites, now: float
+    async def _update_waiting_holds(
+        self, held_back: list[RoutedEvents], staged: StagedWrites, now: float
     ) -> None:
-        """A muted route drops its events, but one whose alert has a flap hold waiting for the
-        mute's end still updates it, so the hold then reports the alert's latest state."""
-        for r in muted:
+        """A route without group_by drops a silenced or muted event, but a hold of its alert
+        waiting to end (a flap hold, the route's deferred hold) still takes it in, so the hold
+        then reports the alert's latest state, or drops it, not a state from before."""
+        for r in held_back:
             name = r.route.name
             for event in r.events:
-                key = record_key(name, flap_key(name, event.fingerprint))
-                doc = await staged.read_record(self.store, GROUP_KIND, key, now)
-                if doc is None:
-                    continue
-                hold = group_from_record(doc)
-                if add_event(hold, event, now):
-                    staged.put_record(GROUP_KIND, key, group_to_record(hold), now + GROUP_TTL)
-                    log.info(
-                        "flapping.updated_while_muted",
-                        route=name,
-                        fingerprint=event.fingerprint,
-                        status=event.status,
-                    )
+                keys = [record_key(name, flap_key(name, event.fingerprint))]
+                if defers(r.route):
+                    keys.append(record_key(name, deferred_key(name)))
+                for key in keys:
+                    doc = await staged.read_record(self.store, GROUP_KIND, key, now)
+                    if doc is None:
+                        continue
+                    hold = group_from_record(doc)
+                    if key != keys[0] and event.fingerprint not in hold.alerts:
+                        continue  # a deferred hold takes in only the alerts it holds
+                    if add_event(hold, event, now):
+                        staged.put_record(GROUP_KIND, key, group_to_record(hold), now + GROUP_TTL)
+                        log.info(
+                            "hold.updated",
+                            route=name,
+                            group=hold.key,
+                            fingerprint=event.fingerprint,
+                            status=event.status,
+                        )
 
     async def _join_waiting_holds(
         self, routed: list[RoutedEvents], deferring: list[Deferring], now: float
@@ -426,6 +439,7 @@ class Pipeline:
                 group.webhook = webhook_to_record(webhook)
                 staged.put_record(GROUP_KIND, rkey, group_to_record(group), now + GROUP_TTL)
                 staged.flush_at[rkey] = group.next_flush_at
-            self.metrics.suppressed.labels(route.name, "grouped").inc(len(events))
+            if told is None:  # counted when they arrived, not again when routed again
+                self.metrics.suppressed.labels(route.name, "grouped").inc(len(events))
             result.add_held(route, events, key, group.next_flush_at)
             log.debug("group.updated", route=route.name, group=key, changed=changed)

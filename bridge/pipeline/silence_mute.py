@@ -44,14 +44,17 @@ def silence_and_mute(
     intervals: Mapping[str, TimeInterval],
     result: IngestResult,
     now: float,
+    *,
+    arrived: bool = True,
 ) -> tuple[list[RoutedEvents], list[Deferring], list[RoutedEvents]]:
-    """The events that go on to dedupe or grouping, those to defer, and those a muted route
-    without group_by drops (they still update a flap hold waiting for the mute's end);
-    `silences` are those not expired at `now`, in `list_silences`' order."""
+    """The events that go on to dedupe or grouping, those to defer, and those a route without
+    group_by drops, silenced or muted (they still update a hold of theirs waiting to end);
+    `silences` are those not expired at `now`, in `list_silences`' order. Counted only for
+    events that just `arrived` (not when routed again after a reload)."""
     moment = datetime.fromtimestamp(now, UTC)
     kept: list[RoutedEvents] = []
     deferring: list[Deferring] = []
-    muted: list[RoutedEvents] = []
+    held_back: list[RoutedEvents] = []
     for r in routed:
         route = r.route
         dropped: list[tuple[Event, DedupeDecision]] = []
@@ -59,7 +62,8 @@ def silence_and_mute(
         for event in r.events:
             silence = silenced_by(event, silences, moment)
             if silence is not None and route.grouped:  # kept in its group, left out at flushes
-                metrics.suppressed.labels(route.name, "silenced").inc()
+                if arrived:
+                    metrics.suppressed.labels(route.name, "silenced").inc()
                 log.info(
                     "event.silenced_in_group",
                     route=route.name,
@@ -78,12 +82,14 @@ def silence_and_mute(
             passing = []
         elif mute.muted and not route.grouped:
             dropped.extend((e, DedupeDecision(False, "muted")) for e in passing)
-            muted.append(RoutedEvents(route, passing))
             passing = []
             log.info("route.muted", route=route.name, reason=mute.reason)
+        if dropped:
+            held_back.append(RoutedEvents(route, [event for event, _ in dropped]))
         for event, decision in dropped:
             reason = decision.reason or "muted"
-            metrics.suppressed.labels(route.name, reason).inc()
+            if arrived:
+                metrics.suppressed.labels(route.name, reason).inc()
             log.info(
                 "event.suppressed",
                 route=route.name,
@@ -95,4 +101,4 @@ def silence_and_mute(
             result.add_dropped(route, dropped)
         if passing:
             kept.append(RoutedEvents(route, passing))
-    return kept, deferring, muted
+    return kept, deferring, held_back

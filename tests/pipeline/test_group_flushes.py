@@ -355,6 +355,10 @@ async def test_a_flap_hold_whose_alert_is_silenced_meanwhile_sends_nothing(
 
     assert len(b.sent) == 2  # the hold's "firing, flapped" falls in the silence
     assert await b.store.list_records("group", b.clock[0]) == []
+    silenced = b.pipeline.metrics.registry.get_sample_value(
+        "alertbridge_suppressed_total", {"route": "disks", "reason": "silenced"}
+    )
+    assert silenced == 1  # the alert the hold dropped is counted
 
 
 async def test_after_a_silenced_flap_hold_the_next_firing_is_not_held_again(
@@ -377,3 +381,65 @@ async def test_after_a_silenced_flap_hold_the_next_firing_is_not_held_again(
 
     [firing] = result.notifications  # at once, not a flap_window later
     assert "flapped" not in firing.text
+
+
+def ingest_now(b: Bench, *alerts: dict[str, object]) -> Awaitable[object]:
+    """Post through the pipeline and keep what it sends at once (routes without group_by)."""
+
+    async def run() -> object:
+        webhook = b.runtime.sources["alertmanager"].parse({}, am_webhook(*alerts), utcnow())
+        r = b.runtime
+        result = await b.pipeline.ingest(webhook, r.routes, r.renderer, r.time_intervals)
+        b.sent.extend(result.notifications)
+        return result
+
+    return run()
+
+
+async def test_a_resolution_silenced_while_a_flap_hold_waits_still_updates_it(
+    bench: MakeBench,
+) -> None:
+    b = await bench(
+        SILENCEABLE.replace("    group_by: [alertname]\n", ""), at("2026-03-10T12:00:00+00:00")
+    )
+    for status in ("firing", "resolved", "firing"):  # held until 12:12 as flapping
+        await ingest_now(b, am_alert("db-1", status))
+        b.clock[0] += 60
+    await silence_db1(b, hours=5 / 60)  # 12:03-12:08
+    b.clock[0] = at("2026-03-10T12:05:00+00:00")
+    await ingest_now(b, am_alert("db-1", "resolved"))  # silenced: dropped, but the hold knows
+    await b.run_until(at("2026-03-10T12:20:00+00:00"))
+
+    assert [h.split(" · ")[0] for h in b.headlines()] == [
+        "🔥 *FIRING*",
+        "✅ *RESOLVED*",
+        "✅ *RESOLVED*",  # the hold's report: the latest state, flapped; not a stale FIRING
+    ]
+
+
+DEFERRED_AT_NOON = """\
+time_intervals:
+  - name: noon
+    time_intervals:
+      - times: [{start_time: '12:00', end_time: '12:10'}]
+routes:
+  - name: disks
+    source: alertmanager
+    mute_time_intervals: [noon]
+    when_muted: defer
+    to: [alice]
+"""
+
+
+async def test_a_resolution_silenced_while_a_deferred_hold_waits_still_updates_it(
+    bench: MakeBench,
+) -> None:
+    b = await bench(DEFERRED_AT_NOON, at("2026-03-10T12:01:00+00:00"))
+    await ingest_now(b, am_alert("db-1"))  # deferred until 12:10
+    b.clock[0] = at("2026-03-10T12:02:00+00:00")
+    await silence_db1(b, hours=4 / 60)  # 12:02-12:06
+    b.clock[0] = at("2026-03-10T12:04:00+00:00")
+    await ingest_now(b, am_alert("db-1", "resolved"))  # silenced: dropped, the hold knows
+    await b.run_until(at("2026-03-10T12:30:00+00:00"))
+
+    assert b.sent == []  # fired and resolved while held: nothing, not a stale FIRING

@@ -136,6 +136,8 @@ async def test_a_changed_group_by_moves_the_alerts_to_their_new_groups(bench: Be
     # The new group knows alice was told: no second FIRING, and the resolution that went to
     # it is sent; the old group no longer repeats FIRING every 4 hours.
     assert bench.told() == [("alice", FIRING), ("alice", RESOLVED)]
+    grouped = bench.metrics.suppressed.labels("disks", "grouped")._value.get()
+    assert grouped == 2  # the two events that arrived, not again when routed again
     assert await bench.records(GROUP_KIND) == []
 
 
