@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,6 +28,7 @@ from bridge.pipeline.flush import GroupFlusher
 from bridge.pipeline.grouping import GROUP_KIND, group_from_record
 from bridge.pipeline.ingest import Pipeline
 from bridge.pipeline.reroute import REROUTE_KIND, set_aside
+from bridge.pipeline.silences import parse_silence, save_silence
 from bridge.pipeline.staged_writes import StagedWrites
 from bridge.runtime import Runtime, load_runtime
 from bridge.store import SqliteStore
@@ -474,3 +475,25 @@ async def test_alerts_joining_a_deferred_hold_keep_what_their_group_told(bench: 
     # db-1 joined the hold still waiting for its release: told 40 minutes ago, not again.
     [released] = bench.sent[1:]
     assert "db-9" in released.text and "db-1" not in released.text
+
+
+async def test_an_alert_silenced_when_its_route_loses_group_by_keeps_what_alice_heard(
+    bench: Bench,
+) -> None:
+    await bench.post(am_alert("db-1"))
+    await bench.run_until(bench.clock[0] + 2 * MINUTE)  # FIRING told
+    start = datetime.fromtimestamp(bench.clock[0], UTC)
+    body = {
+        "matchers": [{"name": "instance", "value": "db-1", "isRegex": False}],
+        "startsAt": start.isoformat(),
+        "endsAt": (start + timedelta(minutes=30)).isoformat(),
+        "createdBy": "alice",
+        "comment": "disk swap",
+    }
+    await save_silence(bench.store, parse_silence(body, now=start, silence_id="s1"))
+    await bench.reload(UNGROUPED)  # db-1 routed again while silenced: dropped there
+    bench.clock[0] = start.timestamp() + 40 * MINUTE  # the silence is over
+    await bench.post(am_alert("db-1"))  # Alertmanager's repeat: alice heard it 40 min ago
+    await bench.post(am_alert("db-1", "resolved"))
+
+    assert bench.told() == [("alice", FIRING), ("alice", RESOLVED)]
