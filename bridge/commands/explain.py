@@ -24,6 +24,7 @@ from bridge.pipeline.grouping import (
     Notified,
     add_event,
     decide_flush,
+    flap_key,
     group_from_record,
     group_key,
     record_key,
@@ -81,6 +82,10 @@ async def explain(
                     }
                     if route.grouped:  # kept in its group; its flushes leave it out
                         verdict["group"] = group_key(route, event)
+                    else:  # dropped, but a hold of the alert waiting to end takes it in
+                        held_until = await _hold_end(store, route, event, hold, now)
+                        if held_until is not None:
+                            verdict["held_until"] = held_until
                 elif mute.muted and verdict["verdict"] in ("sent", "grouped"):
                     until = mute.until.isoformat() if mute.until else None
                     kind = "deferred" if route.when_muted == "defer" else "muted"
@@ -105,6 +110,18 @@ async def explain(
                 )
         report["routes"].append({"route": route.name, "verdicts": verdicts})
     return report
+
+
+async def _hold_end(
+    store: Store, route: Route, event: Event, deferred: GroupState | None, now: float
+) -> str | None:
+    """When a hold of this alert waiting to end (its flap hold, the route's deferred hold)
+    reports it; None when none waits."""
+    if deferred is not None and event.fingerprint in deferred.alerts:
+        return _when(deferred.next_flush_at)
+    key = record_key(route.name, flap_key(route.name, event.fingerprint))
+    doc = await store.get_record(GROUP_KIND, key, now)
+    return _when(group_from_record(doc).next_flush_at) if doc is not None else None
 
 
 async def _verdict(
@@ -186,6 +203,12 @@ def format_explain(report: dict[str, Any]) -> str:
                 + (
                     f", kept in group {v['group']}, left out of its flushes"
                     if v.get("group")
+                    else ""
+                )
+                + (
+                    f"; its hold reports the alert's latest state at {v['held_until']}"
+                    " unless still silenced"
+                    if v.get("held_until")
                     else ""
                 ),
                 "not_sent": str(v.get("reason")),

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from bridge.model import Event, Notification, Recipient
-from bridge.pipeline.dedupe import read_histories
+from bridge.pipeline.dedupe import HOLD, dedupe_key, read_histories
 from bridge.pipeline.deferral import release_deferred
 from bridge.pipeline.flapping import end_hold, flush_flapping
 from bridge.pipeline.grouping import (
@@ -46,6 +46,7 @@ from bridge.pipeline.reroute import set_aside as set_aside_group
 from bridge.pipeline.silences import silenced_by
 from bridge.pipeline.staged_writes import StagedWrites
 from bridge.routing.router import Route
+from bridge.store.base import DedupeEntry
 
 if TYPE_CHECKING:
     from bridge.pipeline.ingest import Pipeline
@@ -244,8 +245,11 @@ class GroupFlusher:
             # drops a silenced event when it arrives; its flapping is over too.
             whole = group
             group = await self._unsilenced(group, route, now)
+            silences = await self.pipeline.active_silences(now)
             for fp in whole.alerts.keys() - group.alerts.keys():
-                self.metrics.suppressed.labels(route.name, "silenced").inc()
+                event = whole.alerts[fp].event
+                if not silenced_by(event, silences, event.received_at):  # not counted on arrival
+                    self.metrics.suppressed.labels(route.name, "silenced").inc()
                 log.info("hold.silenced", route=route.name, group=group.key, fingerprint=fp)
                 for name in group.only:
                     end_hold(staged, route, name, fp, now)
@@ -325,6 +329,13 @@ class GroupFlusher:
         await self.store.put_record(
             GROUP_KIND, group.record_key, group_to_record(group), now + GROUP_TTL
         )
+        if group.flap:  # its recipients' HOLD entries say "held" until it reports
+            held = DedupeEntry(HOLD, group.created_at, group.record_key)
+            ttl = later + route.flap_window - group.created_at
+            keys = [
+                dedupe_key(route.name, name, fp, HOLD) for name in group.only for fp in group.alerts
+            ]
+            await self.store.put_dedupe(dict.fromkeys(keys, held), ttl)
         self.schedule(group.record_key, later)
         log.info("group.muted", route=route.name, group=group.key, reason=mute.reason, until=later)
         return True

@@ -34,6 +34,7 @@ from bridge.pipeline.flapping import hold_flapping
 from bridge.pipeline.grouping import (
     GROUP_KIND,
     GROUP_TTL,
+    GroupState,
     add_event,
     flap_key,
     group_from_record,
@@ -255,29 +256,53 @@ class Pipeline:
     ) -> None:
         """A route without group_by drops a silenced or muted event, but a hold of its alert
         waiting to end (a flap hold, the route's deferred hold) still takes it in, so the hold
-        then reports the alert's latest state, or drops it, not a state from before."""
+        then reports the alert's latest state, or drops it, not a state from before.
+
+        A storm of dropped events reads few records: a flap hold is looked for only where a
+        recipient's HOLD entry (in memory) says one waits, the deferred hold once per route."""
+        histories = await read_histories(
+            self.store,
+            (
+                (r.route.name, rcpt.name, e.fingerprint)
+                for r in held_back
+                for rcpt in r.route.recipients
+                for e in r.events
+            ),
+            now,
+        )
         for r in held_back:
             name = r.route.name
+            deferred = (
+                await self._read_hold(staged, record_key(name, deferred_key(name)), now)
+                if defers(r.route)
+                else None
+            )
             for event in r.events:
-                keys = [record_key(name, flap_key(name, event.fingerprint))]
-                if defers(r.route):
-                    keys.append(record_key(name, deferred_key(name)))
-                for key in keys:
-                    doc = await staged.read_record(self.store, GROUP_KIND, key, now)
-                    if doc is None:
-                        continue
-                    hold = group_from_record(doc)
-                    if key != keys[0] and event.fingerprint not in hold.alerts:
-                        continue  # a deferred hold takes in only the alerts it holds
-                    if add_event(hold, event, now):
-                        staged.put_record(GROUP_KIND, key, group_to_record(hold), now + GROUP_TTL)
-                        log.info(
-                            "hold.updated",
-                            route=name,
-                            group=hold.key,
-                            fingerprint=event.fingerprint,
-                            status=event.status,
-                        )
+                fp = event.fingerprint
+                if deferred is not None and fp in deferred.alerts:
+                    self._update_hold(staged, deferred, event, now)
+                recipients = r.route.recipients
+                if any(histories[(name, rcpt.name, fp)].hold for rcpt in recipients):
+                    flap = await self._read_hold(staged, record_key(name, flap_key(name, fp)), now)
+                    if flap is not None:
+                        self._update_hold(staged, flap, event, now)
+
+    async def _read_hold(self, staged: StagedWrites, key: str, now: float) -> GroupState | None:
+        doc = await staged.read_record(self.store, GROUP_KIND, key, now)
+        return group_from_record(doc) if doc is not None else None
+
+    def _update_hold(
+        self, staged: StagedWrites, hold: GroupState, event: Event, now: float
+    ) -> None:
+        if add_event(hold, event, now):
+            staged.put_record(GROUP_KIND, hold.record_key, group_to_record(hold), now + GROUP_TTL)
+            log.info(
+                "hold.updated",
+                route=hold.route,
+                group=hold.key,
+                fingerprint=event.fingerprint,
+                status=event.status,
+            )
 
     async def _join_waiting_holds(
         self, routed: list[RoutedEvents], deferring: list[Deferring], now: float

@@ -407,6 +407,10 @@ async def test_a_resolution_silenced_while_a_flap_hold_waits_still_updates_it(
         b.clock[0] += 60
     await silence_db1(b, hours=5 / 60)  # 12:03-12:08
     b.clock[0] = at("2026-03-10T12:05:00+00:00")
+    body = am_webhook(am_alert("db-1", "resolved"))
+    report = await explain(b.runtime, b.store, "alertmanager", body, now=b.clock[0])
+    [verdict] = report["routes"][0]["verdicts"]
+    assert (verdict["verdict"], verdict["held_until"]) == ("silenced", "2026-03-10T12:12:00+00:00")
     await ingest_now(b, am_alert("db-1", "resolved"))  # silenced: dropped, but the hold knows
     await b.run_until(at("2026-03-10T12:20:00+00:00"))
 
