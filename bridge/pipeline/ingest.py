@@ -228,7 +228,8 @@ class Pipeline:
             return result
         holds = [*routed, *(d.routed for d in deferring), *held_back]
         async with self.locks.hold(lock_keys(holds)):
-            await self._update_waiting_holds(held_back, staged, now)
+            if held_back:
+                await self._update_waiting_holds(held_back, staged, now)
             routed = await self._join_waiting_holds(routed, deferring, now)
             if told is not None:  # not sent now: what they heard counts for the release
                 held = [*(d.routed for d in deferring), *held_back]
