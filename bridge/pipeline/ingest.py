@@ -47,7 +47,12 @@ from bridge.pipeline.locks import KeyedLocks
 from bridge.pipeline.notifications import RenderMemo, build_notifications
 from bridge.pipeline.outcomes import outcome_lock_keys, settle_outcomes
 from bridge.pipeline.reroute import REROUTE_KIND, Told, carry_told, stage_told_events
-from bridge.pipeline.results import IngestResult, RecipientOutcome, RoutedEvents
+from bridge.pipeline.results import (
+    IngestResult,
+    RecipientOutcome,
+    RoutedEvents,
+    recipient_alerts,
+)
 from bridge.pipeline.silence_cache import SilenceCache
 from bridge.pipeline.silence_mute import Deferring, silence_and_mute
 from bridge.pipeline.silences import Silence, list_silences
@@ -261,16 +266,7 @@ class Pipeline:
 
         A storm of dropped events reads few records: a flap hold is looked for only where a
         recipient's HOLD entry (in memory) says one waits, the deferred hold once per route."""
-        histories = await read_histories(
-            self.store,
-            (
-                (r.route.name, rcpt.name, e.fingerprint)
-                for r in held_back
-                for rcpt in r.route.recipients
-                for e in r.events
-            ),
-            now,
-        )
+        histories = await read_histories(self.store, recipient_alerts(held_back), now)
         for r in held_back:
             name = r.route.name
             deferred = (
@@ -330,16 +326,7 @@ class Pipeline:
     ) -> None:
         """Routes without group_by: dedupe each event per recipient, render what is news.
         `told`: what recipients heard of rerouted events in their group (`reroute.py`)."""
-        histories = await read_histories(
-            self.store,
-            (
-                (r.route.name, rcpt.name, e.fingerprint)
-                for r in routed
-                for rcpt in r.route.recipients
-                for e in r.events
-            ),
-            now,
-        )
+        histories = await read_histories(self.store, recipient_alerts(routed), now)
         for r in routed:
             route = r.route
             rendered: RenderMemo = {}

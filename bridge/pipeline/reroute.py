@@ -35,7 +35,7 @@ from bridge.pipeline.grouping import (
     group_key,
     group_to_record,
 )
-from bridge.pipeline.results import RoutedEvents
+from bridge.pipeline.results import RoutedEvents, recipient_alerts
 from bridge.pipeline.staged_writes import StagedWrites
 from bridge.routing.router import Route, match_routes
 from bridge.store.base import DedupeEntry, Store
@@ -125,14 +125,11 @@ async def stage_told_events(
 ) -> None:
     """What each recipient of these routes heard of the rerouted events they hold back (muted,
     deferred), as the routes' dedupe entries, where newer than what the routes have."""
-    wanted = [
-        (r.route, rcpt.name, e) for r in held for rcpt in r.route.recipients for e in r.events
-    ]
-    histories = await read_histories(
-        store, ((route.name, name, e.fingerprint) for route, name, e in wanted), now
-    )
-    for route, name, event in wanted:
-        history = histories[(route.name, name, event.fingerprint)]
-        heard = told.entry(name, event.fingerprint)
-        if heard is not None and with_told(history, heard) is not history:
-            stage_told(staged, route, name, event.fingerprint, heard, now)
+    histories = await read_histories(store, recipient_alerts(held), now)
+    for r in held:
+        for rcpt in r.route.recipients:
+            for event in r.events:
+                history = histories[(r.route.name, rcpt.name, event.fingerprint)]
+                heard = told.entry(rcpt.name, event.fingerprint)
+                if heard is not None and with_told(history, heard) is not history:
+                    stage_told(staged, r.route, rcpt.name, event.fingerprint, heard, now)

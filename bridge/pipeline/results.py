@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from bridge.model import Event, Notification
-from bridge.pipeline.dedupe import DedupeDecision
+from bridge.pipeline.dedupe import AlertFor, DedupeDecision
 from bridge.routing.router import Route
 
 
@@ -16,6 +16,15 @@ class RoutedEvents:
 
     route: Route
     events: list[Event]
+
+
+def recipient_alerts(routed: Iterable[RoutedEvents]) -> Iterator[AlertFor]:
+    """(route, recipient, fingerprint) of every event of these routes, for each recipient: the
+    keys of the dedupe histories a stage reads."""
+    for r in routed:
+        for rcpt in r.route.recipients:
+            for event in r.events:
+                yield (r.route.name, rcpt.name, event.fingerprint)
 
 
 @dataclass(slots=True)
