@@ -34,7 +34,6 @@ from bridge.pipeline.flapping import hold_flapping
 from bridge.pipeline.grouping import (
     GROUP_KIND,
     GROUP_TTL,
-    GroupState,
     add_event,
     flap_key,
     group_from_record,
@@ -43,6 +42,7 @@ from bridge.pipeline.grouping import (
     new_group,
     record_key,
 )
+from bridge.pipeline.held_back import update_waiting_holds
 from bridge.pipeline.locks import KeyedLocks
 from bridge.pipeline.notifications import RenderMemo, build_notifications
 from bridge.pipeline.outcomes import outcome_lock_keys, settle_outcomes
@@ -234,7 +234,7 @@ class Pipeline:
         holds = [*routed, *(d.routed for d in deferring), *held_back]
         async with self.locks.hold(lock_keys(holds)):
             if held_back:
-                await self._update_waiting_holds(held_back, staged, now)
+                await update_waiting_holds(self.store, staged, held_back, now)
             routed = await self._join_waiting_holds(routed, deferring, now)
             if told is not None:  # not sent now: what they heard counts for the release
                 held = [*(d.routed for d in deferring), *held_back]
@@ -256,50 +256,6 @@ class Pipeline:
         for key, due in staged.flush_at.items():
             self.group_scheduled(key, due)
         return result
-
-    async def _update_waiting_holds(
-        self, held_back: list[RoutedEvents], staged: StagedWrites, now: float
-    ) -> None:
-        """A route without group_by drops a silenced or muted event, but a hold of its alert
-        waiting to end (a flap hold, the route's deferred hold) still takes it in, so the hold
-        then reports the alert's latest state, or drops it, not a state from before.
-
-        A storm of dropped events reads few records: a flap hold is looked for only where a
-        recipient's HOLD entry (in memory) says one waits, the deferred hold once per route."""
-        histories = await read_histories(self.store, recipient_alerts(held_back), now)
-        for r in held_back:
-            name = r.route.name
-            deferred = (
-                await self._read_hold(staged, record_key(name, deferred_key(name)), now)
-                if defers(r.route)
-                else None
-            )
-            for event in r.events:
-                fp = event.fingerprint
-                if deferred is not None and fp in deferred.alerts:
-                    self._update_hold(staged, deferred, event, now)
-                recipients = r.route.recipients
-                if any(histories[(name, rcpt.name, fp)].hold for rcpt in recipients):
-                    flap = await self._read_hold(staged, record_key(name, flap_key(name, fp)), now)
-                    if flap is not None:
-                        self._update_hold(staged, flap, event, now)
-
-    async def _read_hold(self, staged: StagedWrites, key: str, now: float) -> GroupState | None:
-        doc = await staged.read_record(self.store, GROUP_KIND, key, now)
-        return group_from_record(doc) if doc is not None else None
-
-    def _update_hold(
-        self, staged: StagedWrites, hold: GroupState, event: Event, now: float
-    ) -> None:
-        if add_event(hold, event, now):
-            staged.put_record(GROUP_KIND, hold.record_key, group_to_record(hold), now + GROUP_TTL)
-            log.info(
-                "hold.updated",
-                route=hold.route,
-                group=hold.key,
-                fingerprint=event.fingerprint,
-                status=event.status,
-            )
 
     async def _join_waiting_holds(
         self, routed: list[RoutedEvents], deferring: list[Deferring], now: float
