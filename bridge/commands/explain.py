@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from bridge.pipeline.silences import list_silences, silenced_by
 from bridge.pipeline.staged_writes import StagedWrites
 from bridge.routes_test import parse_payload
 from bridge.routing.router import Route
+from bridge.routing.time_intervals import TimeInterval
 from bridge.runtime import Runtime
 from bridge.store import MemoryStore, build_store
 from bridge.store.base import Store
@@ -83,7 +85,9 @@ async def explain(
                     if route.grouped:  # kept in its group; its flushes leave it out
                         verdict["group"] = group_key(route, event)
                     else:  # dropped, but a hold of the alert waiting to end takes it in
-                        held_until = await _hold_end(store, route, event, hold, now)
+                        held_until = await _hold_end(
+                            store, route, event, hold, runtime.time_intervals, now
+                        )
                         if held_until is not None:
                             verdict["held_until"] = held_until
                 elif mute.muted and verdict["verdict"] in ("sent", "grouped"):
@@ -113,15 +117,28 @@ async def explain(
 
 
 async def _hold_end(
-    store: Store, route: Route, event: Event, deferred: GroupState | None, now: float
+    store: Store,
+    route: Route,
+    event: Event,
+    deferred: GroupState | None,
+    intervals: Mapping[str, TimeInterval],
+    now: float,
 ) -> str | None:
     """When a hold of this alert waiting to end (its flap hold, the route's deferred hold)
-    reports it; None when none waits."""
+    reports it; None when none waits. A hold due while the route is muted waits for the end
+    of the mute (`GroupFlusher._muted`)."""
     if deferred is not None and event.fingerprint in deferred.alerts:
-        return _when(deferred.next_flush_at)
-    key = record_key(route.name, flap_key(route.name, event.fingerprint))
-    doc = await store.get_record(GROUP_KIND, key, now)
-    return _when(group_from_record(doc).next_flush_at) if doc is not None else None
+        due = deferred.next_flush_at
+    else:
+        key = record_key(route.name, flap_key(route.name, event.fingerprint))
+        doc = await store.get_record(GROUP_KIND, key, now)
+        if doc is None:
+            return None
+        due = group_from_record(doc).next_flush_at
+    mute = route_mute_state(route, intervals, datetime.fromtimestamp(due, UTC))
+    if mute.muted and mute.until is not None:
+        return f"the end of the route's mute ({mute.until.isoformat()}) or soon after"
+    return _when(due)
 
 
 async def _verdict(

@@ -356,7 +356,7 @@ async def test_a_flap_hold_whose_alert_is_silenced_meanwhile_sends_nothing(
     assert len(b.sent) == 2  # the hold's "firing, flapped" falls in the silence
     assert await b.store.list_records("group", b.clock[0]) == []
     silenced = b.pipeline.metrics.registry.get_sample_value(
-        "alertbridge_suppressed_total", {"route": "disks", "reason": "silenced"}
+        "alertbridge_suppressed_total", {"route": "disks", "reason": "silenced_at_hold_end"}
     )
     assert silenced == 1  # the alert the hold dropped is counted
 
@@ -447,3 +447,35 @@ async def test_a_resolution_silenced_while_a_deferred_hold_waits_still_updates_i
     await b.run_until(at("2026-03-10T12:30:00+00:00"))
 
     assert b.sent == []  # fired and resolved while held: nothing, not a stale FIRING
+
+
+MUTED_FROM_TEN_PAST = """\
+time_intervals:
+  - name: lunch
+    time_intervals:
+      - times: [{start_time: '12:10', end_time: '13:00'}]
+routes:
+  - name: disks
+    source: alertmanager
+    mute_time_intervals: [lunch]
+    when_muted: drop
+    to: [alice]
+"""
+
+
+async def test_explain_says_a_hold_postponed_by_a_mute_reports_after_it(
+    bench: MakeBench,
+) -> None:
+    b = await bench(MUTED_FROM_TEN_PAST, at("2026-03-10T12:00:00+00:00"))
+    for status in ("firing", "resolved", "firing"):  # held until 12:12: in the mute
+        await ingest_now(b, am_alert("db-1", status))
+        b.clock[0] += 60
+    await b.run_until(at("2026-03-10T12:40:00+00:00"))  # postponed while muted
+    await silence_db1(b, hours=10 / 60)
+    b.clock[0] = at("2026-03-10T12:41:00+00:00")
+    body = am_webhook(am_alert("db-1", "resolved"))
+    report = await explain(b.runtime, b.store, "alertmanager", body, now=b.clock[0])
+
+    [verdict] = report["routes"][0]["verdicts"]
+    assert verdict["verdict"] == "silenced"
+    assert "mute" in verdict["held_until"] and "13:00" in verdict["held_until"]
