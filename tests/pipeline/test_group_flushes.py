@@ -16,7 +16,7 @@ from bridge.commands.explain import explain
 from bridge.metrics import Metrics
 from bridge.model import Notification, utcnow
 from bridge.pipeline.flush import GroupFlusher, flush_id
-from bridge.pipeline.ingest import Pipeline
+from bridge.pipeline.ingest import IngestResult, Pipeline
 from bridge.pipeline.locks import KeyedLocks
 from bridge.pipeline.silences import parse_silence, save_silence
 from bridge.runtime import Runtime, load_runtime
@@ -36,13 +36,16 @@ class Bench:
     clock: list[float]
     sent: list[Notification]
 
-    async def post(self, *alerts: dict[str, object]) -> None:
+    async def post(self, *alerts: dict[str, object]) -> IngestResult:
+        """Ingest one webhook; what routes without group_by send at once joins `sent`."""
         body = am_webhook(*alerts)
         webhook = self.runtime.sources["alertmanager"].parse({}, body, utcnow())
         runtime = self.runtime
-        await self.pipeline.ingest(
+        result = await self.pipeline.ingest(
             webhook, runtime.routes, runtime.renderer, runtime.time_intervals
         )
+        self.sent.extend(result.notifications)
+        return result
 
     async def run_until(self, end: float) -> None:
         """Step the clock a minute at a time, flushing every group that comes due."""
@@ -243,11 +246,8 @@ async def test_a_flap_hold_due_in_a_dropping_mute_reports_the_latest_state_after
     bench: MakeBench, in_the_mute: str | None, after_the_mute: str
 ) -> None:
     b = await bench(DROPPED_AT_NIGHT, at("2026-03-10T17:50:00+00:00"))
-    for alert in (am_alert("db-1"), am_alert("db-1", "resolved"), am_alert("db-1")):
-        webhook = b.runtime.sources["alertmanager"].parse({}, am_webhook(alert), utcnow())
-        r = b.runtime
-        result = await b.pipeline.ingest(webhook, r.routes, r.renderer, r.time_intervals)
-        b.sent.extend(result.notifications)
+    for status in ("firing", "resolved", "firing"):
+        await b.post(am_alert("db-1", status))
         b.clock[0] += 60
     assert [h.split(" · ")[0] for h in b.headlines()] == ["🔥 *FIRING*", "✅ *RESOLVED*"]
 
@@ -273,6 +273,9 @@ routes:
     repeat_interval: 4h
     to: [alice]
 """
+
+
+SILENCEABLE_UNGROUPED = SILENCEABLE.replace("    group_by: [alertname]\n", "")
 
 
 async def silence_db1(b: Bench, hours: float) -> None:
@@ -338,16 +341,9 @@ async def test_what_was_told_of_a_silenced_alert_is_kept_for_its_resolution(
 async def test_a_flap_hold_whose_alert_is_silenced_meanwhile_sends_nothing(
     bench: MakeBench,
 ) -> None:
-    b = await bench(
-        SILENCEABLE.replace("    group_by: [alertname]\n", ""), at("2026-03-10T12:00:00+00:00")
-    )
+    b = await bench(SILENCEABLE_UNGROUPED, at("2026-03-10T12:00:00+00:00"))
     for status in ("firing", "resolved", "firing"):  # the third is held as flapping
-        webhook = b.runtime.sources["alertmanager"].parse(
-            {}, am_webhook(am_alert("db-1", status)), utcnow()
-        )
-        r = b.runtime
-        result = await b.pipeline.ingest(webhook, r.routes, r.renderer, r.time_intervals)
-        b.sent.extend(result.notifications)
+        await b.post(am_alert("db-1", status))
         b.clock[0] += 60
     assert [h.split(" · ")[0] for h in b.headlines()] == ["🔥 *FIRING*", "✅ *RESOLVED*"]
     await silence_db1(b, hours=2)
@@ -364,46 +360,24 @@ async def test_a_flap_hold_whose_alert_is_silenced_meanwhile_sends_nothing(
 async def test_after_a_silenced_flap_hold_the_next_firing_is_not_held_again(
     bench: MakeBench,
 ) -> None:
-    b = await bench(
-        SILENCEABLE.replace("    group_by: [alertname]\n", ""), at("2026-03-10T12:00:00+00:00")
-    )
+    b = await bench(SILENCEABLE_UNGROUPED, at("2026-03-10T12:00:00+00:00"))
     for status in ("firing", "resolved", "firing"):  # held until 12:12 as flapping
-        webhook = b.runtime.sources["alertmanager"].parse(
-            {}, am_webhook(am_alert("db-1", status)), utcnow()
-        )
-        r = b.runtime
-        b.sent.extend((await b.pipeline.ingest(webhook, r.routes, r.renderer)).notifications)
+        await b.post(am_alert("db-1", status))
         b.clock[0] += 60
     await silence_db1(b, hours=10 / 60)  # 12:03-12:13: the hold ends in it, dropped
     await b.run_until(at("2026-03-10T12:14:00+00:00"))
-    webhook = b.runtime.sources["alertmanager"].parse({}, am_webhook(am_alert("db-1")), utcnow())
-    result = await b.pipeline.ingest(webhook, b.runtime.routes, b.runtime.renderer)
+    result = await b.post(am_alert("db-1"))
 
     [firing] = result.notifications  # at once, not a flap_window later
     assert "flapped" not in firing.text
 
 
-def ingest_now(b: Bench, *alerts: dict[str, object]) -> Awaitable[object]:
-    """Post through the pipeline and keep what it sends at once (routes without group_by)."""
-
-    async def run() -> object:
-        webhook = b.runtime.sources["alertmanager"].parse({}, am_webhook(*alerts), utcnow())
-        r = b.runtime
-        result = await b.pipeline.ingest(webhook, r.routes, r.renderer, r.time_intervals)
-        b.sent.extend(result.notifications)
-        return result
-
-    return run()
-
-
 async def test_a_resolution_silenced_while_a_flap_hold_waits_still_updates_it(
     bench: MakeBench,
 ) -> None:
-    b = await bench(
-        SILENCEABLE.replace("    group_by: [alertname]\n", ""), at("2026-03-10T12:00:00+00:00")
-    )
+    b = await bench(SILENCEABLE_UNGROUPED, at("2026-03-10T12:00:00+00:00"))
     for status in ("firing", "resolved", "firing"):  # held until 12:12 as flapping
-        await ingest_now(b, am_alert("db-1", status))
+        await b.post(am_alert("db-1", status))
         b.clock[0] += 60
     await silence_db1(b, hours=5 / 60)  # 12:03-12:08
     b.clock[0] = at("2026-03-10T12:05:00+00:00")
@@ -411,7 +385,7 @@ async def test_a_resolution_silenced_while_a_flap_hold_waits_still_updates_it(
     report = await explain(b.runtime, b.store, "alertmanager", body, now=b.clock[0])
     [verdict] = report["routes"][0]["verdicts"]
     assert (verdict["verdict"], verdict["held_until"]) == ("silenced", "2026-03-10T12:12:00+00:00")
-    await ingest_now(b, am_alert("db-1", "resolved"))  # silenced: dropped, but the hold knows
+    await b.post(am_alert("db-1", "resolved"))  # silenced: dropped, but the hold knows
     await b.run_until(at("2026-03-10T12:20:00+00:00"))
 
     assert [h.split(" · ")[0] for h in b.headlines()] == [
@@ -439,11 +413,11 @@ async def test_a_resolution_silenced_while_a_deferred_hold_waits_still_updates_i
     bench: MakeBench,
 ) -> None:
     b = await bench(DEFERRED_AT_NOON, at("2026-03-10T12:01:00+00:00"))
-    await ingest_now(b, am_alert("db-1"))  # deferred until 12:10
+    await b.post(am_alert("db-1"))  # deferred until 12:10
     b.clock[0] = at("2026-03-10T12:02:00+00:00")
     await silence_db1(b, hours=4 / 60)  # 12:02-12:06
     b.clock[0] = at("2026-03-10T12:04:00+00:00")
-    await ingest_now(b, am_alert("db-1", "resolved"))  # silenced: dropped, the hold knows
+    await b.post(am_alert("db-1", "resolved"))  # silenced: dropped, the hold knows
     await b.run_until(at("2026-03-10T12:30:00+00:00"))
 
     assert b.sent == []  # fired and resolved while held: nothing, not a stale FIRING
@@ -468,7 +442,7 @@ async def test_explain_says_a_hold_postponed_by_a_mute_reports_after_it(
 ) -> None:
     b = await bench(MUTED_FROM_TEN_PAST, at("2026-03-10T12:00:00+00:00"))
     for status in ("firing", "resolved", "firing"):  # held until 12:12: in the mute
-        await ingest_now(b, am_alert("db-1", status))
+        await b.post(am_alert("db-1", status))
         b.clock[0] += 60
     await b.run_until(at("2026-03-10T12:40:00+00:00"))  # postponed while muted
     await silence_db1(b, hours=10 / 60)
