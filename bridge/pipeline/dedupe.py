@@ -141,7 +141,7 @@ def with_told(history: DedupeHistory, told: DedupeEntry | None) -> DedupeHistory
     """The history with `told` in its status's place, when it is newer than what is there."""
     if told is None:
         return history
-    slot = {"firing": "firing", "resolved": "resolved", PASSED: "passed"}[told.status]
+    slot = told.status  # "firing", "resolved" or PASSED: DedupeHistory's field names
     known: DedupeEntry | None = getattr(history, slot)
     if known is not None and known.at >= told.at:
         return history

@@ -162,7 +162,7 @@ def add_event(group: GroupState, event: Event, now: float) -> bool:
         group.alerts[event.fingerprint] = GroupAlert(event, now)
         return True
     if event.received_at < known.event.received_at:
-        return False  # an older state (routed again after a reload, a slow HA peer): kept out
+        return False  # an older state (routed again after a reload): kept out
     if known.status != event.status:
         known.transitions += 1
         known.changed_at = now
