@@ -16,6 +16,7 @@ from typing import Any, TypeVar, get_args
 
 from bridge.errors import StoreUnavailable
 from bridge.model import Notification, NotificationState
+from bridge.store import sqlite_queries as queries
 from bridge.store.base import (
     DELIVERED_STATUSES,
     REQUEUED_NOTE,
@@ -100,7 +101,7 @@ class SqliteStore:
         self._require_open()
         if self.mirror.contains(key, now):
             return False
-        run = functools.partial(_remember, key=key, ttl=ttl, now=now)
+        run = functools.partial(queries.remember, key=key, ttl=ttl, now=now)
         return await self._call(run, mirrored=lambda: self.mirror.set_key(key, now + ttl))
 
     async def forget(self, key: str) -> bool:
@@ -169,7 +170,11 @@ class SqliteStore:
         per_phone: int | None = None,
     ) -> list[Notification]:
         run = functools.partial(
-            _claim_due, now=now, limit=limit, exclude=sorted(exclude_phones), per_phone=per_phone
+            queries.claim_due,
+            now=now,
+            limit=limit,
+            exclude=sorted(exclude_phones),
+            per_phone=per_phone,
         )
         return await self._call(run)
 
@@ -255,7 +260,7 @@ class SqliteStore:
     ) -> Notification | None:
         """The first of provider_id, provider_key (in that order) that matches."""
         lookups = {"provider_id": provider_id, "provider_key": provider_key}
-        run = functools.partial(_find_notification, lookups=lookups)
+        run = functools.partial(queries.find_notification, lookups=lookups)
         return await self._call(run, writes=False)
 
     async def set_delivery_status(
@@ -298,14 +303,14 @@ class SqliteStore:
                     for nid in set(notification_ids)
                 )
             params = (now, REQUEUED_NOTE, *statuses)
-            requeued = _for_ids(requeue, params, notification_ids, conn)
+            requeued = queries.for_ids(requeue, params, notification_ids, conn)
             return Requeued(requeued, skipped_delivered=skipped)
 
         return await self._call(run)
 
     async def drop(self, notification_ids: Sequence[str] | None) -> int:
         sql = "DELETE FROM outbox WHERE state = 'dead'"
-        return await self._call(functools.partial(_for_ids, sql, (), notification_ids))
+        return await self._call(functools.partial(queries.for_ids, sql, (), notification_ids))
 
     async def pending_for(self, phone: str, limit: int = 1000) -> list[Notification]:
         """Oldest first."""
@@ -411,94 +416,3 @@ def _mirror_rows(
 ) -> list[tuple[str, DedupeEntry, float]]:
     """(key, entry, expires_at) of the entries, as the mirror keeps them (and dedupe_rows)."""
     return [(key, e, e.at + ttl) for entries, ttl in batches for key, e in entries.items()]
-
-
-def _remember(conn: sqlite3.Connection, *, key: str, ttl: float, now: float) -> bool:
-    """Insert key, or renew it only if it had expired; the row count says which happened."""
-    sql = (
-        "INSERT INTO keys (key, expires_at) VALUES (?, ?) "
-        "ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at "
-        "WHERE keys.expires_at <= ?"
-    )
-    return conn.execute(sql, (key, now + ttl, now)).rowcount > 0
-
-
-def _claim_due(
-    conn: sqlite3.Connection,
-    *,
-    now: float,
-    limit: int,
-    exclude: list[str],
-    per_phone: int | None,
-) -> list[Notification]:
-    """Select the due rows and mark them sending in the same write transaction.
-
-    Each phone's rows in the order they were accepted, none behind an older row of the same
-    phone that waits for its retry (`waiting`: normally a handful of rows). A phone that has its
-    `per_phone` claimed is left out of the next select, which fills what it left over."""
-    claimed: list[Notification] = []
-    per_phone_claimed: dict[str, int] = {}
-    exclude = list(exclude)
-    while len(claimed) < limit:
-        wanted = limit - len(claimed)
-        selected = _select_due(conn, now=now, limit=wanted, exclude=exclude)
-        taken: list[Notification] = []
-        for notification in selected:
-            count = per_phone_claimed.get(notification.phone, 0)
-            if per_phone is not None and count >= per_phone:
-                if notification.phone not in exclude:
-                    exclude.append(notification.phone)
-                continue
-            per_phone_claimed[notification.phone] = count + 1
-            taken.append(notification)
-        sql = "UPDATE outbox SET state = 'sending' WHERE id = ?"
-        conn.executemany(sql, [(n.id,) for n in taken])
-        claimed.extend(taken)
-        if len(selected) < wanted or per_phone is None:
-            break  # nothing more is due, or nothing was left out
-    for notification in claimed:
-        notification.state = "sending"
-    return claimed
-
-
-def _select_due(
-    conn: sqlite3.Connection, *, now: float, limit: int, exclude: list[str]
-) -> list[Notification]:
-    not_in = f"AND phone NOT IN ({', '.join('?' * len(exclude))}) " if exclude else ""
-    sql = (
-        "WITH waiting AS (SELECT phone, created_at, id FROM outbox "  # noqa: S608
-        "WHERE state = 'pending' AND next_attempt_at > ?) "
-        f"SELECT {OUTBOX_COLUMNS} FROM outbox "
-        f"WHERE state = 'pending' AND next_attempt_at <= ? {not_in}"
-        "AND NOT EXISTS (SELECT 1 FROM waiting AS w WHERE w.phone = outbox.phone "
-        "AND (w.created_at, w.id) < (outbox.created_at, outbox.id)) "
-        "ORDER BY created_at, id LIMIT ?"
-    )
-    params = (now, now, *exclude, max(limit, 0))
-    return [from_row(row) for row in conn.execute(sql, params)]
-
-
-def _find_notification(
-    conn: sqlite3.Connection, *, lookups: dict[str, str | None]
-) -> Notification | None:
-    """Try each column with a value in turn; the newest row wins if a value was ever reused."""
-    for column, value in lookups.items():
-        if value is None:
-            continue
-        sql = (
-            f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE {column} = ? "  # noqa: S608
-            "ORDER BY created_at DESC, id DESC LIMIT 1"
-        )
-        row = conn.execute(sql, (value,)).fetchone()
-        if row is not None:
-            return from_row(row)
-    return None
-
-
-def _for_ids(
-    sql: str, params: tuple[Any, ...], ids: Sequence[str] | None, conn: sqlite3.Connection
-) -> int:
-    """Run sql (whose WHERE clause is last) on every row it selects, or only on ids; row count."""
-    if ids is None:
-        return conn.execute(sql, params).rowcount
-    return sum(conn.execute(f"{sql} AND id = ?", (*params, nid)).rowcount for nid in set(ids))
