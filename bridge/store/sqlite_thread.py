@@ -189,12 +189,17 @@ class ConnectionThread:
                 self.commits += 1
         except sqlite3.Error as exc:
             _rollback_quietly(conn)
+            failed = self._unavailable(exc)
             for operation in batch:
-                operation.result, operation.error = None, self._unavailable(exc)
-        else:
-            for operation in batch:
-                if isinstance(operation.error, sqlite3.Error):
-                    operation.error = self._unavailable(operation.error)
+                operation.result, operation.error = None, failed
+                if not operation.writes:
+                    # A read need not fail with the batch's writes (the file locked by another
+                    # process, a full disk): it runs again on its own, seeing what is committed.
+                    operation.error = None
+                    _run_isolated(conn, operation, in_transaction=False)
+        for operation in batch:
+            if isinstance(operation.error, sqlite3.Error):
+                operation.error = self._unavailable(operation.error)
 
     def _connect(self) -> None:
         """Open the file in autocommit mode (batches begin and commit their own transactions),
