@@ -36,7 +36,14 @@ class PayloadError(BridgeError):
 
 
 class AuthError(BridgeError):
-    """Credentials or signature missing or wrong (HTTP 401)."""
+    """Credentials or signature missing or wrong (HTTP 401).
+
+    `challenge`: the WWW-Authenticate value naming the scheme the sender should use (None for a
+    body signature, which has no HTTP authentication scheme)."""
+
+    def __init__(self, message: str, *, challenge: str | None = None) -> None:
+        super().__init__(message)
+        self.challenge = challenge
 
 
 class UnsupportedMediaType(BridgeError):

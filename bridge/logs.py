@@ -90,6 +90,12 @@ class StderrLogger:
 
 
 _STDERR = StderrLogger()
+# Level, time and traceback text: for structlog's own lines and the standard library's alike.
+_PRE_RENDER: tuple[Any, ...] = (
+    structlog.processors.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+    structlog.processors.format_exc_info,
+)
 
 
 def configure_logging(level: str = "info", json: bool | None = None) -> None:
@@ -102,10 +108,8 @@ def configure_logging(level: str = "info", json: bool | None = None) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *_PRE_RENDER,
             # After format_exc_info, so a traceback's text is scrubbed too.
-            structlog.processors.format_exc_info,
             redactor,
             renderer,
         ],
@@ -115,3 +119,44 @@ def configure_logging(level: str = "info", json: bool | None = None) -> None:
         logger_factory=lambda *args: _STDERR,
         cache_logger_on_first_use=False,
     )
+    _route_standard_logging(renderer, level)
+
+
+def reset_logging() -> None:
+    """Back to structlog's defaults, and the standard library's records no longer routed (tests)."""
+    structlog.reset_defaults()
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(handler)
+
+
+class _StderrHandler(logging.Handler):
+    """A logging handler writing to whatever sys.stderr is at that moment (as StderrLogger)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            _STDERR.msg(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+
+def _route_standard_logging(renderer: Any, level: str) -> None:
+    """Send the standard library's log records (aiohttp's, asyncio's) through the same chain,
+    so they are JSON lines too and a secret inside them (a token in a malformed request's
+    headers, quoted by aiohttp) is redacted."""
+    handler = _StderrHandler()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *_PRE_RENDER],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                redactor,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    for previous in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(previous)
+    root.addHandler(handler)
+    root.setLevel(max(logging.getLevelNamesMapping()[level.upper()], logging.INFO))

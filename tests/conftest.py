@@ -20,7 +20,6 @@ from typing import Any, Literal
 
 import aiohttp
 import pytest
-import structlog
 import yaml
 from aiohttp import web
 from multidict import CIMultiDict
@@ -32,7 +31,7 @@ sys.path.insert(0, str(TESTS))
 from blueticks_standin import DEFAULT_API_KEY, RunningStandin, run_standin  # noqa: E402
 
 from bridge.config.schema import BluetickConfig  # noqa: E402
-from bridge.logs import configure_logging, redactor  # noqa: E402
+from bridge.logs import configure_logging, redactor, reset_logging  # noqa: E402
 from bridge.model import Notification, NotificationState  # noqa: E402
 from bridge.runtime import load_runtime  # noqa: E402
 from bridge.service import Bridge  # noqa: E402
@@ -326,7 +325,7 @@ def json_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixt
     """Log lines as JSON on stderr, read through capsys; the default configuration after."""
     configure_logging("debug", json=True)
     yield capsys
-    structlog.reset_defaults()
+    reset_logging()
     redactor.set_secrets([])
 
 

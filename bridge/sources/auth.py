@@ -36,14 +36,22 @@ def hmac_sha256_hex(secret: bytes, message: bytes) -> str:
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
+def _challenge(scheme: str) -> str:
+    """The WWW-Authenticate value asking for `scheme` credentials."""
+    return f'{scheme} realm="alertbridge"'
+
+
 def _authorization(headers: Mapping[str, str], expected_scheme: str) -> bytes:
     """The credentials after the scheme; AuthError when missing or of another scheme."""
+    challenge = _challenge(expected_scheme)
     value = headers.get(AUTHORIZATION)
     if value is None or not value.strip():
-        raise AuthError("missing Authorization header")
+        raise AuthError("missing Authorization header", challenge=challenge)
     scheme, _, credentials = value.strip().partition(" ")
     if scheme.lower() != expected_scheme.lower():
-        raise AuthError(f"Authorization header must use the {expected_scheme} scheme")
+        raise AuthError(
+            f"Authorization header must use the {expected_scheme} scheme", challenge=challenge
+        )
     return credentials.strip().encode("utf-8", "surrogateescape")
 
 
@@ -56,7 +64,7 @@ class BearerCheck:
     def check(self, headers: Mapping[str, str]) -> None:
         presented = _authorization(headers, "Bearer")
         if not hmac.compare_digest(presented, self.token):
-            raise AuthError("wrong bearer token")
+            raise AuthError("wrong bearer token", challenge=_challenge("Bearer"))
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -71,15 +79,20 @@ class BasicCheck:
         try:
             decoded = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
-            raise AuthError("malformed Basic credentials: not base64") from None
+            raise AuthError(
+                "malformed Basic credentials: not base64", challenge=_challenge("Basic")
+            ) from None
         username, colon, password = decoded.partition(b":")
         if not colon:
-            raise AuthError("malformed Basic credentials: no ':' between username and password")
+            raise AuthError(
+                "malformed Basic credentials: no ':' between username and password",
+                challenge=_challenge("Basic"),
+            )
         # Both comparisons run, so the time taken does not tell which part was wrong.
         username_ok = hmac.compare_digest(username, self.username)
         password_ok = hmac.compare_digest(password, self.password)
         if not (username_ok and password_ok):
-            raise AuthError("wrong username or password")
+            raise AuthError("wrong username or password", challenge=_challenge("Basic"))
 
 
 def compile_header_check(config: AuthConfig | None) -> HeaderCheck | None:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import time
 from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bridge.errors import ApiError, AuthError, PayloadError, StoreUnavailable, UnsupportedMediaType
 from bridge.ids import new_id
 from bridge.model import SOURCE_NAMES
 from bridge.service import Bridge
+from bridge.sources.base import excerpt
 
 log = structlog.get_logger("alertbridge.http")
 
@@ -23,6 +26,18 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BEARER_CHALLENGE = 'Bearer realm="alertbridge"'
 # Headers of aiohttp's own errors that the JSON error body must keep (405's Allow, for one).
 KEPT_ERROR_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After")
+
+
+class _AnsweredPayloadErrors(logging.Filter):
+    """Drops aiohttp's "Unhandled exception" for a body it could not decompress: read_body has
+    answered 400 already, and aiohttp's drain of the rest of the body meets the error again."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, RequestPayloadError)
+
+
+logging.getLogger("aiohttp.server").addFilter(_AnsweredPayloadErrors())
 
 
 def _error(status: int, message: str, request: web.Request) -> web.Response:
@@ -51,6 +66,8 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     except ApiError as exc:
         response = _error(exc.status, exc.message, request)
         response.headers.update(exc.headers)
+    except PayloadError as exc:  # a body read_body could not take, on any endpoint
+        response = _error(400, str(exc), request)
     except web.HTTPException as exc:
         response = _error_from(exc, request) if exc.status >= 400 else exc
     except Exception:
@@ -86,10 +103,14 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
     # read(n) returns what has arrived so far, not n bytes: read until the end of the body.
     body = bytearray()
-    while chunk := await request.content.readany():
-        body += chunk
-        if len(body) > limit:
-            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+    try:
+        while chunk := await request.content.readany():
+            body += chunk
+            if len(body) > limit:
+                raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+    except RequestPayloadError as exc:  # aiohttp could not decompress it (gzip, deflate)
+        encoding = request.headers.get("Content-Encoding", "")
+        raise PayloadError(f"body is not valid {excerpt(encoding)} data: {exc}") from None
     return bytes(body)
 
 
@@ -100,7 +121,9 @@ def webhook_handler(source: str) -> Handler:
         limit = bridge.runtime.config.server.max_body_bytes
         try:
             body = await read_body(request, limit)
-            result = await bridge.receive(source, request.headers, body, request.content_type)
+            # Not request.content_type: aiohttp reports a missing header as octet-stream.
+            content_type = request.headers.get("Content-Type", "")
+            result = await bridge.receive(source, request.headers, body, content_type)
         except web.HTTPRequestEntityTooLarge:
             metrics.webhooks_received.labels(source, "too_large").inc()
             return _error(413, f"body larger than server.max_body_bytes ({limit} bytes)", request)
@@ -108,7 +131,8 @@ def webhook_handler(source: str) -> Handler:
             metrics.webhooks_received.labels(source, "unauthorized").inc()
             log.warning("webhook.unauthorized", source=source, reason=str(exc))
             response = _error(401, str(exc), request)
-            response.headers["WWW-Authenticate"] = BEARER_CHALLENGE
+            if exc.challenge is not None:
+                response.headers["WWW-Authenticate"] = exc.challenge
             return response
         except UnsupportedMediaType as exc:
             metrics.webhooks_received.labels(source, "unsupported_media_type").inc()
