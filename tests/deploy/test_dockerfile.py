@@ -144,11 +144,20 @@ def test_runs_as_the_numeric_non_root_user_the_chart_sets(
     assert int(user) == values["securityContext"]["runAsUser"]
 
 
-def test_entrypoint_serves_the_config_path_the_chart_mounts(final: list[Instruction]) -> None:
+def test_entrypoint_serves_the_config_path_docker_run_mounts(final: list[Instruction]) -> None:
     command = only(final, "ENTRYPOINT").exec_form() + only(final, "CMD").exec_form()
     assert command == ["alertbridge", "serve", "--config", CONFIG_PATH]
-    helpers = (ROOT / "helm" / "alertbridge" / "templates" / "_helpers.tpl").read_text()
-    assert f'define "alertbridge.configPath" -}}}}{CONFIG_PATH}{{{{' in helpers
+    deploy = (ROOT / "docs" / "deploy.md").read_text()
+    assert f'-v "$PWD/config.yaml:{CONFIG_PATH}:ro"' in deploy
+
+
+def test_the_chart_keeps_the_entrypoint_and_replaces_the_cmd(final: list[Instruction]) -> None:
+    """The chart mounts its config as a directory (a subPath mount is never refreshed), so its
+    container args (`serve --config <file in that directory>`, checked in test_helm_render.py)
+    replace the image's CMD; ENTRYPOINT stays."""
+    deployment = (ROOT / "helm" / "alertbridge" / "templates" / "deployment.yaml").read_text()
+    assert only(final, "ENTRYPOINT").exec_form() == ["alertbridge"]
+    assert "command:" not in deployment and "args:" in deployment
 
 
 def test_alertbridge_is_the_packages_console_script() -> None:

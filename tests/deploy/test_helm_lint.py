@@ -64,6 +64,7 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 EVERYTHING_ON: dict[str, Any] = {
+    "image": {"repository": "registry.example.com/alertbridge"},
     "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
     "prometheusRule": {"enabled": True, "additionalLabels": {"team": "sre"}},
     "networkPolicy": {
@@ -78,6 +79,8 @@ EVERYTHING_ON: dict[str, Any] = {
     "secrets": {"blueticksApiKey": "bt-key"},
     "extraArgs": ["--log-format", "json"],
     "extraEnv": [{"name": "TZ", "value": "UTC"}],
+    "extraVolumes": [{"name": "bt", "secret": {"secretName": "bt-key"}}],
+    "extraVolumeMounts": [{"name": "bt", "mountPath": "/run/secrets/bt", "readOnly": True}],
 }
 
 
@@ -113,6 +116,8 @@ BAD_VALUES = [
     ("unknown_store_backend", {"config": {"store": {"backend": "postgres"}}}),
     ("rule_file_not_yaml", {"rules": {"prod.txt": []}}),
     ("bad_scrape_interval", {"serviceMonitor": {"interval": "often"}}),
+    ("extra_volume_mount_without_path", {"extraVolumeMounts": [{"name": "bt"}]}),
+    ("extra_volumes_not_a_list", {"extraVolumes": {"name": "bt"}}),
 ]
 
 

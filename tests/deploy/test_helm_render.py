@@ -1,198 +1,23 @@
 """The chart's rendered manifests agree with the app: ports, probes, paths, config, secrets.
 
-helm-sdkpy has no `helm template`; its Install renders the chart for real, so these tests install
-into a stand-in Kubernetes API (aiohttp) that answers discovery and accepts every object, and read
-the manifest and NOTES Helm returns. Install also runs the chart's `fail` checks, which Helm 4's
-lint only logs.
+Rendered through chart_render.py (Helm's own install into a stand-in Kubernetes API).
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from aiohttp import web
-from aiohttp.test_utils import TestServer
+from chart_render import CONFIG_DIR, CONFIG_PATH, PIP_HINT, SECRET_KEYS, Render, Rendered
 from metric_series import exported_series
 
 from bridge.config.schema import BridgeConfig, RouteConfig
 
-CHART = Path(__file__).resolve().parents[2] / "helm" / "alertbridge"
-PIP_HINT = "install it with: .venv/bin/pip install --ignore-requires-python helm-sdkpy"
-CONFIG_PATH = "/etc/alertbridge/config.yaml"
-SECRET_KEYS = {
-    "BLUETICKS_API_KEY",
-    "ALERTMANAGER_TOKEN",
-    "GRAFANA_PASSWORD",
-    "GITHUB_WEBHOOK_SECRET",
-    "ADMIN_TOKEN",
-    "BLUETICKS_CALLBACK_TOKEN",
-}
-
-for _var, _sub in (("HELM_CACHE_HOME", "cache"), ("HELM_CONFIG_HOME", "config")):
-    os.environ.setdefault(_var, f"/tmp/alertbridge-helm-test/{_sub}")
-os.environ.setdefault("HELM_DATA_HOME", "/tmp/alertbridge-helm-test/data")
-
 helm = pytest.importorskip("helm_sdkpy", reason=PIP_HINT)
-
-# The API groups the chart uses, as discovery reports them: group -> version -> (plural, kind).
-API_GROUPS: dict[str, dict[str, list[tuple[str, str]]]] = {
-    "": {
-        "v1": [
-            ("configmaps", "ConfigMap"),
-            ("secrets", "Secret"),
-            ("services", "Service"),
-            ("serviceaccounts", "ServiceAccount"),
-            ("persistentvolumeclaims", "PersistentVolumeClaim"),
-        ]
-    },
-    "apps": {"v1": [("deployments", "Deployment")]},
-    "policy": {"v1": [("poddisruptionbudgets", "PodDisruptionBudget")]},
-    "networking.k8s.io": {"v1": [("networkpolicies", "NetworkPolicy")]},
-    "monitoring.coreos.com": {
-        "v1": [("servicemonitors", "ServiceMonitor"), ("prometheusrules", "PrometheusRule")]
-    },
-}
-
-NOT_FOUND = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound"}
-
-
-def _resource_list(group_version: str, resources: list[tuple[str, str]]) -> dict[str, Any]:
-    verbs = ["create", "delete", "get", "list", "patch", "update", "watch"]
-    return {
-        "kind": "APIResourceList",
-        "apiVersion": "v1",
-        "groupVersion": group_version,
-        "resources": [
-            {
-                "name": plural,
-                "singularName": kind.lower(),
-                "namespaced": True,
-                "kind": kind,
-                "verbs": verbs,
-            }
-            for plural, kind in resources
-        ],
-    }
-
-
-async def _fake_kube_api(request: web.Request) -> web.Response:
-    """Just enough of the Kubernetes API for `helm install --wait=false` to succeed."""
-    path, method = request.path, request.method
-    if path == "/version":
-        return web.json_response({"major": "1", "minor": "31", "gitVersion": "v1.31.0"})
-    if path == "/api":
-        return web.json_response({"kind": "APIVersions", "versions": ["v1"]})
-    if path == "/apis":
-        groups = [
-            {
-                "name": group,
-                "versions": [{"groupVersion": f"{group}/{v}", "version": v} for v in versions],
-                "preferredVersion": {"groupVersion": f"{group}/v1", "version": "v1"},
-            }
-            for group, versions in API_GROUPS.items()
-            if group
-        ]
-        return web.json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
-    if path == "/api/v1":
-        return web.json_response(_resource_list("v1", API_GROUPS[""]["v1"]))
-    parts = path.strip("/").split("/")
-    if parts[0] == "apis" and len(parts) == 3:
-        return web.json_response(
-            _resource_list(f"{parts[1]}/{parts[2]}", API_GROUPS[parts[1]][parts[2]])
-        )
-    if method in ("POST", "PUT"):
-        body = await request.read()
-        # Helm keeps its release record as a protobuf Secret: acknowledge it, unread.
-        obj = {} if "protobuf" in request.content_type else json.loads(body)
-        obj.setdefault("kind", "Secret")
-        obj.setdefault("apiVersion", "v1")
-        obj.setdefault("metadata", {}).update(resourceVersion="1", uid="0")
-        return web.json_response(obj, status=201 if method == "POST" else 200)
-    if method == "GET" and "labelSelector" in request.query:
-        return web.json_response(
-            {"kind": "List", "apiVersion": "v1", "items": [], "metadata": {"resourceVersion": "1"}}
-        )
-    return web.json_response(NOT_FOUND, status=404)
-
-
-@dataclass
-class Rendered:
-    """The objects of one rendered release, and its NOTES."""
-
-    objects: list[dict[str, Any]]
-    notes: str
-
-    def get(self, kind: str, suffix: str = "") -> dict[str, Any]:
-        name = "r-alertbridge" + suffix
-        found = [o for o in self.objects if o["kind"] == kind and o["metadata"]["name"] == name]
-        assert len(found) == 1, f"expected one {kind} {name}, got {len(found)}"
-        return found[0]
-
-    def kinds(self) -> set[str]:
-        return {o["kind"] for o in self.objects}
-
-    @property
-    def container(self) -> dict[str, Any]:
-        containers = self.get("Deployment")["spec"]["template"]["spec"]["containers"]
-        assert len(containers) == 1
-        return containers[0]
-
-    @property
-    def pod_spec(self) -> dict[str, Any]:
-        return self.get("Deployment")["spec"]["template"]["spec"]
-
-    def config(self) -> dict[str, Any]:
-        return yaml.safe_load(self.get("ConfigMap")["data"]["config.yaml"])
-
-    def secret_env(self) -> dict[str, str]:
-        data = self.get("Secret")["data"]
-        return {k: base64.b64decode(v).decode() for k, v in data.items()}
-
-
-Render = Callable[[dict[str, Any] | None], Awaitable[Rendered]]
-
-
-@pytest.fixture
-async def render() -> Any:
-    """Install the chart with the given values into the stand-in API; return what Helm rendered."""
-    server = TestServer(_app())
-    await server.start_server()
-    kubeconfig = yaml.safe_dump(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "fake", "cluster": {"server": str(server.make_url(""))}}],
-            "users": [{"name": "fake", "user": {"token": "unused"}}],
-            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
-            "current-context": "fake",
-        }
-    )
-
-    async def install(values: dict[str, Any] | None = None) -> Rendered:
-        config = helm.Configuration(namespace="monitoring", kubeconfig=kubeconfig)
-        release = await helm.Install(config).run(
-            "r", str(CHART), values=values, wait=False, timeout=30
-        )
-        objects = [doc for doc in yaml.safe_load_all(release["manifest"]) if doc]
-        return Rendered(objects, release["info"].get("notes", ""))
-
-    yield install
-    await server.close()
-
-
-def _app() -> web.Application:
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", _fake_kube_api)
-    return app
 
 
 EVERYTHING_ON: dict[str, Any] = {
@@ -235,14 +60,17 @@ async def test_probes_hit_healthz_and_readyz_on_the_port_the_bridge_listens_on(
     assert BridgeConfig.model_validate(rendered.config()).server.port == port["containerPort"]
 
 
-async def test_container_serves_the_mounted_config_file(render: Render) -> None:
-    rendered = await render(None)
+async def test_container_serves_the_config_file_from_a_directory_mount(render: Render) -> None:
+    """The kubelet refreshes a ConfigMap mounted as a directory, never one mounted with subPath:
+    an edited config must reach the running pod for POST /-/reload to see it."""
+    rendered = await render(EVERYTHING_ON)
     container = rendered.container
     assert container["args"] == ["serve", "--config", CONFIG_PATH]
-    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == CONFIG_PATH)
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == CONFIG_DIR)
     volume = next(v for v in rendered.pod_spec["volumes"] if v["name"] == mount["name"])
     assert volume["configMap"]["name"] == "r-alertbridge"
-    assert mount["subPath"] in rendered.get("ConfigMap")["data"]
+    assert Path(CONFIG_PATH).name in rendered.get("ConfigMap")["data"]
+    assert [m for m in container["volumeMounts"] if "subPath" in m] == []
 
 
 async def test_pod_runs_as_non_root_with_read_only_root_and_no_capabilities(
@@ -390,7 +218,39 @@ async def test_notes_show_the_webhook_urls_and_the_alertmanager_receiver(
     assert "no Blueticks API key is set" in notes
 
 
+@pytest.mark.parametrize(
+    "secrets",
+    [{}, {"existingSecret": "alertbridge-secrets"}],
+    ids=["chart_secret", "existing_secret"],
+)
+async def test_notes_give_alertmanager_only_its_token(
+    render: Render, secrets: dict[str, Any]
+) -> None:
+    """The bridge's Secret also holds the Blueticks key and the admin and callback tokens:
+    Alertmanager gets a Secret of its own holding only ALERTMANAGER_TOKEN."""
+    notes = (await render({"secrets": secrets})).notes
+    bridge_secret = secrets.get("existingSecret", "r-alertbridge")
+    (credentials_file,) = re.findall(r"credentials_file: (\S+)", notes)
+    assert credentials_file == (
+        "/etc/alertmanager/secrets/alertmanager-alertbridge/ALERTMANAGER_TOKEN"
+    )
+    assert f"/etc/alertmanager/secrets/{bridge_secret}" not in notes
+    assert f"secrets: [{bridge_secret}]" not in notes
+    assert "create secret generic alertmanager-alertbridge" in notes
+
+
+async def test_notes_say_github_does_not_retry(render: Render) -> None:
+    notes = (await render(None)).notes
+    assert "GitHub does not retry" in notes
+    assert "Recent Deliveries" in notes
+
+
 UNWORKABLE = [
+    (
+        "no_image_repository",
+        {"image": {"repository": ""}},
+        "set image.repository to the image you built: see docs/deploy.md",
+    ),
     ("several_replicas_on_sqlite", {"replicaCount": 2}, "several replicas would each send"),
     (
         "alert_rules_without_a_scrape_job",

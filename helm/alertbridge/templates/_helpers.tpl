@@ -55,8 +55,15 @@ app.kubernetes.io/part-of: alertbridge
 {{- end }}
 {{- end }}
 
-{{/* Where the chart mounts the bridge's files; the image's CMD uses the same config path. */}}
-{{- define "alertbridge.configPath" -}}/etc/alertbridge/config.yaml{{- end }}
+{{/*
+Where the chart mounts the bridge's files. The config ConfigMap is mounted as a directory of its
+own, never with subPath: the kubelet refreshes a directory mount when the ConfigMap changes (so
+POST /-/reload sees the edit), but never a subPath one. So the config path differs from the
+image's default (/etc/alertbridge/config.yaml, kept for `docker run`), and the container's args
+name it.
+*/}}
+{{- define "alertbridge.configDir" -}}/etc/alertbridge/config{{- end }}
+{{- define "alertbridge.configPath" -}}/etc/alertbridge/config/config.yaml{{- end }}
 {{- define "alertbridge.rulesDir" -}}/etc/alertbridge/rules{{- end }}
 {{- define "alertbridge.templatesDir" -}}/etc/alertbridge/templates{{- end }}
 
@@ -70,6 +77,9 @@ Refuse values that would deploy a bridge that cannot work: the checks run at ren
 `helm lint`, `helm template` and `helm install` all report them.
 */}}
 {{- define "alertbridge.validate" -}}
+{{- if not .Values.image.repository }}
+{{- fail "image.repository is not set: set image.repository to the image you built: see docs/deploy.md (no image is published for this chart)" }}
+{{- end }}
 {{- $config := .Values.config | default dict }}
 {{- $server := get $config "server" | default dict }}
 {{- $store := get $config "store" | default dict }}
