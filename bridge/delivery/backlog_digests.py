@@ -9,6 +9,7 @@ What a digest says is `bridge.delivery.digest`; the store merges it atomically (
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -18,6 +19,7 @@ from bridge.delivery.pacing import Pacer
 from bridge.ids import new_id
 from bridge.metrics import Metrics
 from bridge.model import Notification
+from bridge.render.whatsapp import WHATSAPP_MAX_LENGTH
 from bridge.store.base import Store
 
 log = structlog.get_logger("alertbridge.delivery")
@@ -35,11 +37,21 @@ class WaitingDigest:
 class BacklogDigester:
     """Looks at paced phones' backlogs, at most once per `interval` each, and digests them."""
 
-    def __init__(self, store: Store, metrics: Metrics, pacer: Pacer, *, interval: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        metrics: Metrics,
+        pacer: Pacer,
+        *,
+        interval: float,
+        max_length: Callable[[], int] | None = None,
+    ) -> None:
         self.store = store
         self.metrics = metrics
         self.pacer = pacer
         self.interval = interval
+        # templates.max_length, read at each merge: a reload changes it for digests too.
+        self.max_length = max_length or (lambda: WHATSAPP_MAX_LENGTH)
         # Paced phones -> when their backlog was last read. A storm wakes the worker once per
         # webhook; reading (and re-merging) a growing backlog each time would cost O(backlog²).
         self._checked: dict[str, float] = {}
@@ -131,8 +143,12 @@ class BacklogDigester:
         new: bool,
     ) -> None:
         """Merge `updates` into the digest, which says them already: a new one is enqueued, a
-        waiting one takes them in."""
-        notification = digest.content.notification(digest_id=digest.id, now=now)
+        waiting one takes them in. It ends with the newest update's link, and is capped as
+        every message is (templates.max_length)."""
+        content = digest.content
+        notification = content.notification(
+            digest_id=digest.id, now=now, max_length=self.max_length(), link=content.link
+        )
         merged = await self.store.merge_into([n.id for n in updates], notification)
         # Not merged (claimed meanwhile), or only in part: what it says is read again next time.
         self._waiting.pop(phone, None)

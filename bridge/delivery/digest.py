@@ -24,6 +24,8 @@ DIGEST_SOURCE = "digest"
 SEPARATOR = "\n\n"
 # The "(2/3)" line the renderer puts before each part of a split message.
 _PART_PREFIX = re.compile(r"\A\((\d+)/\d+\)\n")
+# A line that is only a link: how the default templates end each alert, and "+N more".
+_LINK_LINE = re.compile(r"^https?://\S+$", re.MULTILINE)
 
 # What makes notifications parts of one message: route, recipient, created_at and alerts.
 UpdateKey = tuple[object, ...]
@@ -59,6 +61,12 @@ class Update:
         if len(self.parts) == 1:
             return self.parts[0].text.strip()
         return "\n".join(_PART_PREFIX.sub("", n.text).strip() for n in self.parts)
+
+    @property
+    def link(self) -> str | None:
+        """The message's link: its last line that is only a link, if it has one."""
+        links = _LINK_LINE.findall(self.text)
+        return links[-1] if links else None
 
 
 def updates_of(notifications: Sequence[Notification]) -> list[Update]:
@@ -119,6 +127,12 @@ class DigestContent:
         """Newest first, without those whose every alert a newer update reports again."""
         return sorted(self._current.values(), key=lambda u: u.order, reverse=True)
 
+    @property
+    def link(self) -> str | None:
+        """Where to look, kept at the end of the digest when long entries are cut: the link
+        of the newest update that has one."""
+        return next((link for u in self.current if (link := u.link) is not None), None)
+
     def text(self, *, max_length: int = WHATSAPP_MAX_LENGTH, link: str | None = None) -> str:
         """The digest's WhatsApp text, at most `max_length` long as Blueticks counts (UTF-16)."""
         header = f"📋 *{self.updates} updates in one digest*"
@@ -146,7 +160,10 @@ class DigestContent:
             used += length
         omitted = len(updates) - len(parts)
         more = f"{SEPARATOR}… and {omitted} more" if omitted else ""
-        return cut_to_length(header + "".join(parts) + more + tail, max_length)
+        body = "".join(parts)
+        if link and link in body:
+            tail = ""  # an entry shown says it already
+        return cut_to_length(header + body + more + tail, max_length)
 
     def notification(
         self,

@@ -54,6 +54,7 @@ class OutboxWorker:
         max_held: int = 1000,
         clock: Clock = time.time,
         key_status: ApiKeyStatus | None = None,
+        max_length: Callable[[], int] | None = None,
     ) -> None:
         self.store = store
         self.sender = sender
@@ -78,7 +79,9 @@ class OutboxWorker:
         self._inflight: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._depth_refreshed = -math.inf
-        self._digests = BacklogDigester(store, metrics, self.pacer, interval=digest_interval)
+        self._digests = BacklogDigester(
+            store, metrics, self.pacer, interval=digest_interval, max_length=max_length
+        )
         # The earliest retry this worker scheduled: wake for it rather than at the next poll.
         self._retry_due = math.inf
         # Refused after a 401/403 (every later message would fail the same way), until a send

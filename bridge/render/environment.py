@@ -10,12 +10,13 @@ from typing import Any, TypeVar
 from jinja2 import BaseLoader, Environment, StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from bridge.render.whatsapp import FormattedText, finalize_value
+from bridge.render.whatsapp import FormattedText, cut_to_length, finalize_value, text_length
 
 DEFAULT_TEMPLATES_DIR = Path(__file__).parent / "templates"
 EnvironmentT = TypeVar("EnvironmentT", bound=Environment)
 
 _MAX_VERDICTS = 10_000
+ELLIPSIS = "…"
 # The labels worth a line on a phone, in display order; the rest stay in the source UI.
 KEY_LABELS = (
     "instance",
@@ -84,12 +85,28 @@ def _add_filters(env: EnvironmentT) -> EnvironmentT:
     env.filters["raw"] = raw
     env.filters["key_labels"] = key_labels
     env.filters["timestamp"] = timestamp
+    env.filters["shorten"] = shorten
     return env
 
 
 def raw(value: object) -> FormattedText:
     """Mark a value as WhatsApp markup to insert as is (use it last in a filter chain)."""
     return FormattedText("" if value is None else str(value))
+
+
+def shorten(value: object, limit: int) -> str:
+    """`value` at most `limit` long (UTF-16, as Blueticks counts), cut after a word and ending
+    "…": one long annotation must not push an alert's labels and links out of the message."""
+    text = "" if value is None else str(value)
+    if text_length(text) <= limit:
+        return value if isinstance(value, FormattedText) else text
+    kept = cut_to_length(text, max(limit - len(ELLIPSIS), 0))
+    # Back to the last space or line break, unless that would throw away most of what fits.
+    word_end = max(kept.rfind(" "), kept.rfind("\n"))
+    if word_end > len(kept) // 2:
+        kept = kept[:word_end]
+    short = kept.rstrip() + ELLIPSIS
+    return FormattedText(short) if isinstance(value, FormattedText) else short
 
 
 def key_labels(

@@ -23,6 +23,7 @@ from bridge.render.environment import (
 )
 from bridge.render.whatsapp import (
     WHATSAPP_MAX_LENGTH,
+    FormattedText,
     cut_to_length,
     escape_whatsapp,
     text_length,
@@ -49,15 +50,34 @@ class RenderedMessage:
         return "\n\n".join(self.parts)
 
 
-def more_line(omitted: Sequence[Event], link: str = "") -> str:
-    """The closing line of a message that had to leave events out: counts and where to look."""
+class BlankMessageError(ValueError):
+    """A template rendered no text: sending it would fail, so it counts as a broken template."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """What stays the same while the length cap tries event counts: the template, the route,
+    the request, the flap counts, and every event of the message (for the counts it shows)."""
+
+    template: Template
+    route: Route
+    webhook: Webhook
+    flaps: dict[str, int]
+    everything: list[Event]
+
+
+def more_line(omitted: Sequence[Event], link: str = "") -> FormattedText:
+    """The closing line of a message that had to leave events out: counts and where to look.
+
+    Already escaped (a severity is the sender's text), so a template prints it as it is and the
+    renderer finds it in the text to know the template printed it."""
     counts: dict[str, int] = {}
     for event in order_events(omitted):
         label = "resolved" if event.status == "resolved" else (event.severity.lower() or "other")
         counts[label] = counts.get(label, 0) + 1
-    summary = ", ".join(f"{n} {label}" for label, n in counts.items())
+    summary = ", ".join(f"{n} {escape_whatsapp(label)}" for label, n in counts.items())
     line = f"+{len(omitted)} more ({summary})"
-    return f"{line}\n{link}" if link else line
+    return FormattedText(f"{line}\n{escape_whatsapp(link)}" if link else line)
 
 
 def flap_line(event: Event, changes: int) -> str:
@@ -113,7 +133,8 @@ class Renderer:
         *,
         flaps: Mapping[str, int] | None = None,
     ) -> RenderedMessage:
-        """The message(s) for these events; never raises (a broken template falls back).
+        """The message(s) for these events; never raises (a broken template falls back, as does
+        one that renders blank text: no part is ever blank).
 
         `flaps` maps fingerprints of flapping alerts to their status changes, for the note.
         """
@@ -145,10 +166,11 @@ class Renderer:
         flaps: dict[str, int],
         error: str | None,
     ) -> RenderedMessage:
+        layout = _Layout(template, route, webhook, flaps, ordered)
         if route.overflow == "split" and route.max_parts > 1:
-            parts, included = self._split(template, route, ordered, webhook, flaps)
+            parts, included = self._split(layout)
         else:
-            text, included = self._fit(template, route, ordered, webhook, flaps, self.max_length)
+            text, included = self._fit(layout, ordered, self.max_length)
             parts = [text]
         omitted = len(ordered) - included
         return RenderedMessage(tuple(parts), error is not None, error, included, omitted)
@@ -182,27 +204,19 @@ class Renderer:
                 f"template {exc.name or name!r}: line {exc.lineno}: {exc.message}"
             ) from None
 
-    def _fit(
-        self,
-        template: Template,
-        route: Route,
-        events: list[Event],
-        webhook: Webhook,
-        flaps: dict[str, int],
-        limit: int,
-    ) -> tuple[str, int]:
+    def _fit(self, layout: _Layout, events: list[Event], limit: int) -> tuple[str, int]:
         """A digest: as many whole events as fit in limit, then "+N more" with counts and a link.
 
         Returns (text, events included)."""
         total = len(events)
-        text = self._render(template, route, events, total, webhook, flaps)
+        text = self._render(layout, events, total)
         length = text_length(text)
         if length <= limit:
             return text, total
         if total <= 1:
-            return self._cut(text, [], webhook, limit), total
+            return self._cut(text, [], layout.webhook, limit), total
         best = largest_fitting(
-            lambda count: self._render(template, route, events, count, webhook, flaps),
+            lambda count: self._render(layout, events, count),
             high=total - 1,
             guess=total * limit // length,
             limit=limit,
@@ -210,27 +224,21 @@ class Renderer:
         if best is not None:
             return best
         # Even one event is too long: cut it hard rather than send nothing.
-        single = self._render(template, route, events[:1], 1, webhook, flaps)
-        return self._cut(single, events[1:], webhook, limit), 1
+        single = self._render(layout, events[:1], 1)
+        return self._cut(single, events[1:], layout.webhook, limit), 1
 
-    def _split(
-        self,
-        template: Template,
-        route: Route,
-        events: list[Event],
-        webhook: Webhook,
-        flaps: dict[str, int],
-    ) -> tuple[list[str], int]:
+    def _split(self, layout: _Layout) -> tuple[list[str], int]:
         """Numbered parts of whole events; the last allowed part is a digest of the rest."""
-        limit = self.max_length - text_length(_part_prefix(route.max_parts, route.max_parts))
+        max_parts = layout.route.max_parts
+        limit = self.max_length - text_length(_part_prefix(max_parts, max_parts))
         chunks: list[str] = []
-        rest, included = events, 0
-        while rest and len(chunks) < route.max_parts - 1:
-            text, count = self._chunk(template, route, rest, webhook, flaps, limit)
+        rest, included = layout.everything, 0
+        while rest and len(chunks) < max_parts - 1:
+            text, count = self._chunk(layout, rest, limit)
             chunks.append(text)
             rest, included = rest[count:], included + count
         if rest:
-            text, count = self._fit(template, route, rest, webhook, flaps, limit)
+            text, count = self._fit(layout, rest, limit)
             chunks.append(text)
             included += count
         if len(chunks) == 1:
@@ -238,44 +246,35 @@ class Renderer:
         total = len(chunks)
         return [_part_prefix(i, total) + c for i, c in enumerate(chunks, 1)], included
 
-    def _chunk(
-        self,
-        template: Template,
-        route: Route,
-        events: list[Event],
-        webhook: Webhook,
-        flaps: dict[str, int],
-        limit: int,
-    ) -> tuple[str, int]:
+    def _chunk(self, layout: _Layout, events: list[Event], limit: int) -> tuple[str, int]:
         """The longest run of leading events that renders whole within limit (at least one)."""
-        whole = self._render(template, route, events, len(events), webhook, flaps)
+        whole = self._render(layout, events, len(events))
         length = text_length(whole)
         if length <= limit:
             return whole, len(events)
         best = largest_fitting(
-            lambda count: self._render(template, route, events[:count], count, webhook, flaps),
+            lambda count: self._render(layout, events[:count], count),
             high=len(events) - 1,
             guess=len(events) * limit // length,
             limit=limit,
         )
         if best is not None:
             return best
-        single = self._render(template, route, events[:1], 1, webhook, flaps)
-        return self._cut(single, [], webhook, limit), 1
+        single = self._render(layout, events[:1], 1)
+        return self._cut(single, [], layout.webhook, limit), 1
 
-    def _render(
-        self,
-        template: Template,
-        route: Route,
-        events: list[Event],
-        count: int,
-        webhook: Webhook,
-        flaps: dict[str, int],
-    ) -> str:
+    def _render(self, layout: _Layout, events: list[Event], count: int) -> str:
+        """The first `count` of `events` in the template, "+N more" for the rest of `events`;
+        counts are over every event of the message, so each part of a split one says the same.
+
+        Raises BlankMessageError when the template itself says nothing."""
         included, omitted = events[:count], events[count:]
-        more_text = more_line(omitted, _link(webhook, events)) if omitted else ""
-        context = _context(route, included, events, more_text, webhook, flaps)
-        text = template.render(context).strip()
+        webhook, flaps = layout.webhook, layout.flaps
+        more_text = more_line(omitted, _link(webhook, events)) if omitted else FormattedText("")
+        context = _context(layout, included, len(omitted), more_text, self.max_length)
+        text = layout.template.render(context).strip()
+        if not text:
+            raise BlankMessageError("the template rendered no text (a blank message)")
         notes = [flap_line(e, flaps[e.fingerprint]) for e in included if e.fingerprint in flaps]
         if notes and "flapped" not in text:  # a template may say it itself
             text = text + "\n\n" + "\n".join(notes)
@@ -322,34 +321,37 @@ def _part_prefix(index: int, total: int) -> str:
 
 
 def _context(
-    route: Route,
+    layout: _Layout,
     included: list[Event],
-    everything: list[Event],
-    more_text: str,
-    webhook: Webhook,
-    flaps: dict[str, int],
+    omitted: int,
+    more_text: FormattedText,
+    max_length: int,
 ) -> dict[str, Any]:
+    everything, webhook = layout.everything, layout.webhook
     firing = sum(1 for event in everything if event.status == "firing")
     return {
         "events": included,
         "alerts": included,
         "firing": [event for event in included if event.status == "firing"],
         "resolved": [event for event in included if event.status == "resolved"],
-        # Counts over every event, including those the length cap left out.
+        # Counts over every event of the message (every part of a split one), including those
+        # the length cap left out.
         "counts": {
             "firing": firing,
             "resolved": len(everything) - firing,
             "total": len(everything),
         },
-        "more": len(everything) - len(included),
+        "more": omitted,
         # "+N more (counts by severity)" and a link; empty when nothing was left out.
         "more_text": more_text,
         # Fingerprint -> status changes, for alerts that flapped since the last message.
-        "flaps": flaps,
+        "flaps": layout.flaps,
         "webhook": webhook,
-        "route": route.name,
+        "route": layout.route.name,
         "source": webhook.source,
         "external_url": webhook.external_url,
+        # The message's length cap, for templates that budget long values (`shorten`).
+        "max_length": max_length,
     }
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from bridge.model import Event, SourceName, Webhook
 from bridge.render.renderer import Renderer
 from bridge.routing.router import Route
+from bridge.sources.grafana import parse_grafana
 
 ROUTE = Route("phone", None, (), (), None, None, 0.0, True, False)
 
@@ -69,6 +72,7 @@ def test_alertmanager_single_firing_alert_reads_well() -> None:
         "🔥 *FIRING* · CRITICAL\n"
         "*High CPU Temperature*\n"
         "High CPU core temperature\n"
+        "CPU core temperature is 34.75C\n"
         "instance: cobalt:9100 · host: andromeda · job: node\n"
         "since 2020-02-06 00:17 UTC\n" + payload["alerts"][0]["generatorURL"]
     )
@@ -117,14 +121,64 @@ def test_grafana_group_lists_alerts_with_key_labels_and_escaped_summaries() -> N
     assert "runbook: https://example.com/" in text
 
 
-def test_grafana_values_and_dashboard_link_are_shown() -> None:
-    text = render(
-        alerting_webhook("grafana", fixture("grafana", "zulip-alert_values_v11-values-image.json"))
-    )
+def grafana_webhook(name: str) -> Webhook:
+    """A Grafana fixture as the Grafana source parses it (its links included)."""
+    return parse_grafana(json.dumps(fixture("grafana", name)).encode(), datetime.now(UTC))
+
+
+def test_grafana_values_panel_and_silence_links_are_shown() -> None:
+    payload = fixture("grafana", "zulip-alert_values_v11-values-image.json")
+    alert = payload["alerts"][0]
+    text = render(grafana_webhook("zulip-alert_values_v11-values-image.json"))
     assert "values: A=2473545728 · B=0 · C=1 · minute=9" in text
-    assert (
-        "dashboard: https://play.grafana.org/d/ece9fb32-7f71-4be9-bd94-2f23608ae5b9?orgId=1" in text
-    )
+    assert text.endswith(f"\n{alert['panelURL']}\nSilence: {alert['silenceURL']}")
+    assert "dashboard:" not in text  # the panel link opens the dashboard already
+
+
+@pytest.mark.parametrize(
+    ("name", "silence_lines"),
+    [("zulip-alert-9-multiple-3alerts.json", 3), ("zulip-alert-9-resolved.json", 0)],
+    ids=["each-firing-alert", "not-when-resolved"],
+)
+def test_grafana_rule_link_and_silence_link_of_each_alert(name: str, silence_lines: int) -> None:
+    payload = fixture("grafana", name)
+    text = render(grafana_webhook(name))
+    for alert in payload["alerts"]:
+        assert f"\n{alert['generatorURL']}\n" in f"{text}\n"  # no panel or dashboard: the rule
+        assert (f"\nSilence: {alert['silenceURL']}" in text) == bool(silence_lines)
+    assert text.count("Silence: ") == silence_lines
+
+
+def test_grafana_silence_links_give_way_when_many_alerts_fire() -> None:
+    payload = fixture("grafana", "zulip-alert-9-multiple-3alerts.json")
+    payload["alerts"] = [dict(payload["alerts"][0], fingerprint=str(i)) for i in range(4)]
+    webhook = parse_grafana(json.dumps(payload).encode(), datetime.now(UTC))
+    text = render(webhook)
+    assert text.count("🔥 *FIRING*") == 4 and "Silence:" not in text
+
+
+def test_description_is_shown_when_it_differs_from_the_summary() -> None:
+    payload = fixture("alertmanager", "zulip-alert-firing-2alerts.json")
+    first = payload["alerts"][0]
+    first["annotations"] = {"summary": "Disk almost full", "description": "on /var: 95%"}
+    second = dict(first, fingerprint="2")
+    second["annotations"] = {"summary": "Disk almost full", "description": "on /home: 97%"}
+    payload["alerts"] = [first, second]
+    text = render(alerting_webhook("alertmanager", payload))
+    assert "*High CPU Temperature*\nDisk almost full\non /var: 95%\n" in text
+    assert "*High CPU Temperature*\nDisk almost full\non /home: 97%\n" in text
+
+
+@pytest.mark.parametrize(
+    "annotations",
+    [{"summary": "same text", "description": "same text\n"}, {"description": "same text"}],
+    ids=["equal-to-summary", "description-only"],
+)
+def test_description_equal_to_the_summary_is_said_once(annotations: dict[str, str]) -> None:
+    payload = fixture("alertmanager", "zulip-single_alert-resolved.json")
+    payload["alerts"][0]["annotations"] = annotations
+    text = render(alerting_webhook("alertmanager", payload))
+    assert text.count("same text") == 1
 
 
 def test_github_failed_job_reads_as_ci_failed() -> None:
