@@ -3,7 +3,8 @@
 A firing is not sent again within the dedupe window; a resolved is sent once for the firing it
 ends; firing -> resolved -> firing within the flap window is held and reported once as flapping.
 A GitHub success that ends no failure ("CI passed") is deduped under a status of its own,
-"passed", so a failure after it is always news.
+"passed", and so is a GitHub update with no outcome yet ("CI queued", "Deploy in progress"),
+"no_outcome": a failure after either is always news.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ SuppressReason = Literal[
 HOLD = "flapping"
 # The status under which a GitHub success that ended no remembered failure is recorded.
 PASSED = "passed"
+# The status under which a GitHub event with no outcome (queued, in progress, cancelled,
+# pending) is recorded: it shares the fingerprint of the failure or success that follows.
+NO_OUTCOME = "no_outcome"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,19 +51,21 @@ class DedupeHistory:
     resolved: DedupeEntry | None = None
     hold: DedupeEntry | None = None
     passed: DedupeEntry | None = None
+    no_outcome: DedupeEntry | None = None
 
     @property
     def last(self) -> DedupeEntry | None:
-        """The most recent of the firing, resolved and passed entries."""
-        entries = [e for e in (self.firing, self.resolved, self.passed) if e is not None]
+        """The most recent of the entries of what was sent (all but the hold)."""
+        sent = (self.firing, self.resolved, self.passed, self.no_outcome)
+        entries = [e for e in sent if e is not None]
         return max(entries, key=lambda e: e.at) if entries else None
 
     @property
     def told_firing(self) -> bool:
-        """The recipient's last word on the alert is that it fires."""
+        """The recipient's last word on the alert is that it fires (fails, for GitHub)."""
         fired = self.firing
-        ended = (e for e in (self.resolved, self.passed) if e is not None)
-        return fired is not None and all(fired.at > e.at for e in ended)
+        later = (e for e in (self.resolved, self.passed, self.no_outcome) if e is not None)
+        return fired is not None and all(fired.at > e.at for e in later)
 
     @property
     def holding(self) -> bool:
@@ -73,21 +79,20 @@ def dedupe_key(route: str, recipient: str, fingerprint: str, status: str) -> str
 
 
 def dedupe_status(event: Event) -> str:
-    """The status an event is deduped under: its own, or PASSED for a GitHub success that
-    ended no remembered failure (settle_outcomes left it "firing")."""
-    if event.outcome == "success" and event.status == "firing":
+    """The status an event is deduped under: its own, PASSED for a GitHub success that ended
+    no remembered failure (settle_outcomes left it "firing"), NO_OUTCOME for a GitHub event
+    that says nothing about health yet ("firing" too, but not a failure)."""
+    if event.source != "github" or event.status != "firing":
+        return event.status
+    if event.outcome == "success":
         return PASSED
-    return event.status
+    return NO_OUTCOME if event.outcome is None else event.status
 
 
-def history_keys(route: str, recipient: str, fingerprint: str) -> tuple[str, str, str, str]:
+def history_keys(route: str, recipient: str, fingerprint: str) -> tuple[str, ...]:
     """The keys of DedupeHistory's fields, in its field order."""
-    return (
-        dedupe_key(route, recipient, fingerprint, "firing"),
-        dedupe_key(route, recipient, fingerprint, "resolved"),
-        dedupe_key(route, recipient, fingerprint, HOLD),
-        dedupe_key(route, recipient, fingerprint, PASSED),
-    )
+    statuses = ("firing", "resolved", HOLD, PASSED, NO_OUTCOME)
+    return tuple(dedupe_key(route, recipient, fingerprint, status) for status in statuses)
 
 
 def decide(
@@ -103,8 +108,11 @@ def decide(
     fired, resolved = history.firing, history.resolved
     if history.holding:
         return _not_sent("flapping", history.hold)
-    if dedupe_status(event) == PASSED:
+    status = dedupe_status(event)
+    if status == PASSED:
         return _decide_passed(history, now=now, window=window)
+    if status == NO_OUTCOME:
+        return _decide_no_outcome(history, now=now, window=window)
     if event.status == "resolved":
         if not send_resolved:
             return DedupeDecision(False, "resolved_not_wanted")
@@ -141,7 +149,7 @@ def with_told(history: DedupeHistory, told: DedupeEntry | None) -> DedupeHistory
     """The history with `told` in its status's place, when it is newer than what is there."""
     if told is None:
         return history
-    slot = told.status  # "firing", "resolved" or PASSED: DedupeHistory's field names
+    slot = told.status  # "firing", "resolved", PASSED or NO_OUTCOME: DedupeHistory's fields
     known: DedupeEntry | None = getattr(history, slot)
     if known is not None and known.at >= told.at:
         return history
@@ -150,9 +158,22 @@ def with_told(history: DedupeHistory, told: DedupeEntry | None) -> DedupeHistory
 
 def _decide_passed(history: DedupeHistory, *, now: float, window: float) -> DedupeDecision:
     """A success that ended no failure: a duplicate only while the recipient's last word is
-    already that it passes (passed or resolved) and that word is within the window."""
+    already that it passes (passed or resolved, not failing, not "in progress") and that word
+    is within the window."""
     last = history.last
-    if last is not None and not history.told_firing and now - last.at < window:
+    if last is None or history.told_firing or last is history.no_outcome:
+        return DedupeDecision(True)
+    if now - last.at < window:
+        return _not_sent("duplicate", last)
+    return DedupeDecision(True)
+
+
+def _decide_no_outcome(history: DedupeHistory, *, now: float, window: float) -> DedupeDecision:
+    """An update with no outcome: a duplicate only while the recipient's last word is the same
+    kind of update, within the window. After a failure it is news (a re-run started), and the
+    failure after it is too (`told_firing` counts it as ending the failure's word)."""
+    last = history.last
+    if last is not None and last is history.no_outcome and now - last.at < window:
         return _not_sent("duplicate", last)
     return DedupeDecision(True)
 

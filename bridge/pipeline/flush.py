@@ -364,8 +364,9 @@ class GroupFlusher:
         silenced = whole.alerts.keys() - group.alerts.keys()
         notifications: list[Notification] = []
         firing, resolved = sorted(group.firing()), sorted(group.resolved())
-        passed = sorted(group.passed())
-        failing = [fp for fp in firing if fp not in passed]  # told as firing, not "CI passed"
+        passed, no_outcome = sorted(group.passed()), sorted(group.no_outcome())
+        # Told as firing, not "CI passed" or "CI queued".
+        failing = [fp for fp in firing if fp not in passed and fp not in no_outcome]
         flaps = group.flaps()
         for rcpt in route.recipients:
             decision = decide_flush(
@@ -392,6 +393,7 @@ class GroupFlusher:
                     now,
                     nid,
                     passed + [fp for fp in kept.passed if fp in silenced],
+                    no_outcome + [fp for fp in kept.no_outcome if fp in silenced],
                 )
             log.info(
                 "group.flushed" if decision.send else "group.unchanged",

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bridge.model import Event, Notification, Recipient, Webhook
-from bridge.pipeline.dedupe import PASSED, dedupe_status
+from bridge.pipeline.dedupe import NO_OUTCOME, PASSED, dedupe_status
 from bridge.pipeline.event_record import (
     event_from_record,
     event_to_record,
@@ -81,19 +81,27 @@ class GroupAlert:
         """A GitHub success that ended no failure ("CI passed"): firing, but not a failure."""
         return dedupe_status(self.event) == PASSED
 
+    @property
+    def no_outcome(self) -> bool:
+        """A GitHub update with no outcome ("CI queued"): firing, but not a failure either."""
+        return dedupe_status(self.event) == NO_OUTCOME
+
 
 @dataclass(slots=True)
 class Notified:
     """What one recipient was last told about a group (Alertmanager's notification log entry).
 
-    `passed` holds the firing GitHub successes told as "CI passed"; they are not in `firing`,
-    so a failure after them is news and a later "resolved" pairs with no firing."""
+    `passed` holds the firing GitHub successes told as "CI passed" and `no_outcome` the GitHub
+    updates with no outcome ("CI queued"); neither is in `firing`, so a failure after them is
+    news. A later "resolved" pairs with no "passed", but with a "queued" (the failure that
+    was told before it is still open)."""
 
     firing: list[str]
     resolved: list[str]
     at: float
     notification_id: str | None = None
     passed: list[str] = field(default_factory=list)
+    no_outcome: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -127,6 +135,10 @@ class GroupState:
         """The firing alerts that are GitHub successes which ended no failure."""
         return {fp for fp, a in self.alerts.items() if a.passed}
 
+    def no_outcome(self) -> set[str]:
+        """The firing alerts that are GitHub updates with no outcome yet."""
+        return {fp for fp, a in self.alerts.items() if a.no_outcome}
+
     def flaps(self) -> dict[str, int]:
         """Alerts that changed status at least FLAP_TRANSITIONS times since the last flush."""
         return {
@@ -154,9 +166,9 @@ def new_group(
 def add_event(group: GroupState, event: Event, now: float) -> bool:
     """Take the event's current state into the group; True if the group changed.
 
-    A GitHub success turning into a failure (or back) while both fire is a change too, but
-    not a status transition: it does not count towards flapping. An event received before the
-    one the group holds never replaces it."""
+    A GitHub alert turning from success or no outcome into a failure (or back) while all fire
+    is a change too, but not a status transition: it does not count towards flapping. An event
+    received before the one the group holds never replaces it."""
     known = group.alerts.get(event.fingerprint)
     if known is None:
         group.alerts[event.fingerprint] = GroupAlert(event, now)
@@ -168,9 +180,9 @@ def add_event(group: GroupState, event: Event, now: float) -> bool:
         known.changed_at = now
         known.event = event
         return True
-    was_passed = known.passed
+    was = dedupe_status(known.event)
     known.event = event  # the newest annotations and ends_at, same status
-    if known.passed != was_passed:
+    if dedupe_status(event) != was:
         known.changed_at = now
         return True
     return False
@@ -199,18 +211,22 @@ def decide_flush(
 
     Resolved alerts count only when the recipient was told they were firing (a resolved pairs
     with the firing it ends); an unchanged firing group is sent again after repeat_interval.
-    A firing GitHub alert is news when it turned from "CI passed" to failing or back.
+    A firing GitHub alert is news when it turned from "CI passed" or "CI queued" to failing,
+    or from one of these to another.
     """
-    firing, passed = group.firing(), group.passed()
+    firing, passed, no_outcome = group.firing(), group.passed(), group.no_outcome()
     seen = set(notified.firing) if notified is not None else set()
     seen_passed = set(notified.passed) if notified is not None else set()
-    newly_resolved = group.resolved() & seen
-    flapped = {fp for fp in group.flaps() if fp in seen or fp in firing}
-    if notified is None or not (notified.firing or notified.passed):
+    seen_no_outcome = set(notified.no_outcome) if notified is not None else set()
+    told_firing = seen | seen_no_outcome  # a re-run's "queued" leaves the failure open
+    newly_resolved = group.resolved() & told_firing
+    flapped = {fp for fp in group.flaps() if fp in told_firing or fp in firing}
+    if notified is None or not (notified.firing or notified.passed or notified.no_outcome):
         if not firing:
             return FlushDecision(False, "nothing_firing")
         return FlushDecision(True, "first", _ordered(group, firing | (flapped & firing)), True)
-    new_firing = (firing - passed - seen) | (passed - seen_passed)
+    failing = firing - passed - no_outcome
+    new_firing = (failing - seen) | (passed - seen_passed) | (no_outcome - seen_no_outcome)
     shown_resolved = newly_resolved if send_resolved else set()
     if new_firing:
         changed = new_firing | shown_resolved | (flapped & firing)
@@ -244,6 +260,7 @@ def after_flush(group: GroupState, now: float, interval: float) -> None:
         entry.firing = [fp for fp in entry.firing if fp not in resolved]
         entry.resolved = [fp for fp in entry.resolved if fp not in resolved]
         entry.passed = [fp for fp in entry.passed if fp not in resolved]
+        entry.no_outcome = [fp for fp in entry.no_outcome if fp not in resolved]
     for alert in group.alerts.values():
         alert.transitions = 0
     group.flushes += 1
@@ -277,6 +294,7 @@ def group_to_record(group: GroupState) -> dict[str, Any]:
                 "at": n.at,
                 "notification_id": n.notification_id,
                 "passed": n.passed,
+                "no_outcome": n.no_outcome,
             }
             for name, n in group.notified.items()
         },
@@ -308,6 +326,7 @@ def group_from_record(doc: dict[str, Any]) -> GroupState:
                 float(n["at"]),
                 n.get("notification_id"),
                 list(n.get("passed") or []),
+                list(n.get("no_outcome") or []),
             )
             for name, n in (doc.get("notified") or {}).items()
         },

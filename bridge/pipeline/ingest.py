@@ -209,9 +209,10 @@ class Pipeline:
         told whom, and where each goes."""
         arrived = told is None
         if arrived:  # not for events routed again
+            # Counted once settled: a GitHub success that ends a failure counts as resolved.
+            await settle_outcomes(webhook.events, self.store, staged, now)
             for event in webhook.events:
                 self.metrics.events.labels(event.source, event.status).inc()
-            await settle_outcomes(webhook.events, self.store, staged, now)
 
         routed, result.unrouted = route_webhook(routes, webhook, routes_for)
         if result.unrouted:

@@ -1,4 +1,6 @@
-"""GitHub outcomes: a success is "resolved" only when it ends an earlier failure."""
+"""GitHub outcomes: a success is "resolved" only when it ends an earlier failure, and then it
+carries the failure's labels, as an Alertmanager alert resolves with the labels it fired with:
+a route that took the failure (`conclusion=~"failure"`) takes its fix too, into its group."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from bridge.pipeline.staged_writes import StagedWrites
 from bridge.store.base import Store
 
 # Record kind of an unresolved GitHub failure, by fingerprint, waiting for the success that
-# fixes it; remembered this long.
+# fixes it: when it failed and its labels; remembered this long.
 OPEN_FAILURE_KIND = "gh-open"
 OPEN_FAILURE_TTL = 30 * 86400.0
 
@@ -22,18 +24,21 @@ def outcome_lock_keys(events: Sequence[Event]) -> set[str]:
 async def settle_outcomes(
     events: Sequence[Event], store: Store, staged: StagedWrites, now: float
 ) -> None:
-    """Remember failures; turn a success into "resolved" when it follows a remembered failure.
+    """Remember failures; turn a success into "resolved", with the failure's labels, when it
+    follows a remembered failure. Its title, summary, link and raw payload stay its own.
 
     The writes are staged, so they are committed with the notifications or not at all.
     """
     for event in events:
         if event.outcome == "failure":
-            staged.put_record(
-                OPEN_FAILURE_KIND, event.fingerprint, {"at": now}, now + OPEN_FAILURE_TTL
-            )
+            failure = {"at": now, "labels": dict(event.labels)}
+            staged.put_record(OPEN_FAILURE_KIND, event.fingerprint, failure, now + OPEN_FAILURE_TTL)
             event.status = "firing"
         elif event.outcome == "success":
-            failure = await staged.read_record(store, OPEN_FAILURE_KIND, event.fingerprint, now)
-            event.status = "resolved" if failure is not None else "firing"
-            if failure is not None:
+            found = await staged.read_record(store, OPEN_FAILURE_KIND, event.fingerprint, now)
+            event.status = "resolved" if found is not None else "firing"
+            if found is not None:
                 staged.delete_record(OPEN_FAILURE_KIND, event.fingerprint)
+                labels = found.get("labels")
+                if isinstance(labels, dict):  # records written before labels were kept: none
+                    event.labels = dict(labels)

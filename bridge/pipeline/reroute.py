@@ -27,7 +27,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bridge.pipeline.dedupe import PASSED, read_histories, stage_told, with_told
+from bridge.pipeline.dedupe import (
+    NO_OUTCOME,
+    PASSED,
+    read_histories,
+    stage_told,
+    with_told,
+)
 from bridge.pipeline.grouping import (
     GROUP_KIND,
     GroupState,
@@ -88,6 +94,7 @@ class Told:
             ("firing", told.firing),
             ("resolved", told.resolved),
             (PASSED, told.passed),
+            (NO_OUTCOME, told.no_outcome),
         ):
             if fingerprint in fingerprints:
                 return DedupeEntry(status, told.at, told.notification_id)
@@ -101,21 +108,27 @@ def carry_told(group: GroupState, told: Told, fingerprints: set[str]) -> bool:
     changed = False
     for name, entry in told.notified.items():
         mine = group.notified.get(name)
-        known = set() if mine is None else {*mine.firing, *mine.resolved, *mine.passed}
+        known = (
+            set()
+            if mine is None
+            else {*mine.firing, *mine.resolved, *mine.passed, *mine.no_outcome}
+        )
         moved = fingerprints - known
         firing = [fp for fp in entry.firing if fp in moved]
         resolved = [fp for fp in entry.resolved if fp in moved]
         passed = [fp for fp in entry.passed if fp in moved]
-        if not (firing or resolved or passed):
+        no_outcome = [fp for fp in entry.no_outcome if fp in moved]
+        if not (firing or resolved or passed or no_outcome):
             continue
         if mine is None:
             group.notified[name] = Notified(
-                firing, resolved, entry.at, entry.notification_id, passed
+                firing, resolved, entry.at, entry.notification_id, passed, no_outcome
             )
         else:
             mine.firing += firing
             mine.resolved += resolved
             mine.passed += passed
+            mine.no_outcome += no_outcome
         changed = True
     return changed
 

@@ -36,6 +36,11 @@ def _push(d: Delivery) -> Event:
     pusher = text(optional_object(d.payload, "pusher").get("name"))
     message = first_line(optional_object(d.payload, "head_commit").get("message"))
     default_branch = text(d.repository.get("default_branch"))
+    url = text(d.payload.get("compare"))
+    repo_url = text(d.repository.get("html_url"))
+    if d.payload.get("deleted") and repo_url:
+        # GitHub's compare link ends at 000000 for a deleted ref, and shows nothing.
+        url = f"{repo_url}/tags" if is_tag else f"{repo_url}/branches"
     return build_event(
         d,
         labels={
@@ -52,7 +57,7 @@ def _push(d: Delivery) -> Event:
         ),
         title=f"{title} in {d.repo_name}",
         summary=f"{message} by {pusher}".strip() if pusher else message,
-        url=text(d.payload.get("compare")),
+        url=url,
     )
 
 

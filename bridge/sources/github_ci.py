@@ -41,6 +41,14 @@ def _head_repository(run: dict[str, Any], d: Delivery) -> tuple[str, str]:
     return head, head if head and head != base else ""
 
 
+def _app(check: dict[str, Any]) -> tuple[str, str]:
+    """(slug, identity) of the app behind a check: the slug names it, but GitHub leaves it out
+    of some deliveries, so the fingerprint uses the id, which every delivery carries."""
+    app = optional_object(check, "app")
+    slug = text(app.get("slug"))
+    return slug, text(app.get("id")) or slug
+
+
 def _verdict(outcome: Outcome | None, detail: str) -> str:
     if outcome == "failure" and detail in ("", "failure", "error"):
         return "failed"
@@ -90,6 +98,8 @@ def _workflow_run(d: Delivery) -> Event:
 
 def _workflow_job(d: Delivery) -> Event:
     job = required_object(d.payload, "workflow_job")
+    # A job does not say where its code came from (only its run does): a fork's pull request
+    # from the fork's `main` has head_branch main here, and shares this `main`'s fingerprint.
     workflow, name = text(job.get("workflow_name")), text(job.get("name"))
     branch, conclusion = text(job.get("head_branch")), text(job.get("conclusion"))
     outcome = conclusion_outcome(conclusion)
@@ -129,7 +139,7 @@ def _check_run(d: Delivery) -> Event:
     check = required_object(d.payload, "check_run")
     name, conclusion = text(check.get("name")), text(check.get("conclusion"))
     branch = text(optional_object(check, "check_suite").get("head_branch"))
-    app = text(optional_object(check, "app").get("slug"))
+    app, app_id = _app(check)
     output = optional_object(check, "output")
     outcome = conclusion_outcome(conclusion)
     return build_event(
@@ -141,7 +151,7 @@ def _check_run(d: Delivery) -> Event:
             "conclusion": conclusion,
             "state": text(check.get("status")),
         },
-        fingerprint=github_fingerprint("check_run", d.repo_name, app, name, branch),
+        fingerprint=github_fingerprint("check_run", d.repo_name, app_id, name, branch),
         title=f"Check {_verdict(outcome, conclusion or text(check.get('status')))}: {name}"
         + _on(branch),
         summary=text(output.get("title")) or first_line(output.get("summary")),
@@ -155,7 +165,7 @@ def _check_run(d: Delivery) -> Event:
 def _check_suite(d: Delivery) -> Event:
     suite = required_object(d.payload, "check_suite")
     branch, conclusion = text(suite.get("head_branch")), text(suite.get("conclusion"))
-    app = text(optional_object(suite, "app").get("slug"))
+    app, app_id = _app(suite)
     head_sha = text(suite.get("head_sha"))
     repo_url = text(d.repository.get("html_url"))
     outcome = conclusion_outcome(conclusion)
@@ -167,7 +177,7 @@ def _check_suite(d: Delivery) -> Event:
             "conclusion": conclusion,
             "state": text(suite.get("status")),
         },
-        fingerprint=github_fingerprint("check_suite", d.repo_name, app, branch),
+        fingerprint=github_fingerprint("check_suite", d.repo_name, app_id, branch),
         title=f"Checks {_verdict(outcome, conclusion or text(suite.get('status')))}: "
         f"{app or d.repo_name}" + _on(branch),
         summary=f"{d.repo_name} {head_sha[:7]}".strip(),

@@ -89,7 +89,7 @@ CASES: list[tuple[str, str, str | None, str, str, dict[str, str]]] = [
      {"branch": "master", "is_default_branch": "true", "created": "true", "forced": "false"}),
     ("octokit-push.tag-deleted.json", "push", None,
      "Tag simple-tag deleted in Codertocat/Hello-World",
-     "https://github.com/Codertocat/Hello-World/compare/6113728f27ae...000000000000",
+     "https://github.com/Codertocat/Hello-World/tags",  # its compare link ends at 000000
      {"tag": "simple-tag", "deleted": "true"}),
     ("octokit-pull_request.opened.json", "pull_request", None,
      "PR #2 opened: Update the README with new information.",
