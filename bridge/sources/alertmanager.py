@@ -76,6 +76,9 @@ class NotificationShape(PayloadShape):
     group_key: str = Field(default="", alias="groupKey")
     external_url: str = Field(default="", alias="externalURL")
     alerts: list[AlertShape]
+    # Alerts of the group the sender left out (Alertmanager's max_alerts, Grafana's maxAlerts):
+    # the default templates say how many.
+    truncated_alerts: int = Field(default=0, alias="truncatedAlerts", ge=0)
 
 
 def alert_event(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
@@ -32,11 +33,23 @@ _LEGACY_STATUS: dict[str, Status | None] = {
 
 
 class GrafanaAlertShape(AlertShape):
-    """A unified-alerting alert: Alertmanager's fields plus links and a screenshot."""
+    """A unified-alerting alert: Alertmanager's fields plus links, a screenshot and the values
+    that fired it (`values` from Grafana 9.x on, only `valueString` before)."""
 
     image_url: str = Field(default="", alias="imageURL")
     panel_url: str = Field(default="", alias="panelURL")
     dashboard_url: str = Field(default="", alias="dashboardURL")
+    values: dict[str, Any] | None = None
+    value_string: str = Field(default="", alias="valueString")
+
+
+# One `[ var='B' labels={...} value=17 ]` (or `metric='...'`) of a valueString.
+_VALUE_STRING_ITEM = re.compile(r"var='([^']*)'.*?\bvalue=([^\s\]]+)")
+
+
+def values_from_value_string(value_string: str) -> str:
+    """`B=17, C=1` from a valueString, for the Grafanas that send no `values` mapping."""
+    return ", ".join(f"{var}={value}" for var, value in _VALUE_STRING_ITEM.findall(value_string))
 
 
 class GrafanaNotificationShape(NotificationShape):
@@ -86,6 +99,11 @@ def _unified_webhook(data: dict[str, Any], received_at: datetime) -> Webhook:
         # Prefer a link a phone can open without the Grafana rule editor.
         event.url = alert.panel_url or alert.dashboard_url or alert.generator_url
         event.image_url = alert.image_url or None
+        if not alert.values and "values" not in event.annotations:
+            # The same key the legacy format's evalMatches fill, for the template to show.
+            shown = values_from_value_string(alert.value_string)
+            if shown:
+                event.annotations = {**event.annotations, "values": shown}
         events.append(event)
     return Webhook(
         source="grafana",
