@@ -8,6 +8,7 @@ import gc
 import importlib
 import json
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -63,14 +64,53 @@ def tune_gc_for_serving() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def listening_sockets(host: str, port: int, backlog: int = 128) -> list[socket.socket]:
+    """Bind and listen on every address `host` resolves to, as aiohttp's own site would
+    (SO_REUSEADDR; an IPv6 socket takes IPv6 only), before the bridge starts: a port in use or
+    an address not on this host fails here, before the store is opened or anything sent."""
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(found):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(backlog)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from bridge.service import Bridge
+    from bridge.store.sqlite_lock import ServeLock
     from bridge.web.app import create_app
 
     configure_logging(args.log_level, json={"json": True, "console": False}.get(args.log_format))
     runtime = _load(args.config)
+    server, store = runtime.config.server, runtime.config.store
+    # Held until the process ends: a second serve on this file would resend in-flight messages.
+    lock = ServeLock(store.path) if store.backend == "sqlite" and store.path != ":memory:" else None
+    try:
+        if lock is not None:
+            lock.acquire()
+        sockets = listening_sockets(server.host, server.port)
+    except StoreUnavailable as exc:
+        print(f"error: {args.config}: store.path: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if lock is not None:
+            lock.release()
+        reason = exc.strerror or str(exc)
+        print(f"error: {args.config}: server.listen: {server.listen}: {reason}", file=sys.stderr)
+        return 1
     loop_name = use_uvloop_if_installed()
     bridge = Bridge(runtime, shutdown_grace=args.grace)
     app = create_app(bridge)
@@ -82,19 +122,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.info("serve.event_loop", event_loop=loop_name)
 
     app.on_startup.append(on_startup)
-    server = runtime.config.server
     try:
-        web.run_app(
-            app,
-            host=server.host,
-            port=server.port,
-            print=None,
-            access_log=None,
-            shutdown_timeout=args.grace,
-        )
+        web.run_app(app, sock=sockets, print=None, access_log=None, shutdown_timeout=args.grace)
     except StoreUnavailable as exc:  # an unwritable volume, say: one line, not a traceback
         print(f"error: {args.config}: store.path: {exc}", file=sys.stderr)
         return 1
+    finally:
+        for sock in sockets:
+            sock.close()
+        if lock is not None:
+            lock.release()
     return 0
 
 
@@ -138,11 +175,19 @@ def cmd_routes_test(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from bridge.commands.explain import run_explain
+    from bridge.commands.store_file import CommandError, store_error
 
     def describe(runtime: Runtime, body: bytes) -> str:
         return asyncio.run(run_explain(runtime, args.source, body, args.event, args.json))
 
-    return _on_payload(args, describe)
+    try:
+        return _on_payload(args, describe)
+    except StoreUnavailable as exc:  # not a database, unreadable, busy
+        print(store_error(args.config, exc), file=sys.stderr)
+        return 1
+    except CommandError as exc:  # no state to explain from: a memory store, no file
+        print(exc, file=sys.stderr)
+        return 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

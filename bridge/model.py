@@ -107,7 +107,8 @@ class Notification:
     delivery_status_at: float | None = None
     # WhatsApp wire key (waMessageKey._serialized) once Blueticks reports it.
     provider_key: str | None = None
-    # Set when this notification was folded into a digest notification.
+    # The notification that carries this one on: the digest it was folded into, or (a sent one
+    # Blueticks reported failed) its resend by `outbox retry` (store.base.FAILED_DELIVERY).
     merged_into: str | None = None
 
     @property

@@ -131,19 +131,34 @@ def test_demo_prints_messages_from_all_three_sources_and_exits_0() -> None:
     assert "*FIRING*" in out and "*RESOLVED*" in out and "Dependabot" in out
 
 
-def test_explain_without_a_store_file_says_sent_and_creates_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("store", "said"),
+    [
+        ("{backend: sqlite, path: 'ABSOLUTE'}", "store.path: no store at "),
+        ("{backend: sqlite, path: ./alertbridge.db}", "store.path: no store at ./alertbridge.db ("),
+        ("{backend: memory}", "store.backend is memory: "),
+    ],
+    ids=["no-file-at-an-absolute-path", "no-file-at-a-relative-path-from-here", "memory-store"],
+)
+def test_explain_refuses_when_it_cannot_see_the_bridges_state(
+    tmp_path: Path, store: str, said: str
+) -> None:
+    """Explaining against an empty store would answer "sent" for everything."""
     config = tmp_path / "c.yaml"
     db = tmp_path / "never-created.db"
     config.write_text(
-        f"store: {{backend: sqlite, path: '{db}'}}\n"
+        f"store: {store.replace('ABSOLUTE', str(db))}\n"
         "recipients: {alice: '+14155550123'}\n"
         "routes:\n  - {name: all, to: [alice]}\n"
     )
     payload = FIXTURES / "alertmanager" / "zulip-single_alert-resolved.json"
-    result = run("explain", "--config", str(config), "--source", "alertmanager", str(payload))
-    assert result.returncode == 0, result.stderr
-    assert "alice" in result.stdout and "sent" in result.stdout
-    assert not db.exists()
+    explain = ("explain", "--config", str(config), "--source", "alertmanager", str(payload))
+    result = run(*explain, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"error: {config}: {said}")
+    assert len(result.stderr.splitlines()) == 1
+    assert not db.exists() and not (tmp_path / "alertbridge.db").exists()
 
 
 def test_check_refuses_the_redis_backend_until_it_exists(tmp_path: Path) -> None:

@@ -169,7 +169,7 @@ async def test_an_id_that_is_not_dead_is_reported_and_exits_1(
         "--json",
     )
     assert run.code == 1
-    assert json.loads(run.out) == {"requeued": 1, "skipped_delivered": 0}
+    assert json.loads(run.out) == {"requeued": 1, "skipped_delivered": 0, "resent": {}}
     assert "2 of the 3 ids given are not dead letters" in run.err
     assert (await states(store))["n-sent"] == "sent"
 
@@ -203,7 +203,7 @@ async def test_retry_leaves_dead_letters_blueticks_reported_delivered(
 
     run = await alertbridge("outbox", "retry", "--all", "--config", str(config), "--json")
     assert run.code == 0, run.err
-    assert json.loads(run.out) == {"requeued": 1, "skipped_delivered": 1}
+    assert json.loads(run.out) == {"requeued": 1, "skipped_delivered": 1, "resent": {}}
     assert "Blueticks reported them delivered" in run.err
     assert await states(store) == {"n-dead-1": "dead", "n-dead-2": "pending", "n-sent": "sent"}
 
@@ -238,7 +238,7 @@ async def test_memory_store_is_refused_with_a_pointer_to_the_admin_api(tmp_path:
 async def test_missing_outbox_file_is_refused_not_created(tmp_path: Path) -> None:
     config = write_config(tmp_path, "http://127.0.0.1:9")
     run = await alertbridge("outbox", "list", "--config", str(config))
-    assert run.code == 1 and "no outbox at" in run.err
+    assert run.code == 1 and "store.path: no store at" in run.err
     assert not (tmp_path / "alertbridge.db").exists()
 
 

@@ -1,4 +1,5 @@
-"""`alertbridge outbox list|retry|drop`: inspect, replay and delete dead letters.
+"""`alertbridge outbox list|retry|drop`: inspect, replay and delete dead letters, and send again
+the messages Blueticks accepted and later reported failed ("failed deliveries").
 
 Works on the configured SQLite file directly (`--config`), or through a running bridge's admin
 API (`--url` and `--token`), which also wakes its sender at once after a retry.
@@ -13,14 +14,17 @@ import os
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Protocol, get_args
 
+from bridge.commands.store_file import CommandError, store_error, store_file
+from bridge.errors import StoreUnavailable
 from bridge.model import NotificationState
-from bridge.store.base import Requeued
+from bridge.store.base import FAILED_DELIVERY, Requeued
 
 TOKEN_ENV = "ALERTBRIDGE_ADMIN_TOKEN"  # noqa: S105 (a variable name, not a secret)
 STATES: tuple[str, ...] = get_args(NotificationState)
+# What `outbox list` shows without --state: what `outbox retry` takes.
+NEEDS_ACTION = ("dead", FAILED_DELIVERY)
 HTTP_TIMEOUT = 30.0
 ERROR_CHARS = 70
 MAX_LIMIT = 1000  # the admin API's bridge.web.admin.MAX_LIMIT: both ways take the same range
@@ -35,10 +39,6 @@ TABLE_COLUMNS = (
     "DELIVERY",
     "LAST ERROR",
 )
-
-
-class CommandError(Exception):
-    """A problem to report on one line of stderr, exiting 1."""
 
 
 class Outbox(Protocol):
@@ -61,24 +61,13 @@ class StoreOutbox:
     def __init__(self, config_file: str) -> None:
         from bridge.config.loader import load_config
         from bridge.errors import ConfigErrors
-        from bridge.store.sqlite import SqliteStore
 
         try:
             store_config = load_config(config_file).config.store
         except ConfigErrors as exc:
             raise CommandError("\n".join(f"error: {e}" for e in exc.errors)) from exc
-        if store_config.backend != "sqlite":
-            raise CommandError(
-                f"error: {config_file}: store.backend is {store_config.backend}: only a sqlite "
-                "outbox can be opened from outside the bridge; use --url URL --token TOKEN to "
-                "reach the running bridge's admin API"
-            )
-        if not Path(store_config.path).is_file():
-            raise CommandError(
-                f"error: no outbox at {store_config.path} (store.path of {config_file}); "
-                "has the bridge run with this config, from this directory?"
-            )
-        self.store = SqliteStore(store_config.path)
+        hint = "use --url URL --token TOKEN to reach the running bridge's admin API"
+        self.store = store_file(config_file, store_config, memory_hint=hint)
 
     async def open(self) -> None:
         await self.store.open()
@@ -120,8 +109,14 @@ class AdminApiOutbox:
 
     async def retry(self, ids: list[str] | None) -> Requeued:
         answer = await self._call("POST", "/retry", body=_selection(ids))
-        # An older bridge does not say skipped_delivered (it requeued delivered ones too).
-        return Requeued(int(answer["requeued"]), int(answer.get("skipped_delivered", 0)))
+        # An older bridge says neither skipped_delivered (it requeued delivered ones too) nor
+        # resent (it sent no failed delivery again).
+        resent = answer.get("resent") or {}
+        return Requeued(
+            int(answer["requeued"]),
+            int(answer.get("skipped_delivered", 0)),
+            tuple((str(old), str(new)) for old, new in resent.items()),
+        )
 
     async def drop(self, ids: list[str] | None) -> int:
         return int((await self._call("POST", "/drop", body=_selection(ids)))["dropped"])
@@ -162,9 +157,12 @@ def _selection(ids: list[str] | None) -> dict[str, Any]:
 
 def _open_outbox(args: argparse.Namespace) -> Outbox:
     if args.url:
-        token = args.token or os.environ.get(TOKEN_ENV, "")
+        # A token read from a file or `echo` often ends in a line break: not part of it.
+        token = (args.token or os.environ.get(TOKEN_ENV, "")).strip()
         if not token:
             raise CommandError(f"error: --url needs --token (or {TOKEN_ENV} in the environment)")
+        if not token.isprintable():
+            raise CommandError("error: the admin token holds a line break or control character")
         return AdminApiOutbox(args.url, token)
     return StoreOutbox(args.config)
 
@@ -174,13 +172,23 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         await outbox.open()
         if args.outbox_command == "list":
-            found = await outbox.entries(args.state, args.limit)
-            print(json.dumps(found, indent=2, ensure_ascii=False) if args.json else _table(found))
+            found = await _listing(outbox, args.state, args.limit)
+            if args.json:
+                print(json.dumps(found, indent=2, ensure_ascii=False))
+            elif not found:
+                state = args.state and f"{args.state!r} notifications"
+                print(f"no {state or 'dead letters or failed deliveries'}")
+            else:
+                print(_table(found))
             return 0
         ids = None if args.all else list(dict.fromkeys(args.ids))
         if args.outbox_command == "retry":
             outcome = await outbox.retry(ids)
-            counts = {"requeued": outcome.requeued, "skipped_delivered": outcome.skipped_delivered}
+            counts: dict[str, Any] = {
+                "requeued": outcome.requeued,
+                "skipped_delivered": outcome.skipped_delivered,
+                "resent": dict(outcome.resent),
+            }
         else:
             counts = {"dropped": await outbox.drop(ids)}
     finally:
@@ -188,11 +196,29 @@ async def _run(args: argparse.Namespace) -> int:
     return _report(counts, ids, json_output=args.json)
 
 
-def _report(counts: dict[str, int], ids: list[str] | None, *, json_output: bool) -> int:
+async def _listing(outbox: Outbox, state: str | None, limit: int) -> list[dict[str, Any]]:
+    """The notifications in `state`; without one, the dead letters and the failed deliveries
+    together, newest first."""
+    if state is not None:
+        return await outbox.entries(state, limit)
+    found = [n for s in NEEDS_ACTION for n in await outbox.entries(s, limit)]
+    found.sort(key=lambda n: (float(n["created_at"]), str(n["id"])), reverse=True)
+    return found[:limit]
+
+
+def _report(counts: dict[str, Any], ids: list[str] | None, *, json_output: bool) -> int:
     """Print what a retry or drop did; 1 when some of the ids given were not changed."""
     verb = "requeued" if "requeued" in counts else "dropped"
-    changed, skipped = counts[verb], counts.get("skipped_delivered", 0)
-    print(json.dumps(counts) if json_output else f"{verb} {changed} dead letter(s)")
+    changed, skipped = int(counts[verb]), int(counts.get("skipped_delivered", 0))
+    resent: dict[str, str] = counts.get("resent", {})
+    if json_output:
+        print(json.dumps(counts))
+    else:
+        dead = changed - len(resent)
+        if dead or not resent:
+            print(f"{verb} {dead} dead letter(s)")
+        for failed, resend in resent.items():
+            print(f"resent {failed} (Blueticks reported it failed) as {resend}")
     if skipped:
         print(
             f"warning: {skipped} dead letter(s) not requeued: Blueticks reported them delivered, "
@@ -203,9 +229,10 @@ def _report(counts: dict[str, int], ids: list[str] | None, *, json_output: bool)
     if ids is None:
         return 0
     if not_dead := len(ids) - changed - skipped:
+        nor = " nor failed deliveries" if verb == "requeued" else ""
         print(
-            f"warning: {not_dead} of the {len(ids)} ids given are not dead letters "
-            "(unknown, or no longer dead)",
+            f"warning: {not_dead} of the {len(ids)} ids given are not dead letters{nor} "
+            "(unknown, or no longer in that state)",
             file=sys.stderr,
         )
     return 1 if changed < len(ids) else 0
@@ -214,8 +241,6 @@ def _report(counts: dict[str, int], ids: list[str] | None, *, json_output: bool)
 def _table(found: list[dict[str, Any]]) -> str:
     """One line per notification: id, route, recipient, attempts, accepted at, Blueticks'
     delivery status ("-" when none was reported), last error."""
-    if not found:
-        return "no notifications in that state"
     rows = [TABLE_COLUMNS]
     for n in found:
         accepted = datetime.fromtimestamp(float(n["created_at"]), UTC).strftime("%Y-%m-%d %H:%M:%S")
@@ -248,6 +273,9 @@ def _limit(text: str) -> int:
 def cmd_outbox(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_run(args))
+    except StoreUnavailable as exc:  # not a database, unreadable, busy: only with --config
+        print(store_error(args.config, exc), file=sys.stderr)
+        return 1
     except CommandError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -264,12 +292,20 @@ def add_outbox_parser(commands: argparse._SubParsersAction) -> None:
     )
     where.add_argument("--json", action="store_true", help="machine-readable output")
 
-    outbox = commands.add_parser("outbox", help="inspect, retry and drop dead letters")
+    outbox = commands.add_parser(
+        "outbox", help="inspect, retry and drop dead letters; send failed deliveries again"
+    )
     outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)
     listing = outbox_commands.add_parser(
-        "list", parents=[where], help="list notifications (dead letters unless --state)"
+        "list",
+        parents=[where],
+        help="list notifications: dead letters and failed deliveries unless --state",
     )
-    listing.add_argument("--state", default="dead", choices=STATES)
+    listing.add_argument(
+        "--state",
+        choices=STATES,
+        help=f"only this state; {FAILED_DELIVERY}: sent, then reported failed by Blueticks",
+    )
     listing.add_argument(
         "--limit",
         type=_limit,
@@ -277,7 +313,11 @@ def add_outbox_parser(commands: argparse._SubParsersAction) -> None:
         help=f"at most this many (1 to {MAX_LIMIT}), newest first",
     )
     for name, what in (
-        ("retry", "send dead letters again (attempts reset); exit 1 if an id was not dead"),
+        (
+            "retry",
+            "send dead letters again (attempts reset), and failed deliveries as new "
+            "notifications; exit 1 if an id was neither",
+        ),
         ("drop", "delete dead letters for good; exit 1 if an id was not dead"),
     ):
         change = outbox_commands.add_parser(name, parents=[where], help=what)
@@ -285,5 +325,9 @@ def add_outbox_parser(commands: argparse._SubParsersAction) -> None:
         chosen.add_argument(
             "--id", dest="ids", action="extend", nargs="+", metavar="ID", help="notification ids"
         )
-        chosen.add_argument("--all", action="store_true", help="every dead letter")
+        chosen.add_argument(
+            "--all",
+            action="store_true",
+            help="every dead letter" + (" and failed delivery" if name == "retry" else ""),
+        )
     outbox.set_defaults(func=cmd_outbox)

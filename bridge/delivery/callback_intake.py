@@ -130,7 +130,9 @@ class CallbackIntake:
             "reported": report.reported,
         }
         if status == "failed":
-            log.warning("delivery.failed", reason=report.failure_reason, **fields)
+            # Still 'sent': `outbox list` shows it as a failed delivery, `outbox retry` resends it.
+            resend = f"alertbridge outbox retry --id {notification.id}"
+            log.warning("delivery.failed", reason=report.failure_reason, resend=resend, **fields)
         else:
             log.info("delivery.status", **fields)
         return "accepted"

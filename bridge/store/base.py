@@ -6,6 +6,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from bridge.ids import new_id
 from bridge.model import Notification, NotificationState
 
 
@@ -29,13 +30,42 @@ DELIVERED_STATUSES = frozenset({"pending", "confirmed", "received", "read"})
 REQUEUED_NOTE = "requeued by outbox retry; before: "
 
 
+# A sent notification Blueticks later reported failed is listed under the state "failed" (no
+# notification is stored in that state) until `requeue` sends it again. The resend is a new
+# notification: a new id is a new Idempotency-Key, which v1 would otherwise answer with the
+# failed message instead of sending (blueticks.md §B.5). The failed one's merged_into names it.
+FAILED_DELIVERY: NotificationState = "failed"
+RESENT_NOTE = "resend by outbox retry of {id}, which Blueticks reported failed"
+
+
+def resend_of(failed: Notification, *, now: float) -> Notification:
+    """A new notification, due now, that says what `failed` said; counted as tried (its last
+    error names `failed`), so it is never folded into a digest."""
+    return Notification(
+        id=new_id(),
+        route=failed.route,
+        recipient=failed.recipient,
+        phone=failed.phone,
+        text=failed.text,
+        created_at=failed.created_at,
+        image_url=failed.image_url,
+        source=failed.source,
+        next_attempt_at=now,
+        last_error=RESENT_NOTE.format(id=failed.id),
+        event_keys=list(failed.event_keys),
+    )
+
+
 @dataclass(slots=True, frozen=True)
 class Requeued:
-    """What `Store.requeue` did: dead letters back to pending, and those left dead because
-    their delivery status is one of DELIVERED_STATUSES."""
+    """What `Store.requeue` did: `requeued` counts the dead letters back to pending and the
+    failed deliveries sent again; `skipped_delivered` the dead letters left dead because their
+    delivery status is one of DELIVERED_STATUSES; `resent` pairs each failed delivery's id with
+    its resend's."""
 
     requeued: int
     skipped_delivered: int = 0
+    resent: tuple[tuple[str, str], ...] = ()
 
 
 # (kind, key, value, expires_at) of a record written with Store.enqueue; value None deletes it.
@@ -129,7 +159,9 @@ class Store(Protocol):
 
     async def list_notifications(
         self, state: NotificationState | None = None, limit: int = 100
-    ) -> list[Notification]: ...
+    ) -> list[Notification]:
+        """Newest first; FAILED_DELIVERY selects the sent ones Blueticks reported failed and
+        not resent yet."""
 
     async def purge_expired(self, now: float, *, finished_before: float | None = None) -> int:
         """Drop expired keys, dedupe entries and records, and the sent and merged notifications
@@ -157,7 +189,9 @@ class Store(Protocol):
     # --- dead letters and digests ---
     async def requeue(self, notification_ids: Sequence[str] | None, *, now: float) -> Requeued:
         """Dead notifications (all when ids is None) back to pending, due now, attempts reset;
-        except those with a delivery status in DELIVERED_STATUSES, which stay dead."""
+        except those with a delivery status in DELIVERED_STATUSES, which stay dead. Failed
+        deliveries (FAILED_DELIVERY) among them are sent again as new notifications
+        (`resend_of`), their merged_into set to the resend; all in one operation."""
 
     async def drop(self, notification_ids: Sequence[str] | None) -> int:
         """Delete dead notifications (all when ids is None); returns how many."""

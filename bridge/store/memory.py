@@ -11,16 +11,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, get_args
 
 from bridge.model import Notification, NotificationState
 from bridge.store.base import (
     DELIVERED_STATUSES,
+    FAILED_DELIVERY,
     REQUEUED_NOTE,
     DedupeEntry,
     RecordWrite,
     Requeued,
+    resend_of,
 )
 
 NOTIFICATION_STATES: tuple[NotificationState, ...] = get_args(NotificationState)
@@ -221,7 +223,10 @@ class MemoryStore:
         self, state: NotificationState | None = None, limit: int = 100
     ) -> list[Notification]:
         """Newest first."""
-        chosen = [n for n in self._outbox.values() if state is None or n.state == state]
+        if state == FAILED_DELIVERY:
+            chosen = self._failed_deliveries(None)
+        else:
+            chosen = [n for n in self._outbox.values() if state is None or n.state == state]
         chosen.sort(key=lambda n: (n.created_at, n.id), reverse=True)
         return [_copy(n) for n in chosen[: max(limit, 0)]]
 
@@ -282,7 +287,14 @@ class MemoryStore:
             notification.next_attempt_at = now
             notification.last_error = REQUEUED_NOTE + (notification.last_error or "")
             self._set_state(notification, "pending")
-        return Requeued(len(undelivered), skipped_delivered=len(dead) - len(undelivered))
+        resent: list[tuple[str, str]] = []
+        for failed in self._failed_deliveries(notification_ids):
+            resend = resend_of(failed, now=now)
+            self._add(resend)
+            failed.merged_into = resend.id
+            resent.append((failed.id, resend.id))
+        requeued = len(undelivered) + len(resent)
+        return Requeued(requeued, len(dead) - len(undelivered), tuple(resent))
 
     async def drop(self, notification_ids: Sequence[str] | None) -> int:
         dead = self._dead(notification_ids)
@@ -409,6 +421,21 @@ class MemoryStore:
             return [n for n in self._outbox.values() if n.state == "dead"]
         chosen = (self._outbox.get(nid) for nid in dict.fromkeys(notification_ids))
         return [n for n in chosen if n is not None and n.state == "dead"]
+
+    def _failed_deliveries(self, notification_ids: Sequence[str] | None) -> list[Notification]:
+        """The sent notifications Blueticks reported failed and not resent, among ids."""
+        if notification_ids is None:
+            chosen: Iterable[Notification | None] = self._outbox.values()
+        else:
+            chosen = (self._outbox.get(nid) for nid in dict.fromkeys(notification_ids))
+        return [
+            n
+            for n in chosen
+            if n is not None
+            and n.state == "sent"
+            and n.delivery_status == "failed"
+            and n.merged_into is None
+        ]
 
     def _set_state(self, notification: Notification, state: NotificationState) -> None:
         """Change state and keep the pending index and the finished cap in step."""

@@ -19,6 +19,7 @@ from bridge.model import Notification, NotificationState
 from bridge.store import sqlite_queries as queries
 from bridge.store.base import (
     DELIVERED_STATUSES,
+    FAILED_DELIVERY,
     REQUEUED_NOTE,
     DedupeEntry,
     RecordWrite,
@@ -229,6 +230,8 @@ class SqliteStore:
         """Newest first."""
         where = "" if state is None else "WHERE state = ?"
         params = (max(limit, 0),) if state is None else (state, max(limit, 0))
+        if state == FAILED_DELIVERY:
+            where, params = f"WHERE {queries.FAILED_DELIVERIES}", (max(limit, 0),)
         order = "ORDER BY created_at DESC, id DESC LIMIT ?"
         return await self._select_notifications(f"{where} {order}", params)
 
@@ -304,7 +307,8 @@ class SqliteStore:
                 )
             params = (now, REQUEUED_NOTE, *statuses)
             requeued = queries.for_ids(requeue, params, notification_ids, conn)
-            return Requeued(requeued, skipped_delivered=skipped)
+            resent = queries.resend_failed(conn, ids=notification_ids, now=now)
+            return Requeued(requeued + len(resent), skipped, tuple(resent))
 
         return await self._call(run)
 

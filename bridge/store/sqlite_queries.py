@@ -10,7 +10,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from bridge.model import Notification
-from bridge.store.sqlite_schema import OUTBOX_COLUMNS, from_row
+from bridge.store.base import resend_of
+from bridge.store.sqlite_schema import INSERT_OUTBOX, OUTBOX_COLUMNS, from_row, to_row
+
+# The WHERE condition of base.FAILED_DELIVERY: sent, reported failed, not resent yet.
+FAILED_DELIVERIES = "state = 'sent' AND delivery_status = 'failed' AND merged_into IS NULL"
 
 
 def remember(conn: sqlite3.Connection, *, key: str, ttl: float, now: float) -> bool:
@@ -102,3 +106,25 @@ def for_ids(
     if ids is None:
         return conn.execute(sql, params).rowcount
     return sum(conn.execute(f"{sql} AND id = ?", (*params, nid)).rowcount for nid in set(ids))
+
+
+def resend_failed(
+    conn: sqlite3.Connection, *, ids: Sequence[str] | None, now: float
+) -> list[tuple[str, str]]:
+    """Send the failed deliveries among ids (all when None) again as new notifications; each
+    (failed id, resend id), in the order of ids (else oldest first)."""
+    sql = f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE {FAILED_DELIVERIES}"  # noqa: S608
+    if ids is None:
+        rows = conn.execute(f"{sql} ORDER BY created_at, id").fetchall()
+    else:
+        rows = [
+            row for nid in dict.fromkeys(ids) for row in conn.execute(f"{sql} AND id = ?", (nid,))
+        ]
+    resent: list[tuple[str, str]] = []
+    for row in rows:
+        failed = from_row(row)
+        resend = resend_of(failed, now=now)
+        conn.execute(INSERT_OUTBOX, to_row(resend))
+        conn.execute("UPDATE outbox SET merged_into = ? WHERE id = ?", (resend.id, failed.id))
+        resent.append((failed.id, resend.id))
+    return resent

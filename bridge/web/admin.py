@@ -1,4 +1,5 @@
-"""The admin HTTP API over the outbox: inspect notifications, replay or drop dead letters.
+"""The admin HTTP API over the outbox: inspect notifications, replay or drop dead letters, send
+failed deliveries again.
 
 Every route needs server.admin_token as a Bearer token (`require_admin`); without a configured
 token the API is off (403). `alertbridge outbox --url` is its command-line client.
@@ -95,10 +96,11 @@ async def get_outbox_entry(request: web.Request) -> web.Response:
 
 
 async def retry_dead(request: web.Request) -> web.Response:
-    """Dead letters back to pending, due now; the worker is woken to send them at once.
+    """Dead letters back to pending, due now, and failed deliveries (sent, then reported failed
+    by Blueticks) sent again as new notifications; the worker is woken to send them at once.
 
-    Those Blueticks reported delivered stay dead (sending them again would duplicate them);
-    `skipped_delivered` says how many.
+    Dead letters Blueticks reported delivered stay dead (sending them again would duplicate
+    them); `skipped_delivered` says how many, `resent` maps each failed delivery to its resend.
     """
     require_admin(request)
     ids = await _selection(request)
@@ -110,10 +112,15 @@ async def retry_dead(request: web.Request) -> web.Response:
         "outbox.dead_requeued",
         count=outcome.requeued,
         skipped_delivered=outcome.skipped_delivered,
+        resent=dict(outcome.resent),
         requested="all" if ids is None else len(ids),
     )
     return web.json_response(
-        {"requeued": outcome.requeued, "skipped_delivered": outcome.skipped_delivered}
+        {
+            "requeued": outcome.requeued,
+            "skipped_delivered": outcome.skipped_delivered,
+            "resent": dict(outcome.resent),
+        }
     )
 
 

@@ -91,7 +91,11 @@ async def test_retry_by_id_delivers_only_that_dead_letter(start_bridge: StartBri
     h = await bridge_with_dead_letters(start_bridge)
     ids = await dead_ids(h)
     reply = await h.post("/api/v1/outbox/retry", json.dumps({"ids": [ids[ALICE]]}).encode(), ADMIN)
-    assert reply.status == 200 and reply.body == {"requeued": 1, "skipped_delivered": 0}
+    assert reply.status == 200 and reply.body == {
+        "requeued": 1,
+        "skipped_delivered": 0,
+        "resent": {},
+    }
     messages = await h.standin.state.wait_for_messages(1)
     assert [m.request["to"] for m in messages] == [ALICE]
 
@@ -106,7 +110,11 @@ async def test_retry_by_id_delivers_only_that_dead_letter(start_bridge: StartBri
 async def test_retry_all_delivers_every_dead_letter(start_bridge: StartBridge) -> None:
     h = await bridge_with_dead_letters(start_bridge)
     reply = await h.post("/api/v1/outbox/retry", b'{"all": true}', ADMIN)
-    assert reply.status == 200 and reply.body == {"requeued": 2, "skipped_delivered": 0}
+    assert reply.status == 200 and reply.body == {
+        "requeued": 2,
+        "skipped_delivered": 0,
+        "resent": {},
+    }
 
     async def both_sent() -> bool:
         return await outbox_state_count(h, "sent") == 2
@@ -135,7 +143,11 @@ async def test_drop_deletes_dead_letters(
 async def test_retry_of_an_id_that_is_not_dead_changes_nothing(start_bridge: StartBridge) -> None:
     h = await bridge_with_dead_letters(start_bridge)
     reply = await h.post("/api/v1/outbox/retry", b'{"ids": ["no-such-id"]}', ADMIN)
-    assert reply.status == 200 and reply.body == {"requeued": 0, "skipped_delivered": 0}
+    assert reply.status == 200 and reply.body == {
+        "requeued": 0,
+        "skipped_delivered": 0,
+        "resent": {},
+    }
     assert len(await dead_ids(h)) == 2
 
 
@@ -176,14 +188,14 @@ async def test_retry_never_resends_a_dead_letter_blueticks_reported_delivered(
 
     retried = await h.post("/api/v1/outbox/retry", b'{"all": true}', ADMIN)
     assert retried.status == 200
-    assert retried.body == {"requeued": 1, "skipped_delivered": 1}
+    assert retried.body == {"requeued": 1, "skipped_delivered": 1, "resent": {}}
 
     async def refused_sent() -> bool:
         return await state_of(h, refused) == "sent"
 
     await wait_until(refused_sent, what="the refused notification sent on retry")
     by_id = await h.post("/api/v1/outbox/retry", json.dumps({"ids": [delivered]}).encode(), ADMIN)
-    assert by_id.body == {"requeued": 0, "skipped_delivered": 1}
+    assert by_id.body == {"requeued": 0, "skipped_delivered": 1, "resent": {}}
     assert await state_of(h, delivered) == "dead"
     assert len(h.standin.state.messages) == 2
 
