@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, MutableMapping, Sequence
 from typing import Any
 
 import structlog
@@ -13,6 +13,8 @@ import structlog
 _SECRET_KEYS = re.compile(r"(api_?key|token|password|secret|authorization)", re.IGNORECASE)
 REDACTED = "[REDACTED]"
 _MAX_KNOWN_KEYS = 4096  # bounds the key cache if a caller logs data-derived keys
+# A message can carry hundreds of alerts: its log lines name the first few (and how many).
+LOGGED_FINGERPRINTS = 10
 # Values with nothing inside to redact (most of a log line's values).
 _PLAIN = frozenset({int, float, bool, type(None)})
 
@@ -74,6 +76,12 @@ class SecretRedactor:
 
 
 redactor = SecretRedactor()
+
+
+def first_fingerprints(event_keys: Sequence[tuple[str, str]]) -> list[str]:
+    """The fingerprints of a notification's first LOGGED_FINGERPRINTS events, for its log lines,
+    so a message can be traced back to its alerts."""
+    return [fingerprint for fingerprint, _ in event_keys[:LOGGED_FINGERPRINTS]]
 
 
 class StderrLogger:

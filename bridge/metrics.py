@@ -4,6 +4,33 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+# GitHub's documented webhook event names: the `event` label of github_events_total. The
+# X-GitHub-Event header is not covered by the signature, so any other value counts as "other"
+# (a label value per made-up header would grow the registry without bound).
+GITHUB_EVENT_NAMES = frozenset(
+    """
+    branch_protection_configuration branch_protection_rule check_run check_suite
+    code_scanning_alert commit_comment create custom_property custom_property_values delete
+    dependabot_alert deploy_key deployment deployment_protection_rule deployment_review
+    deployment_status discussion discussion_comment fork github_app_authorization gollum
+    installation installation_repositories installation_target issue_comment issues label
+    marketplace_purchase member membership merge_group meta milestone org_block organization
+    package page_build personal_access_token_request ping project project_card
+    project_column projects_v2 projects_v2_item projects_v2_status_update public
+    pull_request pull_request_review pull_request_review_comment pull_request_review_thread
+    push registry_package release repository repository_advisory repository_dispatch
+    repository_import repository_ruleset repository_vulnerability_alert
+    secret_scanning_alert secret_scanning_alert_location secret_scanning_scan
+    security_advisory security_and_analysis sponsorship star status sub_issues team team_add
+    watch workflow_dispatch workflow_job workflow_run
+    """.split()  # noqa: SIM905 (a list literal would be 75 lines)
+)
+
+
+def github_event_label(event: str) -> str:
+    """The github_events_total label of an X-GitHub-Event value: its name, or "other"."""
+    return event if event in GITHUB_EVENT_NAMES else "other"
+
 
 class Metrics:
     """The bridge's metrics; labels are bounded (source, route, outcome), never numbers or ids."""
@@ -20,7 +47,8 @@ class Metrics:
         )
         self.github_events = Counter(
             "alertbridge_github_events_total",
-            "GitHub webhook deliveries by X-GitHub-Event.",
+            "GitHub webhook deliveries by X-GitHub-Event (GitHub's event names; any other "
+            "value as 'other').",
             ["event"],
             registry=r,
         )
@@ -42,7 +70,8 @@ class Metrics:
         self.dedupe_suppressed = Counter(
             "alertbridge_dedupe_suppressed_total",
             "Events not sent again, by route and reason (duplicate, resolved_not_wanted, "
-            "github_redelivery).",
+            "superseded: a flap hold's state older than what the recipient was told since). "
+            "GitHub redeliveries count in webhooks_received_total, outcome duplicate.",
             ["route", "reason"],
             registry=r,
         )
@@ -142,17 +171,25 @@ class Metrics:
         )
         self.suppressed = Counter(
             "alertbridge_suppressed_total",
-            "Events not sent (yet) by route and reason (silenced, muted, deferred, grouped, "
-            "flapping).",
+            "Events not sent (yet), by route and reason, counted once when they arrive: "
+            "silenced, muted and deferred (the route was muted), grouped (held in a group; a "
+            "silenced or muted event there counts as grouped too), flapping; and alerts a hold "
+            "dropped at its end: resolved_while_muted, silenced_at_hold_end.",
             ["route", "reason"],
             registry=r,
         )
         self.groups_flushed = Counter(
             "alertbridge_groups_flushed_total",
-            "Alert groups flushed to notifications, by route and reason (first, changed, repeat).",
+            "Alert groups and holds flushed to notifications, by route and reason (first, "
+            "new_firing, some_resolved, all_resolved, flapped, repeat; deferred: a deferred "
+            "hold released).",
             ["route", "reason"],
             registry=r,
         )
         self.config_last_reload_successful.set(1)
         self.sender_ready.set(1)
         self.whatsapp_session_up.set(1)
+
+    def count_github_event(self, event: str) -> None:
+        """Count a GitHub delivery by its X-GitHub-Event, bounded to GitHub's event names."""
+        self.github_events.labels(github_event_label(event)).inc()

@@ -26,6 +26,7 @@ from bridge.delivery.pacing import Pacer
 from bridge.delivery.retry_policy import DeadLetter, RetryPolicy, in_progress_conflict
 from bridge.delivery.sender import NO_API_KEY, ApiKeyStatus, Sender
 from bridge.errors import PermanentDeliveryError, StoreUnavailable, TransientDeliveryError
+from bridge.logs import first_fingerprints
 from bridge.metrics import Metrics
 from bridge.model import Notification
 from bridge.store.base import Store
@@ -337,6 +338,8 @@ class OutboxWorker:
             notification=n.id,
             route=n.route,
             recipient=n.recipient,
+            fingerprints=first_fingerprints(n.event_keys),
+            alerts=len(n.event_keys),
             attempt=attempt,
             provider_id=receipt.provider_id,
             blueticks_request_id=receipt.request_id,
@@ -365,6 +368,9 @@ class OutboxWorker:
             "notification.retry",
             notification=n.id,
             route=n.route,
+            recipient=n.recipient,
+            fingerprints=first_fingerprints(n.event_keys),
+            alerts=len(n.event_keys),
             attempt=attempt,
             delay=round(decision.delay, 3),
             error=str(exc),
@@ -409,6 +415,8 @@ class OutboxWorker:
             notification=n.id,
             route=n.route,
             recipient=n.recipient,
+            fingerprints=first_fingerprints(n.event_keys),
+            alerts=len(n.event_keys),
             reason=reason,
             blueticks_request_id=request_id,
         )

@@ -177,5 +177,11 @@ async def release_deferred(
         notifications.extend(sent)
         stage_sent(staged, route, rcpt.name, events, sent[0].id, now)
         metrics.groups_flushed.labels(route.name, "deferred").inc()
-        log.info("deferred.released", route=route.name, recipient=rcpt.name, alerts=len(events))
+        log.info(
+            "deferred.released",
+            route=route.name,
+            recipient=rcpt.name,
+            notifications=[n.id for n in sent],
+            alerts=len(events),
+        )
     return notifications

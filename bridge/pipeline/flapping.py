@@ -121,6 +121,7 @@ def flush_flapping(
                 "flapping.flushed",
                 route=route.name,
                 recipient=rcpt.name,
+                notifications=[n.id for n in sent],
                 fingerprint=event.fingerprint,
                 status=event.status,
                 changes=alert.transitions,

@@ -314,13 +314,11 @@ class GroupFlusher:
         """While the route is muted, a group waits: until the window ends (defer) or for its
         next interval (drop: Alertmanager's time-mute skips the flush). A flap hold waits too:
         the alert's events meanwhile still update it (`Pipeline._ingest`), so it then reports
-        the alert's latest state."""
+        the alert's latest state. Not counted here: events count once, as they arrive
+        (`silence_mute.py`), not at every flush a mute skips."""
         mute = route_mute_state(route, runtime.time_intervals, datetime.fromtimestamp(now, UTC))
         if not mute.muted:
             return False
-        self.metrics.suppressed.labels(
-            route.name, "deferred" if route.when_muted == "defer" else "muted"
-        ).inc()
         later = now + route.group_interval
         if route.when_muted == "defer" and mute.until is not None:
             later = mute.until.timestamp()
@@ -401,6 +399,7 @@ class GroupFlusher:
                 group=group.key,
                 recipient=rcpt.name,
                 reason=decision.reason,
+                notifications=[n.id for n in sent],
                 alerts=len(decision.fingerprints),
                 firing=len(firing),
                 resolved=len(resolved),

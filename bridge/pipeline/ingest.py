@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from bridge.logs import first_fingerprints
 from bridge.metrics import Metrics
 from bridge.model import Event, Recipient, Webhook
 from bridge.pipeline.dedupe import (
@@ -89,6 +90,25 @@ def route_webhook(
     return list(by_route.values()), unrouted
 
 
+# Characters of an alert's name or title in a log line.
+_LOGGED_TEXT = 200
+
+
+def _log_unrouted(webhook: Webhook, routed: Sequence[RoutedEvents]) -> None:
+    """Log each event no route took, so grepping for an alert finds where it ended."""
+    taken = {id(event) for r in routed for event in r.events}
+    for event in webhook.events:
+        if id(event) not in taken:
+            log.info(
+                "event.unrouted",
+                source=event.source,
+                fingerprint=event.fingerprint,
+                status=event.status,
+                alertname=event.labels.get("alertname", "")[:_LOGGED_TEXT],
+                title=event.title[:_LOGGED_TEXT],
+            )
+
+
 def lock_keys(routed: Sequence[RoutedEvents]) -> set[str]:
     """The group records an ingest may touch: groups, flap holds and deferred holds."""
     keys: set[str] = set()
@@ -153,8 +173,9 @@ class Pipeline:
         async with self.locks.hold(keys):
             if webhook.delivery_key is not None:
                 if await self.store.get_record(DELIVERY_KIND, webhook.delivery_key, now):
+                    # Counted by the web layer (webhooks_received_total, outcome duplicate).
                     result.duplicate_delivery = True
-                    self.metrics.dedupe_suppressed.labels("", "github_redelivery").inc()
+                    log.info("github.redelivery", delivery=webhook.delivery_key, kind=webhook.kind)
                     return result
                 # Committed with the notifications: a delivery is "seen" only once it is kept.
                 staged.put_record(
@@ -217,6 +238,7 @@ class Pipeline:
         routed, result.unrouted = route_webhook(routes, webhook, routes_for)
         if result.unrouted:
             self.metrics.unrouted_events.labels(webhook.source).inc(result.unrouted)
+            _log_unrouted(webhook, routed)
         if arrived:  # a rerouted event matched its routes when it arrived
             for r in routed:
                 self.metrics.route_matches.labels(r.route.name).inc(len(r.events))
@@ -254,6 +276,14 @@ class Pipeline:
             await staged.commit(self.store)
         for n in staged.notifications:
             self.metrics.notifications.labels(n.route, "queued").inc()
+            log.info(  # with the request_id (bound for the request): a message to its webhook
+                "notification.queued",
+                notification=n.id,
+                route=n.route,
+                recipient=n.recipient,
+                fingerprints=first_fingerprints(n.event_keys),
+                alerts=len(n.event_keys),
+            )
         for key, due in staged.flush_at.items():
             self.group_scheduled(key, due)
         return result

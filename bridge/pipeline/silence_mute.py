@@ -84,6 +84,18 @@ def silence_and_mute(
             dropped.extend((e, DedupeDecision(False, "muted")) for e in passing)
             passing = []
             log.info("route.muted", route=route.name, reason=mute.reason)
+        elif mute.muted:  # kept in its group, which waits: counted now, not at every flush
+            held = "deferred" if route.when_muted == "defer" else "muted"
+            if arrived:
+                metrics.suppressed.labels(route.name, held).inc(len(passing))
+            for event in passing:
+                log.info(
+                    "event.muted_in_group",
+                    route=route.name,
+                    fingerprint=event.fingerprint,
+                    reason=held,
+                    mute=mute.reason,
+                )
         if dropped:
             held_back.append(RoutedEvents(route, [event for event, _ in dropped]))
         for event, decision in dropped:

@@ -41,6 +41,11 @@ AREAS = [
     ("outbox_depth", "alertbridge_outbox_depth"),
     ("dead_letters", 'state="dead"'),
     ("session_state", "alertbridge_whatsapp_session_up"),
+    ("not_sent_by_reason", "by (route, reason) (rate(alertbridge_suppressed_total{"),
+    (
+        "failed_deliveries",
+        'alertbridge_delivery_statuses_total{namespace=~"$namespace",job=~"$job",status="failed"}',
+    ),
 ]
 
 
