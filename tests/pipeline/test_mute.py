@@ -132,3 +132,30 @@ def test_route_is_not_muted_at_the_moment_its_mute_ends() -> None:
     state = mute_state(active, mute, datetime.fromisoformat("2026-03-10T15:30:00Z"))
     assert state.until is not None
     assert not mute_state(active, mute, state.until).muted
+
+
+def test_a_mute_end_found_once_is_right_for_every_later_and_earlier_question() -> None:
+    """The end of a mute is searched once and reused while the mute lasts: asking again before,
+    inside and after that mute (and a week later) gives what a fresh search gives."""
+    weekends = [INTERVALS["weekends"]]
+    asked = [
+        "2026-03-07T10:00:00Z",  # Saturday: muted until Sunday 23:00 UTC (Monday, Berlin)
+        "2026-03-08T12:00:00Z",  # inside the same weekend
+        "2026-03-06T10:00:00Z",  # earlier: Friday, not muted
+        "2026-03-09T01:00:00Z",  # after the mute ended
+        "2026-03-14T10:00:00Z",  # the next weekend
+        "2026-03-07T11:00:00Z",  # back to the first weekend
+    ]
+    expected = {
+        "2026-03-07T10:00:00Z": "2026-03-08T23:00:00+00:00",
+        "2026-03-08T12:00:00Z": "2026-03-08T23:00:00+00:00",
+        "2026-03-06T10:00:00Z": None,
+        "2026-03-09T01:00:00Z": None,
+        "2026-03-14T10:00:00Z": "2026-03-15T23:00:00+00:00",
+        "2026-03-07T11:00:00Z": "2026-03-08T23:00:00+00:00",
+    }
+    for moment in asked:
+        state = mute_state([], weekends, datetime.fromisoformat(moment))
+        end = expected[moment]
+        assert state.muted is (end is not None), moment
+        assert state.until == (datetime.fromisoformat(end) if end else None), moment
