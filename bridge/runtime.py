@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from bridge.config.loader import LoadedConfig, load_config
+from bridge.config.loader import LoadedConfig, load_config, not_utf8
 from bridge.config.schema import BridgeConfig
 from bridge.delivery.blueticks_legacy import is_group_or_channel, legacy_recipient
 from bridge.errors import ConfigError, ConfigErrors
@@ -74,13 +74,17 @@ def build_runtime(loaded: LoadedConfig) -> Runtime:
     renderer = Renderer(templates_dir, config.templates.max_length)
     errors = []
     for route, located in zip(routes, loaded.routes, strict=True):
+        field = "template" if route.template else "message"
         try:
             renderer.check(route)
         except ConfigError as exc:
-            field = "template" if route.template else "message"
             errors.append(
                 ConfigError(exc.message, file=located.file, path=f"{located.path}.{field}")
             )
+        except UnicodeDecodeError as exc:  # Jinja reads template files as UTF-8
+            where = os.path.join(templates_dir or "", route.template or "")
+            message = f"template {where}: {not_utf8(exc)}"
+            errors.append(ConfigError(message, file=located.file, path=f"{located.path}.{field}"))
     if errors:
         raise ConfigErrors(errors)
     return Runtime(

@@ -195,7 +195,7 @@ class Bridge:
         source.check_content_type(content_type)
         webhook = source.parse(headers, body, utcnow())
         if webhook.kind:
-            self.metrics.github_events.labels(webhook.kind).inc()
+            self.metrics.count_github_event(webhook.kind)
         result = await self.pipeline.ingest(
             webhook, runtime.routes, runtime.renderer, runtime.time_intervals
         )
@@ -209,13 +209,26 @@ class Bridge:
         Returns the errors found, empty when the new config is in use.
         """
         file = self.runtime.loaded.file
+        unexpected: Exception | None = None
         try:
             runtime = build_runtime(load_config(file))
-        except (ConfigErrors, BridgeError) as exc:
+            errors: list[str] = []
+        except ConfigErrors as exc:
+            errors = [str(e) for e in exc.errors]
+        except BridgeError as exc:
+            errors = [str(exc)]
+        # Whatever else loading raises (a bug, a file that defeats the checks) must neither
+        # replace the running config nor escape: SIGHUP would print a bare traceback and
+        # POST /-/reload answer 500, with the reload metric still saying all is well.
+        except Exception as exc:
+            errors = [f"{file}: cannot load the config: {type(exc).__name__}: {exc}"]
+            unexpected = exc
+        if errors:
             self.metrics.config_reloads.labels("failure").inc()
             self.metrics.config_last_reload_successful.set(0)
-            errors = [str(e) for e in exc.errors] if isinstance(exc, ConfigErrors) else [str(exc)]
-            log.error("config.reload_failed", config=file, errors=errors)
+            log.error(
+                "config.reload_failed", config=file, errors=errors, exc_info=unexpected or False
+            )
             return errors
         changed = changed_settings(self.runtime.config, runtime.config)
         later = [name for name in changed if name not in LIVE_SETTINGS]

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from bridge.config.field_types import UNION_TAGS
 from bridge.config.schema import BridgeConfig, RouteConfig
 from bridge.errors import ConfigError, ConfigErrors
 
@@ -51,8 +52,11 @@ def format_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return out
 
 
-def expand_env(value: str, path: str, file: str, env: dict[str, str]) -> str:
-    """Expand ${VAR} and ${VAR:-default}; `$$` is a literal `$`. An unset VAR is an error.
+def expand_env(
+    value: str, path: str, file: str, env: dict[str, str], errors: list[ConfigError]
+) -> str:
+    """Expand ${VAR} and ${VAR:-default}; `$$` is a literal `$`. An unset VAR is an error,
+    added to `errors`.
 
     So is any other `${...}` (`${ VAR }`, `${VAR-x}`, `${VAR:=x}`, nesting): used as it is, it
     would become a literal API key or secret.
@@ -64,71 +68,136 @@ def expand_env(value: str, path: str, file: str, env: dict[str, str]) -> str:
         name, default = match.group(1), match.group(2)
         if name is None or (default is not None and "${" in default):
             nested = " (a default cannot hold another reference)" if name else ""
-            raise ConfigError(
-                f"malformed variable reference {match.group(0)!r}{nested}: write ${{VAR}} or"
-                " ${VAR:-default} (names are letters, digits and _; $$ is a literal $)",
-                file=file,
-                path=path,
+            errors.append(
+                ConfigError(
+                    f"malformed variable reference {match.group(0)!r}{nested}: write ${{VAR}} or"
+                    " ${VAR:-default} (names are letters, digits and _; $$ is a literal $)",
+                    file=file,
+                    path=path,
+                )
             )
+            return ""
         if name in env and (env[name] != "" or default is None):
             return env[name]
         if default is not None:
             return default
-        raise ConfigError(f"environment variable {name} is not set", file=file, path=path)
+        errors.append(ConfigError(f"environment variable {name} is not set", file=file, path=path))
+        return ""
 
     return _VAR.sub(replace, value)
 
 
+@dataclass(frozen=True, slots=True)
+class _Resolver:
+    """Expands variables and reads `*_file` secrets in one parsed document, collecting every
+    error, so a deployment missing five secrets learns all five at once."""
+
+    file: str
+    env: dict[str, str]
+    base: Path
+    errors: list[ConfigError]
+
+    def resolve(self, node: Any, path: str) -> Any:
+        if isinstance(node, str):
+            return expand_env(node, path, self.file, self.env, self.errors)
+        if isinstance(node, list):
+            return [self.resolve(v, f"{path}[{i}]") for i, v in enumerate(node)]
+        if not isinstance(node, dict):
+            return node
+        out: dict[Any, Any] = {}
+        for key, value in node.items():
+            child = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and key.endswith("_file") and isinstance(value, str):
+                out[key.removesuffix("_file")] = self._read_secret(node, key, value, child)
+            else:
+                out[key] = self.resolve(value, child)
+        return out
+
+    def _read_secret(self, node: dict[Any, Any], key: str, value: str, path: str) -> str:
+        target = key.removesuffix("_file")
+        if target in node:
+            self.errors.append(
+                ConfigError(f"set either {target} or {key}, not both", file=self.file, path=path)
+            )
+            return ""
+        before = len(self.errors)
+        secret_path = self.base / expand_env(value, path, self.file, self.env, self.errors)
+        if len(self.errors) > before:
+            return ""
+        try:
+            return secret_path.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            problem = f"cannot read {secret_path}: {exc.strerror}"
+        except UnicodeDecodeError as exc:
+            problem = f"cannot read {secret_path}: {not_utf8(exc)}"
+        self.errors.append(ConfigError(problem, file=self.file, path=path))
+        return ""
+
+
 def _resolve(node: Any, path: str, file: str, env: dict[str, str], base: Path) -> Any:
-    """Walk the parsed YAML: expand variables in strings and read `*_file` secrets."""
-    if isinstance(node, str):
-        return expand_env(node, path, file, env)
-    if isinstance(node, list):
-        return [_resolve(v, f"{path}[{i}]", file, env, base) for i, v in enumerate(node)]
-    if not isinstance(node, dict):
-        return node
-    out: dict[Any, Any] = {}
-    for key, value in node.items():
-        child = f"{path}.{key}" if path else str(key)
-        if isinstance(key, str) and key.endswith("_file") and isinstance(value, str):
-            target = key.removesuffix("_file")
-            if target in node:
-                raise ConfigError(f"set either {target} or {key}, not both", file=file, path=child)
-            secret_path = base / expand_env(value, child, file, env)
-            try:
-                out[target] = secret_path.read_text(encoding="utf-8").rstrip("\r\n")
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot read {secret_path}: {exc.strerror}", file=file, path=child
-                ) from exc
-            continue
-        out[key] = _resolve(value, child, file, env, base)
-    return out
+    """Walk the parsed YAML: expand variables in strings and read `*_file` secrets; raises
+    ConfigErrors with every problem found."""
+    resolver = _Resolver(file, env, base, [])
+    resolved = resolver.resolve(node, path)
+    if resolver.errors:
+        raise ConfigErrors(resolver.errors)
+    return resolved
+
+
+def not_utf8(exc: UnicodeDecodeError) -> str:
+    """Where a file stops being UTF-8 (line and byte), so the bad spot can be found."""
+    line = exc.object[: exc.start].count(b"\n") + 1
+    return (
+        f"not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} on line {line}): "
+        "save the file as UTF-8"
+    )
 
 
 def _read_yaml(file: Path) -> Any:
-    """Parse one YAML document; a syntax error is a ConfigError, duplicate keys ConfigErrors."""
+    """Parse one YAML document (UTF-8); a syntax error is a ConfigError, duplicate keys and
+    endless aliases ConfigErrors."""
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read file: {exc.strerror}", file=str(file)) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(not_utf8(exc), file=str(file)) from None
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None
-        duplicates: list[ConfigError] = []
-        _find_duplicate_keys(loader, node, "", str(file), duplicates, set())
-        if duplicates:
-            raise ConfigErrors(duplicates)
+        problems: list[ConfigError] = []
+        _find_duplicate_keys(loader, node, "", str(file), problems, set(), set())
+        if problems:
+            raise ConfigErrors(problems)
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"invalid YAML: {problem}", file=str(file), path=where) from exc
+        hint = _unquoted_variable_hint(exc, text)
+        raise ConfigError(f"invalid YAML: {problem}{hint}", file=str(file), path=where) from exc
+    except RecursionError:
+        raise ConfigError("invalid YAML: nested too deeply", file=str(file)) from None
     finally:
         loader.dispose()
+
+
+def _unquoted_variable_hint(exc: yaml.YAMLError, text: str) -> str:
+    """`{token: ${TOKEN}}`: inside { } or [ ], `{` starts a mapping, so `${...}` needs quotes."""
+    mark = getattr(exc, "problem_mark", None)
+    context = getattr(exc, "context", None) or ""
+    if mark is None or not context.startswith("while parsing a flow"):
+        return ""
+    lines = text.splitlines()
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    if "${" not in line:
+        return ""
+    return (
+        '; inside { } or [ ] a ${VAR} must be quoted (bearer_token: "${TOKEN}"), '
+        "since YAML reads { as the start of a mapping"
+    )
 
 
 def _find_duplicate_keys(
@@ -138,24 +207,50 @@ def _find_duplicate_keys(
     file: str,
     found: list[ConfigError],
     seen: set[int],
+    parents: set[int],
 ) -> None:
-    """Report every key written twice in one mapping.
+    """Report every key written twice in one mapping, and an alias inside its own anchor.
 
     PyYAML keeps the last silently, so a second `matchers:` would quietly change a route;
     Alertmanager refuses such a config, and so do we. Merge keys (`<<`) may still be overridden.
+    An alias of one of its parents (`routes: &x [*x]`) is an endless document.
     """
-    if id(node) in seen:  # an alias of a node already walked (or of one of its parents)
+    if id(node) in parents:
+        line = node.start_mark.line + 1
+        found.append(
+            ConfigError(
+                f"an alias refers to its own anchor (line {line}): the value would be endless",
+                file=file,
+                path=path or None,
+            )
+        )
+        return
+    if id(node) in seen:  # an alias of a node already walked
         return
     seen.add(id(node))
+    parents.add(id(node))
+    _find_duplicates_below(loader, node, path, file, found, seen, parents)
+    parents.discard(id(node))
+
+
+def _find_duplicates_below(
+    loader: yaml.SafeLoader,
+    node: yaml.Node,
+    path: str,
+    file: str,
+    found: list[ConfigError],
+    seen: set[int],
+    parents: set[int],
+) -> None:
     if isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _find_duplicate_keys(loader, item, f"{path}[{i}]", file, found, seen)
+            _find_duplicate_keys(loader, item, f"{path}[{i}]", file, found, seen, parents)
     elif isinstance(node, yaml.MappingNode):
         first_line: dict[Any, int] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 # `<<: *base` then `key: x` overrides on purpose; the merged keys are this path's.
-                _find_duplicate_keys(loader, value_node, path, file, found, seen)
+                _find_duplicate_keys(loader, value_node, path, file, found, seen, parents)
                 continue
             key = loader.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
@@ -174,15 +269,15 @@ def _find_duplicate_keys(
                     )
                 )
             child = f"{path}.{key}" if path else str(key)
-            _find_duplicate_keys(loader, value_node, child, file, found, seen)
+            _find_duplicate_keys(loader, value_node, child, file, found, seen, parents)
 
 
 def _pydantic_errors(exc: ValidationError, file: str, prefix: str = "") -> list[ConfigError]:
     errors = []
     for err in exc.errors():
         loc = [p for p in err["loc"] if not (isinstance(p, str) and "[" in p)]
-        # Unions add the member's type name to the location; keep only document keys.
-        loc = [p for p in loc if isinstance(p, int) or p not in _UNION_TAGS]
+        # Unions add the member's tag to the location; keep only document keys.
+        loc = [p for p in loc if isinstance(p, int) or p not in UNION_TAGS]
         path = format_path(loc)
         if prefix:
             path = f"{prefix}{'' if path.startswith('[') or not path else '.'}{path}"
@@ -191,9 +286,6 @@ def _pydantic_errors(exc: ValidationError, file: str, prefix: str = "") -> list[
             message = "unknown field"
         errors.append(ConfigError(message, file=file, path=path or None))
     return errors
-
-
-_UNION_TAGS = {"str", "list[str]", "PersonConfig", "float", "list", "function-before"}
 
 
 def _collect_secrets(node: Any, found: set[str]) -> None:
@@ -219,20 +311,29 @@ def _load_rule_file(file: Path, env: dict[str, str]) -> list[LocatedRoute]:
     if doc is None:
         return []
     prefix = ""
-    if isinstance(doc, dict) and "routes" in doc:
-        doc, prefix = doc["routes"], "routes"
+    errors: list[ConfigError] = []
+    if isinstance(doc, dict):
+        # Nothing but routes: is read, so anything else would be ignored without a word.
+        errors += [
+            ConfigError("unknown field (a rule file holds only routes:)", file=name, path=str(key))
+            for key in doc
+            if key != "routes"
+        ]
+        if "routes" in doc:
+            doc, prefix = doc["routes"], "routes"
     if not isinstance(doc, list):
-        raise ConfigError(
-            "a rule file holds a list of routes (or a mapping with routes:)", file=name
+        errors.append(
+            ConfigError("a rule file holds a list of routes (or a mapping with routes:)", file=name)
         )
-    routes, errors = [], []
+        raise ConfigErrors(errors)
+    routes = []
     for i, item in enumerate(doc):
         path = f"{prefix}[{i}]"
         try:
             resolved = _resolve(item, path, name, env, file.parent)
             routes.append(LocatedRoute(RouteConfig.model_validate(resolved), name, path))
-        except ConfigError as exc:
-            errors.append(exc)
+        except ConfigErrors as exc:
+            errors.extend(exc.errors)
         except ValidationError as exc:
             errors.extend(_pydantic_errors(exc, name, path))
     if errors:
@@ -253,10 +354,7 @@ def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None)
         doc = {}
     if not isinstance(doc, dict):
         raise ConfigErrors([ConfigError("the config file must be a YAML mapping", file=name)])
-    try:
-        resolved = _resolve(doc, "", name, env, file.parent)
-    except ConfigError as exc:
-        raise ConfigErrors([exc]) from exc
+    resolved = _resolve(doc, "", name, env, file.parent)
     try:
         config = BridgeConfig.model_validate(resolved)
     except ValidationError as exc:

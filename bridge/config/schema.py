@@ -2,68 +2,50 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     SecretStr,
+    Tag,
     field_validator,
+    model_validator,
 )
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-
-
-def parse_duration(value: Any) -> float:
-    """Prometheus-style durations ("30s", "1h30m") or a number of seconds, to seconds."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30s, 5m or 1h")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(value)
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("expected a duration such as 30s, 5m or 1h")
-    text = value.strip()
-    pos, total = 0, 0.0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or pos == 0:
-        raise ValueError(
-            f"{value!r} is not a duration (use units ms, s, m, h, d, w, y: e.g. 1h30m)"
-        )
-    return total
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-
-
-def _not_blank(value: SecretStr) -> SecretStr:
-    if not value.get_secret_value().strip():
-        raise ValueError("must not be empty")
-    return value
-
-
-# A credential requests are checked against. Empty (`${TOKEN:-}`, an empty *_file) would accept
-# `Bearer ` or bodies signed with an empty key, while counting as configured: refused at load.
-Credential = Annotated[SecretStr, AfterValidator(_not_blank)]
+from bridge.config.field_types import (
+    Address,
+    Credential,
+    Duration,
+    GroupInterval,
+    HttpUrl,
+    PositiveDuration,
+    RepeatInterval,
+    SignatureAge,
+    by_shape,
+    kind_of,
+    not_a_number,
+)
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _a_mapping(cls, data: Any) -> Any:
+        # Instead of pydantic's "valid dictionary or instance of RouteConfig".
+        if not isinstance(data, dict | BaseModel):
+            raise ValueError(f"expected a mapping (key: value), not {kind_of(data)}")
+        return data
+
 
 class ServerConfig(_Model):
     listen: str = "0.0.0.0:8080"
-    public_url: str | None = None
+    public_url: HttpUrl | None = None
     # Alertmanager sends a whole group in one body (max_alerts 0, its default) and does not
     # retry a 4xx: a 413 loses it. ~1 KiB per alert, so 8 MiB holds some 7,000 alerts.
     max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
@@ -89,25 +71,33 @@ class ServerConfig(_Model):
 
 class BluetickConfig(_Model):
     api: Literal["legacy", "v1"] = "legacy"
-    base_url: str = "https://api.blueticks.co"
+    base_url: HttpUrl = "https://api.blueticks.co"
     api_key: SecretStr | None = None
-    timeout: Duration = 10.0
+    timeout: PositiveDuration = 10.0
     # Print messages instead of sending them (alertbridge demo, trying out rules).
     dry_run: bool = False
     # The legacy endpoint has no idempotency: a retry after a timeout may send twice.
     retry_unknown_outcome: bool = False
     # With backoff 1s..5m, 33 attempts keep retrying for at least an hour (at most two).
     max_attempts: int = Field(default=33, ge=1)
-    backoff_initial: Duration = 1.0
-    backoff_max: Duration = 300.0
+    backoff_initial: PositiveDuration = 1.0
+    backoff_max: PositiveDuration = 300.0
     # The unguessable token in the callback URL registered with Blueticks
     # ({server.public_url}/callbacks/blueticks/{callback_token}); Blueticks does not sign.
     callback_token: SecretStr | None = None
     # Only for the legacy signed webhooks (Blueticks-Webhook-Signature); optional.
     webhook_secret: Credential | None = None
-    webhook_tolerance: Duration = 300.0
+    webhook_tolerance: SignatureAge = 300.0
     # How often GET /v1/ping checks that a WhatsApp session is connected (v1 only; 0 = never).
     session_check_interval: Duration = 60.0
+
+    @field_validator("backoff_max")
+    @classmethod
+    def _not_below_initial(cls, value: float, info: Any) -> float:
+        initial = info.data.get("backoff_initial")
+        if initial is not None and value < initial:
+            raise ValueError(f"must be at least backoff_initial ({initial:g}s)")
+        return value
 
 
 class RateConfig(_Model):
@@ -133,14 +123,7 @@ class StoreConfig(_Model):
     url: str = "redis://127.0.0.1:6379/0"
     # Sent and merged notifications are kept this long (for explain and delivery callbacks),
     # then purged; dead letters stay until dropped or retried. Alertmanager keeps 120h.
-    retention: Duration = 7 * 86400.0
-
-    @field_validator("retention")
-    @classmethod
-    def _positive_retention(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be longer than 0s")
-        return value
+    retention: PositiveDuration = 7 * 86400.0
 
 
 class BasicAuth(_Model):
@@ -168,7 +151,7 @@ class GrafanaHmacConfig(_Model):
     secret: Credential
     header: str = "X-Grafana-Alerting-Signature"
     timestamp_header: str | None = None
-    max_age: Duration = 300.0
+    max_age: SignatureAge = 300.0
 
 
 class GrafanaSourceConfig(_Model):
@@ -187,10 +170,22 @@ class SourcesConfig(_Model):
 
 
 class PersonConfig(_Model):
-    phone: str
+    phone: Address
 
 
-RecipientConfig = str | PersonConfig | list[str]
+# A person ("+E164" or a WhatsApp id), {phone: ...}, or a group (a list of names and numbers).
+RecipientConfig = Annotated[
+    Annotated[Address, Tag("<text>")]
+    | Annotated[PersonConfig, Tag("<mapping>")]
+    | Annotated[list[Address], Tag("<list>")],
+    Discriminator(
+        by_shape("<text>", "<mapping>", "<list>"),
+        custom_error_type="recipient_type",
+        custom_error_message='expected a phone number ("+E164"), {phone: "+E164"} or a list '
+        "of names (a group)",
+    ),
+    BeforeValidator(not_a_number),
+]
 
 
 class DefaultsConfig(_Model):
@@ -198,8 +193,8 @@ class DefaultsConfig(_Model):
     send_resolved: bool = True
     # Grouping (Alertmanager's meaning), used by routes that set group_by.
     group_wait: Duration = 30.0
-    group_interval: Duration = 300.0
-    repeat_interval: Duration = 14400.0
+    group_interval: GroupInterval = 300.0
+    repeat_interval: RepeatInterval = 14400.0
     # firing -> resolved -> firing within this window is reported once, as flapping.
     flap_window: Duration = 600.0
 
@@ -252,15 +247,22 @@ class TemplatesConfig(_Model):
     max_length: int = Field(default=4096, ge=200, le=4096)
 
 
+SourceName = Literal["alertmanager", "grafana", "github"]
+SourceNames = Annotated[
+    Annotated[SourceName, Tag("<text>")] | Annotated[list[SourceName], Tag("<list>")],
+    Discriminator(
+        by_shape("<text>", "<list>"),
+        custom_error_type="source_type",
+        custom_error_message="expected a source (alertmanager, grafana or github) or a list",
+    ),
+]
+
+
 class RouteConfig(_Model):
     name: str = Field(min_length=1)
-    source: (
-        Literal["alertmanager", "grafana", "github"]
-        | list[Literal["alertmanager", "grafana", "github"]]
-        | None
-    ) = None
+    source: SourceNames | None = None
     matchers: list[str] = []
-    to: list[str] = Field(min_length=1)
+    to: list[Address] = Field(min_length=1)
     template: str | None = None
     message: str | None = None
     dedupe_window: Duration | None = None
@@ -269,8 +271,8 @@ class RouteConfig(_Model):
     # Grouping: off unless group_by is set; ["..."] groups by all labels.
     group_by: list[str] | None = None
     group_wait: Duration | None = None
-    group_interval: Duration | None = None
-    repeat_interval: Duration | None = None
+    group_interval: GroupInterval | None = None
+    repeat_interval: RepeatInterval | None = None
     # A message over templates.max_length: one digest, or numbered parts (at most max_parts).
     overflow: Literal["digest", "split"] = "digest"
     max_parts: int = Field(default=3, ge=1, le=20)

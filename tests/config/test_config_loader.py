@@ -26,13 +26,13 @@ def test_env_variables_and_defaults_are_expanded(tmp_path: Path) -> None:
     cfg = write(
         tmp_path / "c.yaml",
         "blueticks: {api_key: '${KEY}', base_url: '${URL:-http://x}'}\n"
-        "server: {public_url: 'cost $$5'}\n",
+        "server: {public_url: 'https://x/cost-$$5'}\n",
     )
     loaded = load_config(cfg, {"KEY": "bt_live_abc"})
     assert loaded.config.blueticks.api_key is not None
     assert loaded.config.blueticks.api_key.get_secret_value() == "bt_live_abc"
     assert loaded.config.blueticks.base_url == "http://x"
-    assert loaded.config.server.public_url == "cost $5"
+    assert loaded.config.server.public_url == "https://x/cost-$5"
     assert "bt_live_abc" in loaded.secrets
 
 
