@@ -330,6 +330,16 @@ def json_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixt
 
 
 @pytest.fixture
+async def render() -> AsyncIterator[Any]:
+    """The chart tests' helm renderer (tests/deploy/chart_render.py). Here, not in a conftest of
+    tests/deploy: two conftest modules would clash on `from conftest import ...`."""
+    from chart_render import rendering  # on sys.path only while tests/deploy is collected
+
+    async with rendering() as install:
+        yield install
+
+
+@pytest.fixture
 async def standin() -> AsyncIterator[RunningStandin]:
     """The Blueticks stand-in alone, for tests that drive it or a client directly."""
     async with run_standin() as running:
