@@ -9,7 +9,7 @@ from multidict import CIMultiDict
 
 from bridge.errors import PayloadError
 from bridge.model import Webhook, utcnow
-from bridge.pipeline.ingest import route_webhook
+from bridge.pipeline.routed import route_webhook
 from bridge.runtime import Runtime
 
 # Top-level keys that identify a GitHub event when --event is not given, the most specific

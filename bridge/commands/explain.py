@@ -36,9 +36,9 @@ from bridge.pipeline.grouping import (
     group_key,
     record_key,
 )
-from bridge.pipeline.ingest import route_webhook
 from bridge.pipeline.mute import route_mute_state
 from bridge.pipeline.outcomes import settle_outcomes
+from bridge.pipeline.routed import route_webhook
 from bridge.pipeline.silences import list_silences, silenced_by
 from bridge.pipeline.staged_writes import StagedWrites
 from bridge.routes_test import parse_payload

@@ -29,14 +29,13 @@ from bridge.pipeline.dedupe import (
     stage_told,
     with_told,
 )
-from bridge.pipeline.deferral import deferred_key, defers, hold_deferred, pending_hold
+from bridge.pipeline.deferral import defers, hold_deferred, pending_hold
 from bridge.pipeline.event_record import webhook_to_record
 from bridge.pipeline.flapping import hold_flapping
 from bridge.pipeline.grouping import (
     GROUP_KIND,
     GROUP_TTL,
     add_event,
-    flap_key,
     group_from_record,
     group_key,
     group_to_record,
@@ -54,6 +53,7 @@ from bridge.pipeline.results import (
     RoutedEvents,
     recipient_alerts,
 )
+from bridge.pipeline.routed import lock_keys, log_unrouted, route_webhook
 from bridge.pipeline.silence_cache import SilenceCache
 from bridge.pipeline.silence_mute import Deferring, silence_and_mute
 from bridge.pipeline.silences import Silence, list_silences
@@ -70,57 +70,6 @@ log = structlog.get_logger("alertbridge.pipeline")
 # GitHub keeps a delivery's GUID on redelivery, for up to 3 days (30 on older docs).
 DELIVERY_KIND = "gh-delivery"
 DELIVERY_TTL = 30 * 86400.0
-
-
-def route_webhook(
-    routes: Sequence[Route],
-    webhook: Webhook,
-    routes_for: Callable[[Event], list[Route]] | None = None,
-) -> tuple[list[RoutedEvents], int]:
-    """Group the webhook's events by the routes they match (or `routes_for` gives); also count
-    the unrouted ones."""
-    by_route: dict[str, RoutedEvents] = {}
-    unrouted = 0
-    for event in webhook.events:
-        matched = routes_for(event) if routes_for else match_routes(routes, event)
-        if not matched:
-            unrouted += 1
-        for route in matched:
-            by_route.setdefault(route.name, RoutedEvents(route, [])).events.append(event)
-    return list(by_route.values()), unrouted
-
-
-# Characters of an alert's name or title in a log line.
-_LOGGED_TEXT = 200
-
-
-def _log_unrouted(webhook: Webhook, routed: Sequence[RoutedEvents]) -> None:
-    """Log each event no route took, so grepping for an alert finds where it ended."""
-    taken = {id(event) for r in routed for event in r.events}
-    for event in webhook.events:
-        if id(event) not in taken:
-            log.info(
-                "event.unrouted",
-                source=event.source,
-                fingerprint=event.fingerprint,
-                status=event.status,
-                alertname=event.labels.get("alertname", "")[:_LOGGED_TEXT],
-                title=event.title[:_LOGGED_TEXT],
-            )
-
-
-def lock_keys(routed: Sequence[RoutedEvents]) -> set[str]:
-    """The group records an ingest may touch: groups, flap holds and deferred holds."""
-    keys: set[str] = set()
-    for r in routed:
-        name = r.route.name
-        if defers(r.route):
-            keys.add(record_key(name, deferred_key(name)))
-        for event in r.events:
-            grouped = r.route.grouped
-            key = group_key(r.route, event) if grouped else flap_key(name, event.fingerprint)
-            keys.add(record_key(name, key))
-    return keys
 
 
 def _no_schedule(key: str, due: float) -> None:
@@ -238,7 +187,7 @@ class Pipeline:
         routed, result.unrouted = route_webhook(routes, webhook, routes_for)
         if result.unrouted:
             self.metrics.unrouted_events.labels(webhook.source).inc(result.unrouted)
-            _log_unrouted(webhook, routed)
+            log_unrouted(webhook, routed)
         if arrived:  # a rerouted event matched its routes when it arrived
             for r in routed:
                 self.metrics.route_matches.labels(r.route.name).inc(len(r.events))
