@@ -130,6 +130,7 @@ class Bridge:
             self.runtime.config.pacing,
             key_status=self.api_key,
             max_length=lambda: self.runtime.config.templates.max_length,
+            session=self.session,
         )
         await self.worker.start()
         self._purger = asyncio.create_task(self._purge_expired(), name="purge-expired")

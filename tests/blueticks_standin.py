@@ -2,6 +2,9 @@
 
 In-process: `async with run_standin() as standin:` gives `.url` and `.state`. As a process (crash
 tests): `python tests/blueticks_standin.py --port N`, controlled through the `/_standin/*` routes.
+
+Legacy `/messages` (§A, §E.12): its response body and the body it POSTs to a message's
+`callbackUrl` are INVENTED, since the real shapes are undocumented (§A.2).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any, Literal
 import aiohttp
 from aiohttp import web
 from blueticks_standin_faults import Fault, FaultQueue, Handler, perform_fault
+from blueticks_standin_legacy_callbacks import call_legacy_callback
 from blueticks_standin_validation import (
     E164,
     ApiError,
@@ -108,12 +112,18 @@ class StandinState:
     session_connected: bool = True
     # What a send gets while no session is connected (undocumented, §B.8): kept pending, or 422.
     disconnected_sends: Literal["hold", "error"] = "hold"
+    # Media hosts the real API refuses (it resolves the host and fetches the file, §B.3): names
+    # that resolve to a private address (422) and files it cannot fetch, e.g. behind a login
+    # (400). The legacy API answers 400 for both. Invented answers: they are undocumented.
+    private_media_hosts: set[str] = field(default_factory=set)
+    unfetchable_media_hosts: set[str] = field(default_factory=set)
     faults: FaultQueue = field(default_factory=FaultQueue)
     calls: list[CallRecord] = field(default_factory=list)
     messages: list[StoredMessage] = field(default_factory=list)
     idempotency: dict[tuple[str, str], IdempotencyRecord] = field(default_factory=dict)
     webhooks: dict[str, WebhookSubscription] = field(default_factory=dict)
     webhook_deliveries: list[WebhookDelivery] = field(default_factory=list)
+    legacy_callbacks: list[WebhookDelivery] = field(default_factory=list)  # to callbackUrl
     webhook_signing: WebhookSigning | None = None
     webhook_duplicates: bool = False
     webhook_reverse_order: bool = False
@@ -249,6 +259,19 @@ async def json_object(request: web.Request) -> dict[str, Any]:
     return body
 
 
+def check_media_host(
+    state: StandinState, body: dict[str, Any], field: str, status: int | None = None
+) -> None:
+    """Refuse the body's media URL as the real API would, with the state's refused hosts."""
+    validate_media_host(
+        body,
+        field=field,
+        resolves_private=state.private_media_hosts,
+        fetch_fails=state.unfetchable_media_hosts,
+        status=status,
+    )
+
+
 def new_id() -> str:
     return secrets.token_hex(12)
 
@@ -263,6 +286,7 @@ async def create_legacy_message(request: web.Request) -> web.Response:
         raise invalid_request("`to` must be an international number such as +1234567890")
     if not isinstance(message, str) or not message:
         raise invalid_request("`message` is required")
+    check_media_host(state, body, "fileUrl", status=400)
     message_id = new_id()
     # INVENTED response body: the real legacy success body is unknown (blueticks.md §A.2).
     data = {"id": message_id, "to": to, "status": "queued", "createdAt": iso_now(state.clock())}
@@ -287,7 +311,7 @@ async def create_scheduled_message(request: web.Request) -> web.Response:
     body = await json_object(request)
     now = state.clock()
     validate_send_body(body, datetime.fromtimestamp(now, UTC))
-    validate_media_host(body)
+    check_media_host(state, body, "mediaUrl")
     jid = chat_id_to_jid(chat_id)
     fingerprint = json.dumps({"to": jid, "body": body}, sort_keys=True)
     if key is not None:
@@ -397,9 +421,13 @@ async def delete_webhook(request: web.Request) -> web.Response:
 async def advance_message(
     app: web.Application, message_id: str, to: str, failure_reason: str = "stand-in failure"
 ) -> list[WebhookDelivery]:
-    """Move a message along pending->confirmed->received->read (or to failed); deliver events."""
+    """Move a message along pending->confirmed->received->read (or to failed); deliver events,
+    or for a legacy message, its status reports to its `callbackUrl`."""
     state = app[STATE]
     events = step_message(state, message_id, to, failure_reason)
+    message = state.message(message_id)
+    if message.api == "legacy":
+        return await call_legacy_callback(state, app[WEBHOOK_HTTP], message, events)
     return await deliver_events(state, app[WEBHOOK_HTTP], events)
 
 

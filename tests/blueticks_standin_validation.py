@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -96,21 +96,41 @@ def is_private_host(host: str) -> bool:
     return "." not in name or any(name == s or name.endswith("." + s) for s in PRIVATE_SUFFIXES)
 
 
-def validate_media_host(body: dict[str, Any]) -> None:
-    """422 when mediaUrl names a host the server will not fetch from (checked after the shape)."""
-    url = body.get("mediaUrl")
+def validate_media_host(
+    body: dict[str, Any],
+    *,
+    field: str = "mediaUrl",
+    resolves_private: Collection[str] = (),
+    fetch_fails: Collection[str] = (),
+    status: int | None = None,
+) -> None:
+    """Refuse a media URL the server will not take (checked after the shape): a host that can
+    only be private, or one of `resolves_private` (a public-looking name the real API resolves
+    to a private address), with 422; one of `fetch_fails` (the file is behind a login, or
+    missing), with 400. `status` replaces both (the legacy API documents 400 only).
+
+    The messages and the 400 for a failed fetch are invented: the real answers are undocumented.
+    """
+    url = body.get(field)
     if not isinstance(url, str):
         return
     try:
         host = urlsplit(url).hostname
     except ValueError:
         host = None
-    if host is None or is_private_host(host):
+    if host is None or is_private_host(host) or host in resolves_private:
         raise ApiError(
-            422,
+            status or 422,
             "invalid_request",
-            "mediaUrl must point to a public host",
-            details=[issue("mediaUrl", "custom", "private or local hosts are not allowed")],
+            f"{field} must point to a public host",
+            details=[issue(field, "custom", "private or local hosts are not allowed")],
+        )
+    if host in fetch_fails:
+        raise ApiError(
+            status or 400,
+            "invalid_request",
+            f"Could not fetch the media at {field}",
+            details=[issue(field, "custom", "the media URL answered HTTP 401")],
         )
 
 

@@ -1,8 +1,10 @@
 """What both Blueticks clients share: one bounded HTTP call, and its outcome classified.
 
-2xx is sent; 429, 408 and 5xx are transient; other statuses are permanent (blueticks.md §B.6).
-A failure after the request may have reached the API is flagged `outcome_unknown`: a lost
-answer, and, for an API without idempotency, a 5xx that may come after the message was sent.
+2xx is sent; 429, 408 and 5xx are transient; other statuses are permanent (blueticks.md §B.6),
+except a refusal because no WhatsApp session is connected (`SessionDownError`): the message is
+fine and goes once the session is back. A failure after the request may have reached the API
+is flagged `outcome_unknown`: a lost answer, and, for an API without idempotency, a 5xx that
+may come after the message was sent.
 """
 
 from __future__ import annotations
@@ -20,11 +22,23 @@ from bridge.delivery.retry_after import parse_retry_after
 from bridge.errors import PermanentDeliveryError, TransientDeliveryError
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
+# What the API answers a send while no WhatsApp session is connected is undocumented (§B.8);
+# a 400/422 whose text says so is taken for it (the stand-in's: "No WhatsApp session is
+# connected"). Any other 400/422 stays a refusal of the message.
+SESSION_DOWN_STATUSES = frozenset({400, 422})
+_SESSION_DOWN_TEXT = re.compile(
+    r"not connected|disconnected|no (?:connected |active )?(?:whatsapp|session|engine)", re.I
+)
 # 5xx statuses that say the request was not handled (RFC 9110 §15.6.4): safe to send again.
 NOT_HANDLED_SERVER_STATUSES = frozenset({503})
 _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
 SNIPPET_CHARS = 160
+
+
+class SessionDownError(TransientDeliveryError):
+    """Blueticks refused a send because no WhatsApp session is connected: not the message's
+    fault, so no attempt of it; it waits for the session to come back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +166,10 @@ def raise_for_status(
             retry_after=retry_after,
             outcome_unknown=unknown,
         )
+    if response.status in SESSION_DOWN_STATUSES and _SESSION_DOWN_TEXT.search(
+        response.describe_error()
+    ):
+        raise SessionDownError(text, status=response.status, request_id=request_id)
     raise PermanentDeliveryError(text, status=response.status, request_id=request_id)
 
 

@@ -8,7 +8,9 @@ than 503 may come after the message went out, so its outcome is unknown and it i
 Sends the key both in the body (as the guide's example does) and as a Bearer header (as its
 text says), because which one the server honours is undocumented. With server.public_url and
 blueticks.callback_token set, each message names its own `callbackUrl`, whose token is derived
-from the notification id (bridge.delivery.callbacks.notification_token).
+from the notification id (bridge.delivery.callbacks.notification_token). A `fileUrl` the API
+refuses (400: it could not fetch it) is followed by the text with the image's link: a 400 means
+nothing was sent, so the text cannot repeat a message.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from yarl import URL
 from bridge.config.schema import BluetickConfig
 from bridge.delivery.blueticks_http import call_api, raise_for_status
 from bridge.delivery.callbacks import callback_path, notification_token
-from bridge.delivery.media_urls import media_url_allowed, text_with_link
+from bridge.delivery.media_urls import RefusedImages, send_image_or_link, text_with_link
 from bridge.delivery.sender import SendReceipt
 from bridge.errors import PermanentDeliveryError
 from bridge.model import Notification
@@ -61,6 +63,17 @@ def image_mime_type(url: str) -> str:
     return IMAGE_TYPES.get(suffix, DEFAULT_IMAGE_TYPE)
 
 
+def file_content(notification: Notification) -> dict[str, str]:
+    """The message with the image as its attachment (`fileUrl`, `mimeType`)."""
+    image = notification.image_url or ""
+    return {"message": notification.text, "fileUrl": image, "mimeType": image_mime_type(image)}
+
+
+def text_content(notification: Notification) -> dict[str, str]:
+    """The message with the image's link, if any, after the alert text."""
+    return {"message": text_with_link(notification.text, notification.image_url)}
+
+
 class LegacyBlueticksClient:
     """Sends through `POST {base_url}/messages`; any 2xx means accepted."""
 
@@ -80,6 +93,7 @@ class LegacyBlueticksClient:
         self._callback_token = callback_token or (lambda: config.callback_token)
         self._url = URL(config.base_url.rstrip("/") + "/messages")
         self._public_url = public_url.rstrip("/") if public_url else None
+        self._refused_images = RefusedImages()
 
     def callback_url(self, notification: Notification) -> str | None:
         """Where Blueticks reports this message's delivery status; None when not configured."""
@@ -98,14 +112,20 @@ class LegacyBlueticksClient:
                 f"{self.name}: {notification.phone} is a group or channel; the legacy API sends "
                 "only to phone numbers (set blueticks.api: v1)"
             )
+        return await send_image_or_link(
+            notification,
+            self._refused_images,
+            send_image=lambda: self._send(notification, file_content(notification), api_key),
+            send_text=lambda _instead: self._send(
+                notification, text_content(notification), api_key
+            ),
+        )
+
+    async def _send(
+        self, notification: Notification, content: dict[str, str], api_key: str
+    ) -> SendReceipt:
         to = legacy_recipient(notification.phone)
-        image = notification.image_url
-        body: dict[str, Any] = {"apiKey": api_key, "to": to, "message": notification.text}
-        if image and media_url_allowed(image):
-            body["fileUrl"] = image
-            body["mimeType"] = image_mime_type(image)
-        else:
-            body["message"] = text_with_link(notification.text, image)
+        body: dict[str, Any] = {"apiKey": api_key, "to": to} | content
         callback_url = self.callback_url(notification)
         if callback_url:
             body["callbackUrl"] = callback_url

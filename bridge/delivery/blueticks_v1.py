@@ -3,7 +3,9 @@ session check (`GET /v1/ping`) and webhook subscriptions (`/v1/webhooks`).
 
 Every send carries the notification's Idempotency-Key, so a retry after a lost response is
 answered with the original message instead of a second one (blueticks.md §B.5), and its id as
-`secret`, so a delivery callback correlates even when it lacks the message id (§C.4).
+`secret`, so a delivery callback correlates even when it lacks the message id (§C.4). An image
+Blueticks refuses (it fetches media itself) is sent again as text with its link, under a key
+of its own (`bridge.delivery.media_urls`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ from yarl import URL
 
 from bridge.config.schema import BluetickConfig
 from bridge.delivery.blueticks_http import ApiResponse, call_api, raise_for_status
-from bridge.delivery.media_urls import media_url_allowed, text_with_link
+from bridge.delivery.media_urls import (
+    RefusedImages,
+    media_url_allowed,
+    send_image_or_link,
+    text_fallback_key,
+    text_with_link,
+)
 from bridge.delivery.sender import SendReceipt
 from bridge.errors import PermanentDeliveryError
 from bridge.model import Notification
@@ -33,7 +41,12 @@ def message_body(notification: Notification) -> dict[str, Any]:
     image = notification.image_url
     if image and media_url_allowed(image):
         return {"type": "media", "mediaUrl": image, "text": notification.text}
-    return {"type": "text", "text": text_with_link(notification.text, image)}
+    return text_body(notification)
+
+
+def text_body(notification: Notification) -> dict[str, Any]:
+    """The text with the image's link, if any: for an image the API cannot (or did not) take."""
+    return {"type": "text", "text": text_with_link(notification.text, notification.image_url)}
 
 
 class V1BlueticksClient:
@@ -45,6 +58,7 @@ class V1BlueticksClient:
         self._session = session
         self._config = config
         self._base = config.base_url.rstrip("/")
+        self._refused_images = RefusedImages()
 
     def _api_key(self) -> str:
         api_key = self._config.api_key.get_secret_value() if self._config.api_key else ""
@@ -58,13 +72,29 @@ class V1BlueticksClient:
         return URL(f"{self._base}/v1/scheduled-messages/{path}", encoded=True)
 
     async def send(self, notification: Notification) -> SendReceipt:
+        key = notification.idempotency_key
+
+        async def send_text(instead_of_image: bool) -> SendReceipt:
+            text_key = text_fallback_key(key) if instead_of_image else key
+            return await self._send(notification, text_body(notification), text_key)
+
+        return await send_image_or_link(
+            notification,
+            self._refused_images,
+            send_image=lambda: self._send(notification, message_body(notification), key),
+            send_text=send_text,
+        )
+
+    async def _send(
+        self, notification: Notification, body: dict[str, Any], idempotency_key: str
+    ) -> SendReceipt:
         api_key = self._api_key()
         headers = {
             "Authorization": f"Bearer {api_key}",
             "Accept": "application/json",
-            "Idempotency-Key": notification.idempotency_key,
+            "Idempotency-Key": idempotency_key,
         }
-        body = message_body(notification) | {"secret": notification.id}
+        body = body | {"secret": notification.id}
         response = await self._call("POST", self.message_url(notification.phone), headers, body)
         reason = CONFLICT_REASON if response.status == 409 else None
         raise_for_status(response, api_name=self.name, secret=api_key, reason=reason)

@@ -34,12 +34,14 @@ KEY_REFUSALS = {
 
 @dataclass(frozen=True, slots=True)
 class SendReceipt:
-    """What the API said when it accepted a message."""
+    """What the API said when it accepted a message; `image_refused_status`: the HTTP status
+    it refused the image with first, when the text then went alone, with the image's link."""
 
     provider_id: str | None
     status: str | None
     request_id: str | None
     http_status: int
+    image_refused_status: int | None = None
 
 
 class Sender(Protocol):

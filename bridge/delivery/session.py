@@ -8,6 +8,11 @@ empty `whatsappConnections` means none is connected, blueticks.md §B.8), and th
 ignored. The legacy API cannot tell, so the state stays "unknown" there unless events arrive.
 The output is the alertbridge_whatsapp_session_up gauge, the readiness detail and a loud log
 line on disconnect. A ping that succeeds also tells that Blueticks accepts the API key.
+
+While the session is known to be down the outbox worker sends nothing (`holds_sends`): a
+message sent then is refused, or kept by Blueticks though nothing is delivered. "Known" means
+seen recently: a state no ping or event has confirmed for a while no longer holds sends, so a
+lost `session.connected` event or failing pings cannot stop sending for good.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import asyncio
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from typing import Literal
 
 import structlog
@@ -29,13 +35,20 @@ log = structlog.get_logger("alertbridge.session")
 SessionState = Literal["connected", "disconnected", "unknown"]
 DISCONNECTED_MESSAGE = (
     "Blueticks reports no connected WhatsApp session: notifications are still accepted and "
-    "queued, but WhatsApp will not deliver them until the session is reconnected (open WhatsApp "
-    "Web with the Blueticks extension, or reconnect the engine in the Blueticks dashboard)"
+    "queued, and wait in the outbox until the session is reconnected (open WhatsApp Web with "
+    "the Blueticks extension, or reconnect the engine in the Blueticks dashboard)"
 )
 # A ping's time is this machine's; an event's is Blueticks'. An event this much older than a
 # ping happened before the state the ping saw (allowing for clocks that differ by as much);
 # retried deliveries come a minute or more late, so they fall well outside it.
 CLOCK_MARGIN = 30.0
+# A disconnect seen by polling holds sends for this many ping intervals after it was last seen
+# (a failing ping does not confirm it); one seen only by an event or a refused send, for
+# UNCONFIRMED_HOLD seconds: sends are then tried again, and a refused one says it once more.
+POLLED_HOLD_INTERVALS = 3
+UNCONFIRMED_HOLD = 60.0
+
+SessionListener = Callable[[SessionState], None]
 
 
 class SessionMonitor:
@@ -54,6 +67,34 @@ class SessionMonitor:
         # The last failed ping, cleared by the next observation.
         self.last_error: str | None = None
         self._task: asyncio.Task[None] | None = None
+        self._listeners: list[SessionListener] = []
+        self._lapse_logged = False  # the current disconnect no longer holds sends: said once
+
+    def on_change(self, listener: SessionListener) -> None:
+        """Call `listener` with the new state whenever it changes (the worker wakes on it)."""
+        self._listeners.append(listener)
+
+    def holds_sends(self) -> bool:
+        """Whether sends wait: the session is down, and that was seen recently enough to trust."""
+        if self.state != "disconnected" or self.observed_at is None:
+            return False
+        if time.time() < self.observed_at + self.hold_for:
+            return True
+        if not self._lapse_logged:
+            self._lapse_logged = True
+            log.warning(
+                "whatsapp.session_unconfirmed",
+                seen_at=self.observed_at,
+                last_error=self.last_error,
+                message="the disconnect was not seen again: sending resumes (a send refused "
+                "for want of a session stops it again)",
+            )
+        return False
+
+    @property
+    def hold_for(self) -> float:
+        """How long after it was last seen a disconnect still holds sends."""
+        return POLLED_HOLD_INTERVALS * self.interval if self.polling else UNCONFIRMED_HOLD
 
     def observe(self, connected: bool, *, via: str, at: float | None = None) -> bool:
         """Record what a ping or a session event said; log loudly on the way down.
@@ -70,6 +111,7 @@ class SessionMonitor:
         self.state = "connected" if connected else "disconnected"
         self.observed_at = now
         self.last_error = None
+        self._lapse_logged = False
         self.metrics.whatsapp_session_up.set(1 if connected else 0)
         if self.state == previous:
             return True
@@ -77,6 +119,8 @@ class SessionMonitor:
             log.info("whatsapp.session_connected", via=via, previous=previous)
         else:
             log.error("whatsapp.session_disconnected", via=via, message=DISCONNECTED_MESSAGE)
+        for listener in self._listeners:
+            listener(self.state)
         return True
 
     async def check(self, sender: Sender) -> bool:

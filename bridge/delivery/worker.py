@@ -4,7 +4,10 @@ Each recipient phone is a lane: at most one send in flight per phone, in order, 
 token bucket allows, so one paced recipient never holds up another. A lane whose bucket is empty
 has its pending backlog merged into one digest before more of it is claimed. A message Blueticks
 refuses with 429 waits at the head of its lane (not a failed attempt: it was not taken), and a
-Retry-After pauses every lane, since the limit is the account's.
+Retry-After pauses every lane, since the limit is the account's. While the WhatsApp session is
+down (`SessionMonitor.holds_sends`) nothing is claimed or sent: the backlog waits, pending, and
+goes (digested where it is long) once the session is back; a send Blueticks refuses for want of
+a session waits at the head of its lane the same way, no attempt counted.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ import structlog
 
 from bridge.config.schema import BluetickConfig, PacingConfig
 from bridge.delivery.backlog_digests import BacklogDigester
+from bridge.delivery.blueticks_http import SessionDownError
 from bridge.delivery.outcome_writes import PendingOutcomeWrites
 from bridge.delivery.pacing import Pacer
 from bridge.delivery.retry_policy import DeadLetter, RetryPolicy, in_progress_conflict
 from bridge.delivery.sender import NO_API_KEY, ApiKeyStatus, Sender
+from bridge.delivery.session import SessionMonitor, SessionState
 from bridge.errors import PermanentDeliveryError, StoreUnavailable, TransientDeliveryError
 from bridge.logs import first_fingerprints
 from bridge.metrics import Metrics
@@ -56,6 +61,7 @@ class OutboxWorker:
         clock: Clock = time.time,
         key_status: ApiKeyStatus | None = None,
         max_length: Callable[[], int] | None = None,
+        session: SessionMonitor | None = None,
     ) -> None:
         self.store = store
         self.sender = sender
@@ -102,6 +108,10 @@ class OutboxWorker:
         # Outcomes the store refused to record (it was unavailable): tried again every
         # idle_poll, so a sent message is not sent again once the store is back.
         self._unrecorded = PendingOutcomeWrites(clock, idle_poll)
+        # The WhatsApp session (the app's monitor, pinged and told of session events; else one
+        # of its own, told only by refused sends): while it is down, nothing is sent.
+        self.session = session or SessionMonitor(metrics, interval=0.0)
+        self.session.on_change(self._session_changed)
 
     def wake(self, phones: Collection[str] | None = None) -> None:
         """Tell the worker new notifications are due now, for `phones` (None: any phone).
@@ -114,6 +124,11 @@ class OutboxWorker:
             return
         self._claim_wanted = True
         self._wakeup.set()
+
+    def _session_changed(self, state: SessionState) -> None:
+        if state != "disconnected":
+            self._claim_wanted = True
+            self._wakeup.set()
 
     def _excluded(self, phone: str) -> bool:
         """Whether `_claim` would leave this phone out now."""
@@ -205,6 +220,8 @@ class OutboxWorker:
         """Claim only what could go soon: free send slots, global tokens, room to hold."""
         if self.key_status.refused_with == NO_API_KEY:
             return [], 0  # every send would fail: they wait, pending, for a key and a restart
+        if self.session.holds_sends():  # asked every round: an unconfirmed disconnect lets go
+            return [], 0  # they wait, pending (where digests fold a long backlog)
         global_tokens = self.pacer.global_tokens(now)
         if global_tokens < 1:
             # A pause was counted as a retry_after wait when Blueticks asked for it.
@@ -232,6 +249,8 @@ class OutboxWorker:
 
     def _dispatch(self, now: float) -> None:
         """Start a send for every lane whose phone is idle and whose buckets allow it."""
+        if self.session.holds_sends():
+            return
         lanes = sorted(self._lanes.items(), key=lambda item: item[1][0].created_at)
         for phone, lane in lanes:
             if len(self._inflight) >= self.concurrency:
@@ -260,12 +279,14 @@ class OutboxWorker:
     def _next_wake(self, now: float) -> float:
         """Seconds until a held notification's bucket allows it (idle_poll at most)."""
         waits = [self.idle_poll, self._retry_due - now, self._unrecorded.next_retry_at - now]
-        waits.extend(until - now for until in self._held_until.values())
         if self._global_blocked:
             waits.append(self.pacer.global_wait(now))
-        for phone in self._lanes:
-            if phone not in self._busy:
-                waits.append(self.pacer.check(phone, now).wait)
+        # Lanes held for the session go when it is back (`_session_changed`), or at a poll.
+        if not self.session.holds_sends():
+            waits.extend(until - now for until in self._held_until.values())
+            for phone in self._lanes:
+                if phone not in self._busy:
+                    waits.append(self.pacer.check(phone, now).wait)
         # A paced phone's backlog waits in the outbox: claim it once its bucket refills.
         waits.extend(self.pacer.recipient_wait(phone, now) for phone in self._digests.watched)
         return max(0.001, min(waits))
@@ -308,6 +329,11 @@ class OutboxWorker:
                 self.key_status.refused(exc.status)
             await self._dead(n, str(exc), exc.request_id)
             return
+        except SessionDownError as exc:
+            self._count_response(exc.status)
+            self.metrics.send_attempts.labels("transient").inc()
+            self._hold_for_session(n, exc)
+            return
         except TransientDeliveryError as exc:
             self._count_response(exc.status)
             self.metrics.send_attempts.labels("transient").inc()
@@ -318,6 +344,8 @@ class OutboxWorker:
             return
         now = self.clock()
         self._forget(n)
+        if receipt.image_refused_status is not None:  # the image, before its link went
+            self._count_response(receipt.image_refused_status)
         self._count_response(receipt.http_status)
         self.metrics.send_attempts.labels("sent").inc()
         self.metrics.notifications.labels(n.route, "sent").inc()
@@ -396,6 +424,21 @@ class OutboxWorker:
             refusals=refusals,
             delay=round(hold.delay, 3),
             retry_after=exc.retry_after,
+            blueticks_request_id=exc.request_id,
+        )
+
+    def _hold_for_session(self, n: Notification, exc: SessionDownError) -> None:
+        """Refused for want of a WhatsApp session: it waits, still claimed and no attempt
+        counted, at the head of its lane, and nothing is sent until the session is back."""
+        self.session.observe(False, via="send")
+        self._lanes.setdefault(n.phone, deque()).appendleft(n)
+        self.metrics.notifications.labels(n.route, "retried").inc()
+        log.warning(
+            "notification.waiting_for_whatsapp_session",
+            notification=n.id,
+            route=n.route,
+            recipient=n.recipient,
+            error=str(exc),
             blueticks_request_id=exc.request_id,
         )
 
