@@ -3,6 +3,9 @@
 In-process: `async with run_standin() as standin:` gives `.url` and `.state`. As a process (crash
 tests): `python tests/blueticks_standin.py --port N`, controlled through the `/_standin/*` routes.
 
+This module holds the routes and runs the app; what they share (envelopes, auth, the call log,
+faults) is in blueticks_standin_http, and the state tests drive in blueticks_standin_state.
+
 Legacy `/messages` (§A, §E.12): its response body and the body it POSTs to a message's
 `callbackUrl` are INVENTED, since the real shapes are undocumented (§A.2).
 """
@@ -12,19 +15,37 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import secrets
 import signal
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
 from aiohttp import web
-from blueticks_standin_faults import Fault, FaultQueue, Handler, perform_fault
+from blueticks_standin_faults import Fault
+from blueticks_standin_http import (
+    CONTROL_PREFIX,
+    STATE,
+    WEBHOOK_HTTP,
+    api_middleware,
+    authenticate,
+    check_media_host,
+    json_object,
+    new_id,
+    ok,
+    ok_raw,
+)
 from blueticks_standin_legacy_callbacks import call_legacy_callback
+from blueticks_standin_state import (
+    ALL_SCOPES,
+    DEFAULT_API_KEY,
+    CallRecord,
+    IdempotencyRecord,
+    StandinState,
+    StoredMessage,
+)
 from blueticks_standin_validation import (
     E164,
     ApiError,
@@ -33,13 +54,11 @@ from blueticks_standin_validation import (
     page_query,
     validate_chat_id,
     validate_idempotency_key,
-    validate_media_host,
     validate_send_body,
 )
 from blueticks_standin_webhooks import (
     ENGINE_ID,
     WebhookDelivery,
-    WebhookSigning,
     WebhookSubscription,
     deliver_events,
     iso_now,
@@ -49,231 +68,18 @@ from blueticks_standin_webhooks import (
     step_message,
 )
 
-DEFAULT_API_KEY = "bt_live_standin_0123456789abcdef"
-ALL_SCOPES = frozenset(
-    {
-        "messages:write",
-        "messages:read",
-        "chats:read",
-        "groups:read",
-        "webhooks:read",
-        "webhooks:write",
-        "engines:read",
-        "account:read",
-    }
-)
+# What tests import from here (the state's classes are defined in blueticks_standin_state).
+__all__ = [
+    "DEFAULT_API_KEY",
+    "CallRecord",
+    "RunningStandin",
+    "StandinState",
+    "StoredMessage",
+    "create_standin",
+    "run_standin",
+]
+
 ACCOUNT_ID = "6a380a8258bece30b4851111"
-CONTROL_PREFIX = "/_standin"
-
-
-@dataclass(slots=True)
-class CallRecord:
-    """One request the API received, before any fault or check applied."""
-
-    method: str
-    path: str  # decoded
-    raw_path: str  # as sent, e.g. with %2B
-    headers: dict[str, str]
-    json: Any
-    body: bytes
-    at: float
-    request_id: str  # the X-Request-Id the stand-in answered (or would have) with
-
-
-@dataclass(slots=True)
-class StoredMessage:
-    """A message the stand-in accepted; `data` is its ScheduledMessage as the API reports it."""
-
-    id: str
-    api: Literal["v1", "legacy"]
-    chat_id: str
-    request: dict[str, Any]
-    data: dict[str, Any]
-
-
-@dataclass(slots=True)
-class IdempotencyRecord:
-    fingerprint: str
-    data_json: bytes
-    at: float
-
-
-@dataclass
-class StandinState:
-    """Everything a test sets up or reads back; mutate it freely between calls."""
-
-    api_keys: dict[str, frozenset[str]] = field(
-        default_factory=lambda: {DEFAULT_API_KEY: ALL_SCOPES}
-    )
-    request_id_field: Literal["requestId", "request_id"] = "requestId"
-    conflict_status: int = 409
-    conflict_code: str = "conflict"  # invented: the real 409 code is undocumented (§B.5)
-    idempotency_ttl: float = 86_400.0
-    session_connected: bool = True
-    # What a send gets while no session is connected (undocumented, §B.8): kept pending, or 422.
-    disconnected_sends: Literal["hold", "error"] = "hold"
-    # Media hosts the real API refuses (it resolves the host and fetches the file, §B.3): names
-    # that resolve to a private address (422) and files it cannot fetch, e.g. behind a login
-    # (400). The legacy API answers 400 for both. Invented answers: they are undocumented.
-    private_media_hosts: set[str] = field(default_factory=set)
-    unfetchable_media_hosts: set[str] = field(default_factory=set)
-    faults: FaultQueue = field(default_factory=FaultQueue)
-    calls: list[CallRecord] = field(default_factory=list)
-    messages: list[StoredMessage] = field(default_factory=list)
-    idempotency: dict[tuple[str, str], IdempotencyRecord] = field(default_factory=dict)
-    webhooks: dict[str, WebhookSubscription] = field(default_factory=dict)
-    webhook_deliveries: list[WebhookDelivery] = field(default_factory=list)
-    legacy_callbacks: list[WebhookDelivery] = field(default_factory=list)  # to callbackUrl
-    webhook_signing: WebhookSigning | None = None
-    webhook_duplicates: bool = False
-    webhook_reverse_order: bool = False
-    webhook_timeout: float = 10.0
-    webhook_retry_delays: tuple[float, ...] = ()  # e.g. (60, 300, ...) compressed for tests
-    message_event_data: Callable[[dict[str, Any]], dict[str, Any]] = lambda data: data
-    clock: Callable[[], float] = time.time
-    closing: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
-    _changed: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
-
-    def rate_limit(self, calls: int, retry_after: str | None = "1") -> None:
-        """The next `calls` API calls get 429 rate_limited with this Retry-After."""
-        self.faults.push(Fault.error(429, retry_after=retry_after), times=calls)
-
-    def message(self, message_id: str) -> StoredMessage:
-        for message in self.messages:
-            if message.id == message_id:
-                return message
-        raise KeyError(message_id)
-
-    def changed(self) -> None:
-        """Wake every waiter; each re-checks its condition."""
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    async def wait_for_messages(self, count: int, timeout: float = 5.0) -> list[StoredMessage]:
-        """Wait until at least `count` messages were accepted; TimeoutError after `timeout`."""
-        await self._wait_until(lambda: len(self.messages) >= count, timeout)
-        return list(self.messages)
-
-    async def wait_for_calls(self, count: int, timeout: float = 5.0) -> list[CallRecord]:
-        await self._wait_until(lambda: len(self.calls) >= count, timeout)
-        return list(self.calls)
-
-    async def _wait_until(self, condition: Callable[[], bool], timeout: float) -> None:
-        async with asyncio.timeout(timeout):
-            while not condition():
-                await self._changed.wait()
-
-
-STATE = web.AppKey("standin_state", StandinState)
-WEBHOOK_HTTP = web.AppKey("standin_webhook_http", aiohttp.ClientSession)
-REQUEST_ID = web.RequestKey("standin_request_id", str)
-
-
-def ok(data: Any, status: int = 200) -> web.Response:
-    return web.json_response({"success": True, "data": data}, status=status)
-
-
-def ok_raw(data_json: bytes, status: int) -> web.Response:
-    """A success envelope around already-serialised data, so replays are byte-identical."""
-    body = b'{"success":true,"data":' + data_json + b"}"
-    return web.Response(body=body, status=status, content_type="application/json")
-
-
-def error_response(request: web.Request, error: ApiError) -> web.Response:
-    state = request.app[STATE]
-    payload: dict[str, Any] = {"code": error.code, "message": error.message}
-    payload[state.request_id_field] = request[REQUEST_ID]
-    if error.details:
-        payload["details"] = error.details
-    body = {"success": False, "error": payload}
-    return web.json_response(body, status=error.status, headers=error.headers)
-
-
-@web.middleware
-async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Request ids, the call log, scripted faults and error envelopes, for every API route."""
-    state = request.app[STATE]
-    request[REQUEST_ID] = f"req_{secrets.token_hex(8)}"
-    fault = None
-    if not request.path.startswith(CONTROL_PREFIX):
-        await _log_call(state, request)
-        fault = state.faults.take(request.method, request.path)
-    try:
-        if fault is not None:
-            response = await perform_fault(fault, request, handler, state.closing)
-        else:
-            response = await handler(request)
-    except ApiError as exc:
-        response = error_response(request, exc)
-    except web.HTTPNotFound:
-        response = error_response(request, ApiError(404, "not_found", "No such route"))
-    except web.HTTPMethodNotAllowed:
-        response = error_response(request, ApiError(405, "invalid_request", "Method not allowed"))
-    response.headers["X-Request-Id"] = request[REQUEST_ID]
-    return response
-
-
-async def _log_call(state: StandinState, request: web.Request) -> None:
-    body = await request.read()
-    try:
-        parsed = json.loads(body) if body else None
-    except ValueError:
-        parsed = None
-    headers = dict(request.headers)
-    state.calls.append(
-        CallRecord(
-            request.method,
-            request.path,
-            request.raw_path,
-            headers,
-            parsed,
-            body,
-            time.time(),
-            request[REQUEST_ID],
-        )
-    )
-    state.changed()
-
-
-def authenticate(request: web.Request, scope: str | None, body_key: Any = None) -> str:
-    """The API key of the call (Bearer, or the legacy body `apiKey`), checked for `scope`."""
-    state = request.app[STATE]
-    header = request.headers.get("Authorization", "")
-    key = body_key if isinstance(body_key, str) and body_key else None
-    if key is None and header.startswith("Bearer "):
-        key = header.removeprefix("Bearer ").strip()
-    if key is None or key not in state.api_keys:
-        raise ApiError(401, "authentication_required", "Missing or invalid API key")
-    if scope is not None and scope not in state.api_keys[key]:
-        raise ApiError(403, "permission_denied", f"This API key lacks the {scope} scope")
-    return key
-
-
-async def json_object(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise invalid_request("Body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise invalid_request("Body must be a JSON object")
-    return body
-
-
-def check_media_host(
-    state: StandinState, body: dict[str, Any], field: str, status: int | None = None
-) -> None:
-    """Refuse the body's media URL as the real API would, with the state's refused hosts."""
-    validate_media_host(
-        body,
-        field=field,
-        resolves_private=state.private_media_hosts,
-        fetch_fails=state.unfetchable_media_hosts,
-        status=status,
-    )
-
-
-def new_id() -> str:
-    return secrets.token_hex(12)
 
 
 async def create_legacy_message(request: web.Request) -> web.Response:

@@ -1,37 +1,36 @@
 """The outbox worker: claims due notifications, paces them, sends them, records what happened.
 
-Each recipient phone is a lane: at most one send in flight per phone, in order, at the pace its
-token bucket allows, so one paced recipient never holds up another. A lane whose bucket is empty
-has its pending backlog merged into one digest before more of it is claimed. A message Blueticks
-refuses with 429 waits at the head of its lane (not a failed attempt: it was not taken), and a
-Retry-After pauses every lane, since the limit is the account's. While the WhatsApp session is
-down (`SessionMonitor.holds_sends`) nothing is claimed or sent: the backlog waits, pending, and
-goes (digested where it is long) once the session is back; a send Blueticks refuses for want of
-a session waits at the head of its lane the same way, no attempt counted.
+Each recipient phone is a lane (`PhoneLanes`): one send in flight per phone, in order, at its own
+pace. A lane whose bucket is empty has its pending backlog merged into one digest before more of
+it is claimed. A message Blueticks refuses with 429 waits at the head of its lane (not a failed
+attempt: it was not taken), and a Retry-After pauses every lane, since the limit is the
+account's. While the WhatsApp session is down (`SessionMonitor.holds_sends`) nothing is claimed
+or sent: the backlog waits, pending, and goes (digested where it is long) once the session is
+back; a send Blueticks refuses for want of a session waits at the head of its lane the same way,
+no attempt counted. How each attempt ended is recorded by `AttemptOutcomes`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import math
 import time
-from collections import deque
 from collections.abc import Callable, Collection
 
 import structlog
 
 from bridge.config.schema import BluetickConfig, PacingConfig
+from bridge.delivery.attempt_outcomes import AttemptOutcomes
 from bridge.delivery.backlog_digests import BacklogDigester
 from bridge.delivery.blueticks_http import SessionDownError
+from bridge.delivery.lanes import PhoneLanes
 from bridge.delivery.outcome_writes import PendingOutcomeWrites
 from bridge.delivery.pacing import Pacer
 from bridge.delivery.retry_policy import DeadLetter, RetryPolicy, in_progress_conflict
 from bridge.delivery.sender import NO_API_KEY, ApiKeyStatus, Sender
 from bridge.delivery.session import SessionMonitor, SessionState
 from bridge.errors import PermanentDeliveryError, StoreUnavailable, TransientDeliveryError
-from bridge.logs import first_fingerprints
 from bridge.metrics import Metrics
 from bridge.model import Notification
 from bridge.store.base import Store
@@ -70,17 +69,11 @@ class OutboxWorker:
         self.retry_policy = RetryPolicy(config)
         self.pacing = pacing or PacingConfig()
         self.concurrency = concurrency
-        self.batch = batch
         self.idle_poll = idle_poll
         self.depth_interval = depth_interval
-        self.max_held = max_held
         self.clock = clock
         self.pacer = Pacer(self.pacing, clock())
-        # Claimed (state 'sending') but not yet sent: waiting for their lane or their bucket.
-        self._lanes: dict[str, deque[Notification]] = {}
-        self._busy: set[str] = set()  # phones with a send in flight
-        self._waits_counted: set[str] = set()  # held notifications already counted as a wait
-        self._global_blocked = False
+        self._lanes = PhoneLanes(store, metrics, self.pacer, batch=batch, max_held=max_held)
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
@@ -94,9 +87,7 @@ class OutboxWorker:
         # Refused after a 401/403 (every later message would fail the same way), until a send
         # (or, for a 401, a ping) goes through.
         self.key_status = key_status or ApiKeyStatus(metrics)
-        # Phones whose lane head was refused with 429 -> when it may go again; and how many
-        # 429s each such notification got in a row (its backoff).
-        self._held_until: dict[str, float] = {}
+        # How many 429s each notification held at the head of its lane got in a row (backoff).
         self._rate_limited: dict[str, int] = {}
         # Notifications whose last attempt's outcome is unknown (no answer): a 409 then means
         # that attempt may still be in progress at Blueticks, not a different body.
@@ -108,6 +99,7 @@ class OutboxWorker:
         # Outcomes the store refused to record (it was unavailable): tried again every
         # idle_poll, so a sent message is not sent again once the store is back.
         self._unrecorded = PendingOutcomeWrites(clock, idle_poll)
+        self._outcomes = AttemptOutcomes(store, metrics, self._unrecorded, clock)
         # The WhatsApp session (the app's monitor, pinged and told of session events; else one
         # of its own, told only by refused sends): while it is down, nothing is sent.
         self.session = session or SessionMonitor(metrics, interval=0.0)
@@ -120,8 +112,10 @@ class OutboxWorker:
         claimed anyway (a send in flight, one already waiting, or an empty bucket), a round
         would only scan the backlog again: the worker is left asleep. What frees such a phone
         wakes it anyway: the send finishing, or the bucket refilling (`_next_wake`)."""
-        if phones is not None and all(self._excluded(phone) for phone in phones):
-            return
+        if phones is not None:
+            now = self.clock()
+            if all(self._lanes.excluded(phone, now) for phone in phones):
+                return
         self._claim_wanted = True
         self._wakeup.set()
 
@@ -130,17 +124,9 @@ class OutboxWorker:
             self._claim_wanted = True
             self._wakeup.set()
 
-    def _excluded(self, phone: str) -> bool:
-        """Whether `_claim` would leave this phone out now."""
-        return (
-            phone in self._lanes
-            or phone in self._busy
-            or self.pacer.recipient_wait(phone, self.clock()) > 0
-        )
-
     @property
     def held(self) -> int:
-        return sum(len(lane) for lane in self._lanes.values())
+        return self._lanes.held
 
     async def start(self) -> None:
         requeued = await self.store.requeue_inflight()
@@ -177,9 +163,7 @@ class OutboxWorker:
             for n in self._cut_off:
                 await self._dead(n, cut_off.reason, None)
         self._cut_off.clear()
-        held = self.held
-        self._lanes.clear()
-        self._held_until.clear()
+        held = self._lanes.let_go()
         self._rate_limited.clear()
         returned = 0
         if await self._unrecorded.flush_before_stop(self.clock()):
@@ -204,8 +188,6 @@ class OutboxWorker:
                     claimed, limit = await self._claim(now)
             except StoreUnavailable as exc:
                 log.error("outbox.claim_failed", error=str(exc))
-            for notification in claimed:
-                self._lanes.setdefault(notification.phone, deque()).append(notification)
             self._dispatch(self.clock())
             await self._refresh_depth_now_and_then()
             if claimed and len(claimed) >= limit:
@@ -217,60 +199,23 @@ class OutboxWorker:
                 self._claim_wanted = True  # a retry came due, a bucket refilled, or a poll
 
     async def _claim(self, now: float) -> tuple[list[Notification], int]:
-        """Claim only what could go soon: free send slots, global tokens, room to hold."""
+        """Claim into the lanes what could go soon (`PhoneLanes.claim`), if anything may go."""
         if self.key_status.refused_with == NO_API_KEY:
             return [], 0  # every send would fail: they wait, pending, for a key and a restart
         if self.session.holds_sends():  # asked every round: an unconfirmed disconnect lets go
             return [], 0  # they wait, pending (where digests fold a long backlog)
-        global_tokens = self.pacer.global_tokens(now)
-        if global_tokens < 1:
-            # A pause was counted as a retry_after wait when Blueticks asked for it.
-            if not self._global_blocked and now >= self.pacer.paused_until:
-                self.metrics.rate_limit_waits.labels("global").inc()
-            self._global_blocked = True
-            return [], 0
-        self._global_blocked = False
-        limit = min(
-            self.batch,
-            self.concurrency - len(self._inflight),
-            global_tokens,
-            self.max_held - self.held,
-        )
-        if limit < 1:
-            return [], 0
-        # A phone with a notification already waiting (or being sent), or whose bucket is
-        # empty, gets nothing more claimed: its backlog stays in the outbox, in order, where a
-        # digest can merge it, instead of piling up in memory. Any other phone's bucket lets
-        # one go now: one is claimed, and the next once it is sent (every send ends with a
-        # claim), so nothing waits in a lane for its bucket to refill, out of the digest's
-        # reach, while newer alerts wait behind it.
-        exclude = set(self._lanes) | self._busy | set(self.pacer.paced_recipients(now))
-        return await self.store.claim_due(now, limit, exclude, per_phone=1), limit
+        return await self._lanes.claim(now, self.concurrency - len(self._inflight))
 
     def _dispatch(self, now: float) -> None:
         """Start a send for every lane whose phone is idle and whose buckets allow it."""
         if self.session.holds_sends():
             return
-        lanes = sorted(self._lanes.items(), key=lambda item: item[1][0].created_at)
-        for phone, lane in lanes:
+        for phone in self._lanes.oldest_first():
             if len(self._inflight) >= self.concurrency:
                 return
-            if phone in self._busy or self._held_until.get(phone, now) > now:
+            head = self._lanes.take_ready(phone, now)
+            if head is None:
                 continue
-            decision = self.pacer.check(phone, now)
-            head = lane[0]
-            if not decision.ready:
-                if decision.scope is not None and head.id not in self._waits_counted:
-                    self._waits_counted.add(head.id)
-                    self.metrics.rate_limit_waits.labels(decision.scope).inc()
-                continue
-            lane.popleft()
-            if not lane:
-                del self._lanes[phone]
-            self._held_until.pop(phone, None)
-            self._waits_counted.discard(head.id)
-            self.pacer.take(phone, now)
-            self._busy.add(phone)
             task = asyncio.create_task(self._deliver(head), name=f"send-{head.id}")
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
@@ -279,14 +224,11 @@ class OutboxWorker:
     def _next_wake(self, now: float) -> float:
         """Seconds until a held notification's bucket allows it (idle_poll at most)."""
         waits = [self.idle_poll, self._retry_due - now, self._unrecorded.next_retry_at - now]
-        if self._global_blocked:
+        if self._lanes.global_blocked:
             waits.append(self.pacer.global_wait(now))
         # Lanes held for the session go when it is back (`_session_changed`), or at a poll.
         if not self.session.holds_sends():
-            waits.extend(until - now for until in self._held_until.values())
-            for phone in self._lanes:
-                if phone not in self._busy:
-                    waits.append(self.pacer.check(phone, now).wait)
+            waits.extend(self._lanes.waits(now))
         # A paced phone's backlog waits in the outbox: claim it once its bucket refills.
         waits.extend(self.pacer.recipient_wait(phone, now) for phone in self._digests.watched)
         return max(0.001, min(waits))
@@ -305,7 +247,7 @@ class OutboxWorker:
                     n.id, error="internal error", next_attempt_at=self.clock() + self.idle_poll
                 )
         finally:
-            self._busy.discard(n.phone)
+            self._lanes.finished(n.phone)
             self._claim_wanted = True  # the phone's next notification can be claimed now
             self._wakeup.set()
 
@@ -317,7 +259,7 @@ class OutboxWorker:
             self._cut_off.append(n)  # by stop(), at the grace deadline
             raise
         except PermanentDeliveryError as exc:
-            self._count_response(exc.status)
+            self._outcomes.response(exc.status)
             unknown = n.id in self._outcome_unknown
             in_progress = in_progress_conflict(exc, previous_outcome_unknown=unknown)
             if in_progress is not None:
@@ -330,12 +272,12 @@ class OutboxWorker:
             await self._dead(n, str(exc), exc.request_id)
             return
         except SessionDownError as exc:
-            self._count_response(exc.status)
+            self._outcomes.response(exc.status)
             self.metrics.send_attempts.labels("transient").inc()
             self._hold_for_session(n, exc)
             return
         except TransientDeliveryError as exc:
-            self._count_response(exc.status)
+            self._outcomes.response(exc.status)
             self.metrics.send_attempts.labels("transient").inc()
             if exc.status == 429:
                 self._hold_rate_limited(n, exc)
@@ -344,34 +286,8 @@ class OutboxWorker:
             return
         now = self.clock()
         self._forget(n)
-        if receipt.image_refused_status is not None:  # the image, before its link went
-            self._count_response(receipt.image_refused_status)
-        self._count_response(receipt.http_status)
-        self.metrics.send_attempts.labels("sent").inc()
-        self.metrics.notifications.labels(n.route, "sent").inc()
-        self.metrics.delivery_latency.observe(max(0.0, now - n.created_at))
         self.key_status.sent()
-        await self._unrecorded.record(
-            n.id,
-            functools.partial(
-                self.store.mark_sent,
-                n.id,
-                now=now,
-                provider_id=receipt.provider_id,
-                provider_status=receipt.status,
-            ),
-        )
-        log.info(
-            "notification.sent",
-            notification=n.id,
-            route=n.route,
-            recipient=n.recipient,
-            fingerprints=first_fingerprints(n.event_keys),
-            alerts=len(n.event_keys),
-            attempt=attempt,
-            provider_id=receipt.provider_id,
-            blueticks_request_id=receipt.request_id,
-        )
+        await self._outcomes.sent(n, attempt, receipt, now)
 
     async def _transient(self, n: Notification, attempt: int, exc: TransientDeliveryError) -> None:
         self._rate_limited.pop(n.id, None)
@@ -385,25 +301,8 @@ class OutboxWorker:
             return
         if exc.retry_after is not None:
             self.metrics.rate_limit_waits.labels("retry_after").inc()
-        due = self.clock() + decision.delay
-        await self._unrecorded.record(
-            n.id,
-            functools.partial(self.store.mark_retry, n.id, error=str(exc), next_attempt_at=due),
-        )
+        due = await self._outcomes.retry(n, attempt, exc, decision.delay)
         self._retry_due = min(self._retry_due, due)
-        self.metrics.notifications.labels(n.route, "retried").inc()
-        log.warning(
-            "notification.retry",
-            notification=n.id,
-            route=n.route,
-            recipient=n.recipient,
-            fingerprints=first_fingerprints(n.event_keys),
-            alerts=len(n.event_keys),
-            attempt=attempt,
-            delay=round(decision.delay, 3),
-            error=str(exc),
-            blueticks_request_id=exc.request_id,
-        )
 
     def _hold_rate_limited(self, n: Notification, exc: TransientDeliveryError) -> None:
         """A 429: the notification waits, still claimed and no attempt counted, at the head of
@@ -414,8 +313,7 @@ class OutboxWorker:
         if hold.pause is not None:
             self.metrics.rate_limit_waits.labels("retry_after").inc()
             self.pacer.pause(now + hold.pause)
-        self._lanes.setdefault(n.phone, deque()).appendleft(n)
-        self._held_until[n.phone] = now + hold.delay
+        self._lanes.put_back(n, until=now + hold.delay)
         self.metrics.notifications.labels(n.route, "retried").inc()
         log.warning(
             "notification.rate_limited",
@@ -431,7 +329,7 @@ class OutboxWorker:
         """Refused for want of a WhatsApp session: it waits, still claimed and no attempt
         counted, at the head of its lane, and nothing is sent until the session is back."""
         self.session.observe(False, via="send")
-        self._lanes.setdefault(n.phone, deque()).appendleft(n)
+        self._lanes.put_back(n)
         self.metrics.notifications.labels(n.route, "retried").inc()
         log.warning(
             "notification.waiting_for_whatsapp_session",
@@ -449,23 +347,7 @@ class OutboxWorker:
 
     async def _dead(self, n: Notification, reason: str, request_id: str | None) -> None:
         self._forget(n)
-        await self._unrecorded.record(
-            n.id, functools.partial(self.store.mark_dead, n.id, error=reason, now=self.clock())
-        )
-        self.metrics.notifications.labels(n.route, "dead").inc()
-        log.error(
-            "notification.dead",
-            notification=n.id,
-            route=n.route,
-            recipient=n.recipient,
-            fingerprints=first_fingerprints(n.event_keys),
-            alerts=len(n.event_keys),
-            reason=reason,
-            blueticks_request_id=request_id,
-        )
-
-    def _count_response(self, status: int | None) -> None:
-        self.metrics.blueticks_responses.labels(str(status) if status else "error").inc()
+        await self._outcomes.dead(n, reason, request_id)
 
     async def _refresh_depth_now_and_then(self) -> None:
         """The depth gauge is a count query: refreshed about once a second, not per send."""

@@ -1,9 +1,8 @@
 """An in-process Store: fast, for tests and `alertbridge demo`, and lost on restart.
 
-Memory stays bounded: expired keys, dedupe entries and records are purged lazily (after a number
-of writes that grows with the tables, so the cost is amortised O(1) per write), and only the last
-`max_sent` finished (sent or merged) notifications are kept for inspection. Pending, sending and
-dead ones are kept.
+Memory stays bounded: expired keys, dedupe entries and records are purged lazily
+(`ExpiringTables`), and only the last `max_sent` finished (sent or merged) notifications are kept
+for inspection. Pending, sending and dead ones are kept.
 """
 
 from __future__ import annotations
@@ -24,13 +23,12 @@ from bridge.store.base import (
     Requeued,
     resend_of,
 )
+from bridge.store.memory_expiring import ExpiringTables
+from bridge.store.memory_lookup import ProviderLookup
 
 NOTIFICATION_STATES: tuple[NotificationState, ...] = get_args(NotificationState)
 _FINISHED_STATES: frozenset[NotificationState] = frozenset({"sent", "merged"})
-# Fields callbacks look notifications up by, in the order find_notification tries them.
-_LOOKUP_FIELDS = ("provider_id", "provider_key")
 
-_MIN_WRITES_BETWEEN_PURGES = 1024
 # Sorts after every (created_at, id): a phone with no retry waiting.
 _NEVER = (math.inf, "")
 
@@ -45,19 +43,12 @@ class MemoryStore:
 
     def __init__(self, *, max_sent: int = 10_000) -> None:
         self.max_sent = max_sent
-        self._keys: dict[str, float] = {}  # key -> expires_at
-        self._dedupe: dict[str, tuple[DedupeEntry, float]] = {}  # key -> (entry, expires_at)
+        self._expiring = ExpiringTables()  # one-shot keys, dedupe entries, records
         self._outbox: dict[str, Notification] = {}
         self._pending: set[str] = set()
         # Finished ids, oldest first (a dict used as an ordered set), to drop those over max_sent.
         self._finished_order: dict[str, None] = {}
-        # field -> value -> id, for find_notification; the last notification written wins.
-        self._lookup: dict[str, dict[str, str]] = {name: {} for name in _LOOKUP_FIELDS}
-        # kind -> key -> (value as JSON, expires_at or None for never)
-        self._records: dict[str, dict[str, tuple[str, float | None]]] = {}
-        self._latest_now = 0.0
-        self._writes_since_purge = 0
-        self._writes_before_purge = _MIN_WRITES_BETWEEN_PURGES
+        self._lookup = ProviderLookup()  # for find_notification
 
     async def open(self) -> None:
         return None
@@ -70,39 +61,23 @@ class MemoryStore:
 
     # --- one-shot keys ---
     async def remember(self, key: str, ttl: float, now: float) -> bool:
-        self._saw(now)
-        expires_at = self._keys.get(key)
-        if expires_at is not None and expires_at > now:
-            return False
-        self._keys[key] = now + ttl
-        self._count_write()
-        return True
+        return self._expiring.remember(key, ttl, now)
 
     async def forget(self, key: str) -> bool:
-        return self._keys.pop(key, None) is not None
+        return self._expiring.forget(key)
 
     async def contains(self, key: str, now: float) -> bool:
-        self._saw(now)
-        expires_at = self._keys.get(key)
-        return expires_at is not None and expires_at > now
+        return self._expiring.contains(key, now)
 
     # --- dedupe entries ---
     async def get_dedupe(self, keys: Sequence[str], now: float) -> dict[str, DedupeEntry]:
-        self._saw(now)
-        found: dict[str, DedupeEntry] = {}
-        for key in keys:
-            stored = self._dedupe.get(key)
-            if stored is not None and stored[1] > now:
-                found[key] = stored[0]
-        return found
+        return self._expiring.get_dedupe(keys, now)
 
     async def put_dedupe(self, entries: dict[str, DedupeEntry], ttl: float) -> None:
-        for key, entry in entries.items():
-            self._dedupe[key] = (entry, entry.at + ttl)
-            self._count_write()
+        self._expiring.put_dedupe(entries, ttl)
 
     def dedupe_entries(self) -> int:
-        return len(self._dedupe)
+        return self._expiring.dedupe_entries()
 
     # --- outbox ---
     async def enqueue(
@@ -125,7 +100,7 @@ class MemoryStore:
             if value is None:
                 await self.delete_record(kind, key)
             else:
-                self._put_encoded(kind, key, value, expires_at)
+                self._expiring.put_encoded(kind, key, value, expires_at)
         for notification in notifications:
             self._add(notification)
 
@@ -136,7 +111,7 @@ class MemoryStore:
         exclude_phones: Collection[str] = (),
         per_phone: int | None = None,
     ) -> list[Notification]:
-        self._saw(now)
+        self._expiring.saw(now)
         pending = [self._outbox[nid] for nid in self._pending]
         # Each phone in the order accepted: nothing claimed behind an older retry still waiting.
         waiting: dict[str, tuple[float, str]] = {}
@@ -173,16 +148,16 @@ class MemoryStore:
         provider_id: str | None = None,
         provider_status: str | None = None,
     ) -> None:
-        self._saw(now)
+        self._expiring.saw(now)
         notification = self._outbox.get(notification_id)
         if notification is None:
             return
-        self._unindex(notification)
+        self._lookup.discard(notification)
         notification.attempts += 1
         notification.sent_at = now
         notification.provider_id = provider_id
         notification.provider_status = provider_status
-        self._index(notification)
+        self._lookup.add(notification)
         self._set_state(notification, "sent")
 
     async def mark_retry(self, notification_id: str, *, error: str, next_attempt_at: float) -> None:
@@ -195,7 +170,7 @@ class MemoryStore:
         notification.next_attempt_at = next_attempt_at
 
     async def mark_dead(self, notification_id: str, *, error: str, now: float) -> None:
-        self._saw(now)
+        self._expiring.saw(now)
         notification = self._outbox.get(notification_id)
         if notification is None:
             return
@@ -231,8 +206,8 @@ class MemoryStore:
         return [_copy(n) for n in chosen[: max(limit, 0)]]
 
     async def purge_expired(self, now: float, *, finished_before: float | None = None) -> int:
-        self._saw(now)
-        purged = self._drop_expired(now)
+        self._expiring.saw(now)
+        purged = self._expiring.drop_expired(now)
         if finished_before is not None:
             old = [
                 self._outbox[nid]
@@ -252,11 +227,8 @@ class MemoryStore:
         provider_key: str | None = None,
     ) -> Notification | None:
         """The first of provider_id, provider_key (in that order) that matches."""
-        for name, value in zip(_LOOKUP_FIELDS, (provider_id, provider_key), strict=True):
-            nid = None if value is None else self._lookup[name].get(value)
-            if nid is not None:
-                return _copy(self._outbox[nid])
-        return None
+        nid = self._lookup.find(provider_id=provider_id, provider_key=provider_key)
+        return None if nid is None else _copy(self._outbox[nid])
 
     async def set_delivery_status(
         self,
@@ -270,16 +242,16 @@ class MemoryStore:
         notification = self._outbox.get(notification_id)
         if notification is None:
             return
-        self._unindex(notification)
+        self._lookup.discard(notification)
         notification.delivery_status = status
         notification.delivery_status_at = at
         if provider_key is not None:
             notification.provider_key = provider_key
-        self._index(notification)
+        self._lookup.add(notification)
 
     # --- dead letters and digests ---
     async def requeue(self, notification_ids: Sequence[str] | None, *, now: float) -> Requeued:
-        self._saw(now)
+        self._expiring.saw(now)
         dead = self._dead(notification_ids)
         undelivered = [n for n in dead if n.delivery_status not in DELIVERED_STATUSES]
         for notification in undelivered:
@@ -346,65 +318,19 @@ class MemoryStore:
         self, kind: str, key: str, value: dict[str, Any], expires_at: float | None = None
     ) -> None:
         # Kept as JSON, as SQLite keeps it: same accepted values, and no aliasing with the caller.
-        self._put_encoded(kind, key, json.dumps(value), expires_at)
-
-    def _put_encoded(self, kind: str, key: str, value: str, expires_at: float | None) -> None:
-        self._records.setdefault(kind, {})[key] = (value, expires_at)
-        self._count_write()
+        self._expiring.put_encoded(kind, key, json.dumps(value), expires_at)
 
     async def get_record(self, kind: str, key: str, now: float) -> dict[str, Any] | None:
-        self._saw(now)
-        stored = self._records.get(kind, {}).get(key)
-        if stored is None or not _unexpired(stored[1], now):
-            return None
-        return _decode(stored[0])
+        return self._expiring.get_record(kind, key, now)
 
     async def list_records(self, kind: str, now: float) -> list[tuple[str, dict[str, Any]]]:
         """Unexpired records of one kind, ordered by key."""
-        self._saw(now)
-        of_kind = self._records.get(kind, {})
-        return [
-            (key, _decode(value))
-            for key, (value, expires_at) in sorted(of_kind.items())
-            if _unexpired(expires_at, now)
-        ]
+        return self._expiring.list_records(kind, now)
 
     async def delete_record(self, kind: str, key: str) -> bool:
-        of_kind = self._records.get(kind, {})
-        found = of_kind.pop(key, None) is not None
-        if not of_kind:
-            self._records.pop(kind, None)
-        return found
+        return self._expiring.delete_record(kind, key)
 
-    # --- bookkeeping ---
-    def _saw(self, now: float) -> None:
-        """Track the latest time callers passed in, the clock for lazy purges."""
-        self._latest_now = max(self._latest_now, now)
-
-    def _count_write(self) -> None:
-        """Purge after as many writes as there were live entries at the last purge (amortised)."""
-        self._writes_since_purge += 1
-        if self._writes_since_purge >= self._writes_before_purge:
-            self._drop_expired(self._latest_now)
-
-    def _drop_expired(self, now: float) -> int:
-        before = self._live_entries()
-        self._keys = {key: exp for key, exp in self._keys.items() if exp > now}
-        self._dedupe = {key: stored for key, stored in self._dedupe.items() if stored[1] > now}
-        records = {
-            kind: {key: stored for key, stored in of_kind.items() if _unexpired(stored[1], now)}
-            for kind, of_kind in self._records.items()
-        }
-        self._records = {kind: of_kind for kind, of_kind in records.items() if of_kind}
-        after = self._live_entries()
-        self._writes_since_purge = 0
-        self._writes_before_purge = max(_MIN_WRITES_BETWEEN_PURGES, after)
-        return before - after
-
-    def _live_entries(self) -> int:
-        records = sum(len(of_kind) for of_kind in self._records.values())
-        return len(self._keys) + len(self._dedupe) + records
-
+    # --- outbox bookkeeping ---
     def _add(self, notification: Notification) -> None:
         """Keep a copy as pending; an id already in the outbox is left as it is."""
         if notification.id in self._outbox:
@@ -413,7 +339,7 @@ class MemoryStore:
         stored.state = "pending"
         self._outbox[stored.id] = stored
         self._pending.add(stored.id)
-        self._index(stored)
+        self._lookup.add(stored)
 
     def _dead(self, notification_ids: Sequence[str] | None) -> list[Notification]:
         """The dead notifications among ids (all of them when ids is None), each once."""
@@ -453,33 +379,11 @@ class MemoryStore:
 
     def _remove(self, notification: Notification) -> None:
         nid = notification.id
-        self._unindex(notification)
+        self._lookup.discard(notification)
         self._pending.discard(nid)
         self._finished_order.pop(nid, None)
         del self._outbox[nid]
 
-    def _index(self, notification: Notification) -> None:
-        for name, by_value in self._lookup.items():
-            value = getattr(notification, name)
-            if value is not None:
-                by_value[value] = notification.id
-
-    def _unindex(self, notification: Notification) -> None:
-        """Forget the notification's lookup values, unless a later one has taken them over."""
-        for name, by_value in self._lookup.items():
-            value = getattr(notification, name)
-            if value is not None and by_value.get(value) == notification.id:
-                del by_value[value]
-
 
 def _finished_at(notification: Notification) -> float:
     return notification.sent_at if notification.sent_at is not None else notification.created_at
-
-
-def _unexpired(expires_at: float | None, now: float) -> bool:
-    return expires_at is None or expires_at > now
-
-
-def _decode(value: str) -> dict[str, Any]:
-    decoded: dict[str, Any] = json.loads(value)
-    return decoded
