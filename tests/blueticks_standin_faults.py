@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 import struct
 from collections.abc import Awaitable, Callable
@@ -43,6 +44,7 @@ class Fault:
     status: int = 500
     code: str | None = None
     retry_after: str | None = None
+    message: str | None = None  # the error envelope's message (default "scripted <status>")
     delay: float = 0.0
     # "close": drop the connection after processing; "delay": answer after `delay` seconds.
     drop_mode: Literal["close", "delay"] = "close"
@@ -51,10 +53,15 @@ class Fault:
 
     @classmethod
     def error(
-        cls, status: int, *, code: str | None = None, retry_after: str | None = None
+        cls,
+        status: int,
+        *,
+        code: str | None = None,
+        retry_after: str | None = None,
+        message: str | None = None,
     ) -> Fault:
-        """An error envelope with `status` (and a Retry-After header when given)."""
-        return cls("status", status=status, code=code, retry_after=retry_after)
+        """An error envelope with `status` (and a Retry-After header, a message when given)."""
+        return cls("status", status=status, code=code, retry_after=retry_after, message=message)
 
     @classmethod
     def error_after_processing(cls, status: int = 500, *, code: str | None = None) -> Fault:
@@ -86,16 +93,7 @@ class Fault:
 
     def on(self, *, method: str | None = None, path_prefix: str = "/") -> Fault:
         """The same fault restricted to matching calls."""
-        return Fault(
-            self.kind,
-            self.status,
-            self.code,
-            self.retry_after,
-            self.delay,
-            self.drop_mode,
-            method,
-            path_prefix,
-        )
+        return dataclasses.replace(self, method=method, path_prefix=path_prefix)
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and path.startswith(self.path_prefix)
@@ -132,7 +130,8 @@ async def perform_fault(
             await handler(request)
         headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else None
         code = fault.code or ERROR_CODES.get(fault.status, "internal_error")
-        raise ApiError(fault.status, code, f"scripted {fault.status}", headers=headers)
+        message = fault.message or f"scripted {fault.status}"
+        raise ApiError(fault.status, code, message, headers=headers)
     if fault.kind == "html":
         return web.Response(status=fault.status, text=HTML_502, content_type="text/html")
     if fault.kind == "reset":

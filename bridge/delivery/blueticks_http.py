@@ -26,8 +26,12 @@ TRANSIENT_STATUSES = frozenset({408, 425, 429})
 # a 400/422 whose text says so is taken for it (the stand-in's: "No WhatsApp session is
 # connected"). Any other 400/422 stays a refusal of the message.
 SESSION_DOWN_STATUSES = frozenset({400, 422})
+# It must name the session (or engine) as down: "number has no WhatsApp account" is the
+# message's problem, not the session's.
 _SESSION_DOWN_TEXT = re.compile(
-    r"not connected|disconnected|no (?:connected |active )?(?:whatsapp|session|engine)", re.I
+    r"no (?:connected |active )?(?:whatsapp )?(?:session|engine)"
+    r"|(?:session|engine|whatsapp)s? (?:is |are )?(?:not connected|disconnected)",
+    re.I,
 )
 # 5xx statuses that say the request was not handled (RFC 9110 §15.6.4): safe to send again.
 NOT_HANDLED_SERVER_STATUSES = frozenset({503})

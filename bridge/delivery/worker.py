@@ -38,6 +38,10 @@ from bridge.store.base import Store
 log = structlog.get_logger("alertbridge.delivery")
 
 Clock = Callable[[], float]
+# Sends of one notification refused "for want of a session" that wait without counting as
+# attempts (each holds every send for a minute or more); past them, a refusal counts as an
+# attempt, so a 400/422 the session never explains ends as a dead letter, not a wait forever.
+MAX_SESSION_REFUSALS = 20
 
 
 class OutboxWorker:
@@ -89,6 +93,8 @@ class OutboxWorker:
         self.key_status = key_status or ApiKeyStatus(metrics)
         # How many 429s each notification held at the head of its lane got in a row (backoff).
         self._rate_limited: dict[str, int] = {}
+        # Notification id -> sends refused for want of a WhatsApp session (not attempts).
+        self._session_refusals: dict[str, int] = {}
         # Notifications whose last attempt's outcome is unknown (no answer): a 409 then means
         # that attempt may still be in progress at Blueticks, not a different body.
         self._outcome_unknown: set[str] = set()
@@ -165,6 +171,7 @@ class OutboxWorker:
         self._cut_off.clear()
         held = self._lanes.let_go()
         self._rate_limited.clear()
+        self._session_refusals.clear()
         returned = 0
         if await self._unrecorded.flush_before_stop(self.clock()):
             returned = await self.store.requeue_inflight()
@@ -224,13 +231,15 @@ class OutboxWorker:
     def _next_wake(self, now: float) -> float:
         """Seconds until a held notification's bucket allows it (idle_poll at most)."""
         waits = [self.idle_poll, self._retry_due - now, self._unrecorded.next_retry_at - now]
-        if self._lanes.global_blocked:
-            waits.append(self.pacer.global_wait(now))
-        # Lanes held for the session go when it is back (`_session_changed`), or at a poll.
+        # While the session holds sends nothing goes when a bucket refills (a refilled one would
+        # wake the loop every millisecond): it goes when the session is back
+        # (`_session_changed`), or at a poll.
         if not self.session.holds_sends():
+            if self._lanes.global_blocked:
+                waits.append(self.pacer.global_wait(now))
             waits.extend(self._lanes.waits(now))
-        # A paced phone's backlog waits in the outbox: claim it once its bucket refills.
-        waits.extend(self.pacer.recipient_wait(phone, now) for phone in self._digests.watched)
+            # A paced phone's backlog waits in the outbox: claim it once its bucket refills.
+            waits.extend(self.pacer.recipient_wait(phone, now) for phone in self._digests.watched)
         return max(0.001, min(waits))
 
     # --- one send ---
@@ -274,7 +283,11 @@ class OutboxWorker:
         except SessionDownError as exc:
             self._outcomes.response(exc.status)
             self.metrics.send_attempts.labels("transient").inc()
-            self._hold_for_session(n, exc)
+            refusals = self._session_refusals[n.id] = self._session_refusals.get(n.id, 0) + 1
+            if refusals <= MAX_SESSION_REFUSALS:
+                self._hold_for_session(n, exc)
+            else:  # a refusal the session never explains: attempts count, retries end
+                await self._transient(n, attempt, exc)
             return
         except TransientDeliveryError as exc:
             self._outcomes.response(exc.status)
@@ -343,6 +356,7 @@ class OutboxWorker:
     def _forget(self, n: Notification) -> None:
         """Drop what was kept about a notification whose sending is over."""
         self._rate_limited.pop(n.id, None)
+        self._session_refusals.pop(n.id, None)
         self._outcome_unknown.discard(n.id)
 
     async def _dead(self, n: Notification, reason: str, request_id: str | None) -> None:

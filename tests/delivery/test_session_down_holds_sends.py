@@ -16,6 +16,7 @@ from conftest import BridgeHarness, StartBridge, due_notification, queue, state_
 
 from bridge.commands.blueticks import callback_url, register_webhook
 from bridge.delivery.blueticks_v1 import V1BlueticksClient
+from bridge.delivery.worker import MAX_SESSION_REFUSALS
 from bridge.model import Notification
 
 SEND_PATH = "/v1/scheduled-messages/"
@@ -140,3 +141,59 @@ async def test_a_disconnect_no_ping_confirms_any_more_stops_holding_sends(
     await wait_for_state(h, [alert], "sent")
     assert h.bridge.session.state == "disconnected"
     assert h.bridge.session.last_error is not None
+
+
+@pytest.mark.parametrize(
+    ("message", "ends_dead"),
+    [
+        ("The recipient number has no WhatsApp account", True),
+        ("No WhatsApp session is connected", False),
+    ],
+    ids=["message-problem-dead-letter", "session-down-waits"],
+)
+async def test_only_a_refusal_that_names_the_session_waits_for_it(
+    start_bridge: StartBridge, message: str, ends_dead: bool
+) -> None:
+    h = await start_bridge(api="v1", blueticks_extra="  max_attempts: 1\n")
+    h.standin.state.faults.push(Fault.error(422, message=message).on(path_prefix=SEND_PATH))
+    alert = due_notification()
+
+    await queue(h, alert)
+
+    if ends_dead:
+        await wait_for_state(h, [alert], "dead")
+        assert h.bridge.session.state != "disconnected"
+    else:
+        await wait_until(
+            lambda: _is(h.bridge.session.state, "disconnected"), what="the session seen down"
+        )
+        assert await state_of(h, alert.id) in ("pending", "sending")
+
+
+async def _is(value: str, expected: str) -> bool:
+    return value == expected
+
+
+async def test_session_refusals_the_pings_never_explain_end_as_a_dead_letter(
+    start_bridge: StartBridge,
+) -> None:
+    """Every send is refused "for want of a session" while the pings say it is connected: after
+    MAX_SESSION_REFUSALS waits the refusals count as attempts, and the alert is dead-lettered
+    (a wait forever would hide it)."""
+    h = await start_bridge(
+        api="v1", blueticks_extra="  session_check_interval: 0.05s\n  max_attempts: 1\n"
+    )
+    refusal = Fault.error(422, message="No WhatsApp session is connected")
+    h.standin.state.faults.push(refusal.on(path_prefix=SEND_PATH), times=10_000)
+    alert = due_notification()
+
+    await queue(h, alert)
+
+    await wait_until(
+        lambda: _state_is(h, alert, "dead"), timeout=30.0, what="the alert to be dead-lettered"
+    )
+    assert len(send_calls(h)) == MAX_SESSION_REFUSALS + 1
+
+
+async def _state_is(h: BridgeHarness, n: Notification, state: str) -> bool:
+    return await state_of(h, n.id) == state
