@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 import structlog
 
+from bridge.logs import LOGGED_FINGERPRINTS
 from bridge.model import Event, Webhook
 from bridge.pipeline.deferral import deferred_key, defers
 from bridge.pipeline.grouping import flap_key, group_key, record_key
@@ -39,18 +40,21 @@ _LOGGED_TEXT = 200
 
 
 def log_unrouted(webhook: Webhook, routed: Sequence[RoutedEvents]) -> None:
-    """Log each event no route took, so grepping for an alert finds where it ended."""
+    """One line per webhook for the events no route took (their fingerprints and names, the
+    first LOGGED_FINGERPRINTS), so grepping for an alert finds where it ended; not a line per
+    event, which a 100-alert group Alertmanager re-posts would multiply."""
     taken = {id(event) for r in routed for event in r.events}
-    for event in webhook.events:
-        if id(event) not in taken:
-            log.info(
-                "event.unrouted",
-                source=event.source,
-                fingerprint=event.fingerprint,
-                status=event.status,
-                alertname=event.labels.get("alertname", "")[:_LOGGED_TEXT],
-                title=event.title[:_LOGGED_TEXT],
-            )
+    left = [event for event in webhook.events if id(event) not in taken]
+    shown = left[:LOGGED_FINGERPRINTS]
+    log.info(
+        "events.unrouted",
+        source=webhook.source,
+        events=len(left),
+        fingerprints=[event.fingerprint for event in shown],
+        names=sorted(
+            {(event.labels.get("alertname") or event.title)[:_LOGGED_TEXT] for event in shown}
+        ),
+    )
 
 
 def lock_keys(routed: Sequence[RoutedEvents]) -> set[str]:

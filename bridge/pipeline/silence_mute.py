@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from bridge.logs import LOGGED_FINGERPRINTS
 from bridge.metrics import Metrics
 from bridge.model import Event
 from bridge.pipeline.dedupe import DedupeDecision
@@ -88,14 +89,14 @@ def silence_and_mute(
             held = "deferred" if route.when_muted == "defer" else "muted"
             if arrived:
                 metrics.suppressed.labels(route.name, held).inc(len(passing))
-            for event in passing:
-                log.info(
-                    "event.muted_in_group",
-                    route=route.name,
-                    fingerprint=event.fingerprint,
-                    reason=held,
-                    mute=mute.reason,
-                )
+            log.info(  # one line, not one per event: Alertmanager re-posts whole groups
+                "events.muted_in_group",
+                route=route.name,
+                events=len(passing),
+                fingerprints=[event.fingerprint for event in passing[:LOGGED_FINGERPRINTS]],
+                reason=held,
+                mute=mute.reason,
+            )
         if dropped:
             held_back.append(RoutedEvents(route, [event for event, _ in dropped]))
         for event, decision in dropped:

@@ -22,6 +22,8 @@ log = structlog.get_logger("alertbridge.http")
 
 BRIDGE = web.AppKey("bridge", Bridge)
 REQUEST_ID = web.RequestKey("request_id", str)
+# The notifications a webhook queued, for its access line: a message's log lines lead back to it.
+QUEUED = web.RequestKey("queued", list[str])
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BEARER_CHALLENGE = 'Bearer realm="alertbridge"'
 # Headers of aiohttp's own errors that the JSON error body must keep (405's Allow, for one).
@@ -77,6 +79,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         structlog.contextvars.unbind_contextvars("request_id")
     response.headers["X-Request-Id"] = request_id
     if request.path.startswith(("/webhook", "/-/", "/callbacks", "/api")):
+        queued = request.get(QUEUED)
         log.info(
             "http.request",
             request_id=request_id,
@@ -84,6 +87,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             path=_loggable_path(request),
             status=response.status,
             ms=round((time.perf_counter() - started) * 1000, 2),
+            **({"notifications": queued} if queued else {}),
         )
     return response
 
@@ -152,6 +156,7 @@ def webhook_handler(source: str) -> Handler:
         else:
             outcome = "accepted"
         metrics.webhooks_received.labels(source, outcome).inc()
+        request[QUEUED] = [n.id for n in result.notifications]
         return web.json_response(
             {
                 "status": outcome,

@@ -3,6 +3,7 @@ skips (a weekend mute would count a group hundreds of times), nor a hold checked
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ import pytest
 from alertmanager_webhooks import am_alert, am_webhook
 from conftest import write_config
 
+from bridge.logs import LOGGED_FINGERPRINTS
 from bridge.metrics import Metrics
 from bridge.model import Notification
 from bridge.pipeline.deferral import deferred_key, hold_deferred
@@ -165,3 +167,18 @@ async def test_a_deferred_hold_due_inside_the_mute_is_not_counted_again(bench: B
     assert len(await bench.run_until("2026-03-11T00:10:00+00:00")) == 1
 
     assert bench.suppressed("deferred") == 1  # the one event, when it was held
+
+
+@pytest.mark.parametrize("bench", [GROUPED.format(when_muted="drop")], ids=["drop"], indirect=True)
+async def test_a_muted_group_repost_is_one_log_line(
+    bench: Bench, json_logs: pytest.CaptureFixture[str]
+) -> None:
+    """Alertmanager re-posts whole groups: one line per route and webhook, not one per alert."""
+    json_logs.readouterr()
+    alerts = [am_alert(f"db-{i}") for i in range(12)]
+    await bench.post("2026-03-10T20:00:00+00:00", *alerts)
+
+    lines = [json.loads(x) for x in json_logs.readouterr().err.splitlines() if x.startswith("{")]
+    [muted] = [line for line in lines if "muted_in_group" in line["event"]]
+    assert (muted["route"], muted["events"], muted["reason"]) == ("disks", 12, "muted")
+    assert muted["fingerprints"] == [f"fp-db-{i}" for i in range(LOGGED_FINGERPRINTS)]
