@@ -89,7 +89,9 @@ class Metrics:
         )
         self.outbox_depth = Gauge(
             "alertbridge_outbox_depth",
-            "Notifications in the outbox by state.",
+            "Notifications in the outbox by state (pending, sending, sent, dead, merged), as "
+            "'outbox list --state' selects them: failed counts the sent ones Blueticks then "
+            "reported failed and not resent yet (they count under sent too).",
             ["state"],
             registry=r,
         )

@@ -129,12 +129,12 @@ def kind_of(value: Any) -> str:
 
 
 def not_a_number(value: Any) -> Any:
-    """YAML 1.1 reads `+972501234567` unquoted as the integer 972501234567."""
+    """YAML 1.1 reads `+972501234567` unquoted as the integer 972501234567, but `0541234567` as
+    octal (92617079) and `1:30` as base 60 (90): the number is not echoed, it may be wrong."""
     if isinstance(value, int) and not isinstance(value, bool):
         raise ValueError(
-            f'quote the number ("+{value}"): YAML reads an unquoted +number as an integer'
-            if value >= 0
-            else f'quote it ("{value}"): YAML reads an unquoted number as an integer'
+            'quote it as written (e.g. "+14155550123"): YAML reads an unquoted number as an '
+            "integer, and not always the one written (a leading 0 is octal)"
         )
     return value
 

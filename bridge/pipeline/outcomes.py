@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from bridge.model import Event
 from bridge.pipeline.staged_writes import StagedWrites
+from bridge.sources.github_ci import slug_fingerprint
 from bridge.store.base import Store
 
 # Record kind of an unresolved GitHub failure, by fingerprint, waiting for the success that
@@ -18,7 +19,13 @@ OPEN_FAILURE_TTL = 30 * 86400.0
 
 def outcome_lock_keys(events: Sequence[Event]) -> set[str]:
     """The open-failure records an ingest of these events reads or writes."""
-    return {f"{OPEN_FAILURE_KIND}:{e.fingerprint}" for e in events if e.outcome is not None}
+    keys: set[str] = set()
+    for event in events:
+        if event.outcome is not None:
+            old = slug_fingerprint(event)  # upgrade path: see _open_fingerprint
+            fingerprints = (event.fingerprint, old) if old else (event.fingerprint,)
+            keys.update(f"{OPEN_FAILURE_KIND}:{fp}" for fp in fingerprints)
+    return keys
 
 
 async def settle_outcomes(
@@ -30,6 +37,8 @@ async def settle_outcomes(
     The writes are staged, so they are committed with the notifications or not at all.
     """
     for event in events:
+        if event.outcome is not None:
+            event.fingerprint = await _open_fingerprint(event, store, staged, now)
         if event.outcome == "failure":
             failure = {"at": now, "labels": dict(event.labels)}
             staged.put_record(OPEN_FAILURE_KIND, event.fingerprint, failure, now + OPEN_FAILURE_TTL)
@@ -42,3 +51,16 @@ async def settle_outcomes(
                 labels = found.get("labels")
                 if isinstance(labels, dict):  # records written before labels were kept: none
                     event.labels = dict(labels)
+
+
+async def _open_fingerprint(event: Event, store: Store, staged: StagedWrites, now: float) -> str:
+    """UPGRADE PATH, removed with github_ci.slug_fingerprint: a check whose failure is open
+    under its fingerprint from before 6c9e16b (and not under today's) keeps that one until the
+    failure is fixed, so the fix ends it, its dedupe entries and its group alert too."""
+    old = slug_fingerprint(event)
+    if old is None:
+        return event.fingerprint
+    if await staged.read_record(store, OPEN_FAILURE_KIND, event.fingerprint, now) is not None:
+        return event.fingerprint
+    found = await staged.read_record(store, OPEN_FAILURE_KIND, old, now)
+    return old if found is not None else event.fingerprint

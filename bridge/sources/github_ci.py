@@ -49,6 +49,26 @@ def _app(check: dict[str, Any]) -> tuple[str, str]:
     return slug, text(app.get("id")) or slug
 
 
+# UPGRADE PATH: remove once OPEN_FAILURE_TTL (30 days) has passed since every install ran
+# 6c9e16b. Before it, checks were fingerprinted by app slug ("" when GitHub left it out), and the
+# failures recorded then are still open under those fingerprints (pipeline.outcomes).
+_SLUG_FINGERPRINT_LABELS = {
+    "check_run": ("repository", "app", "check", "branch"),
+    "check_suite": ("repository", "app", "branch"),
+}
+
+
+def slug_fingerprint(event: Event) -> str | None:
+    """The fingerprint a check event had before 6c9e16b (by app slug), when it differs from its
+    own; None for every other event. Read from its own labels, so before settle_outcomes."""
+    kind = event.labels.get("alertname", "")
+    names = _SLUG_FINGERPRINT_LABELS.get(kind) if event.source == "github" else None
+    if names is None:
+        return None
+    old = github_fingerprint(kind, *(event.labels.get(name, "") for name in names))
+    return old if old != event.fingerprint else None
+
+
 def _verdict(outcome: Outcome | None, detail: str) -> str:
     if outcome == "failure" and detail in ("", "failure", "error"):
         return "failed"

@@ -185,9 +185,12 @@ class MemoryStore:
         return len(inflight)
 
     async def outbox_counts(self) -> dict[NotificationState, int]:
+        """By state, as list_notifications selects them: FAILED_DELIVERY counts the failed
+        deliveries (which count as sent too)."""
         counts: dict[NotificationState, int] = dict.fromkeys(NOTIFICATION_STATES, 0)
         for notification in self._outbox.values():
             counts[notification.state] += 1
+        counts[FAILED_DELIVERY] = len(self._failed_deliveries(None))
         return counts
 
     async def get_notification(self, notification_id: str) -> Notification | None:

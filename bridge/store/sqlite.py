@@ -212,10 +212,16 @@ class SqliteStore:
         return await self._write("UPDATE outbox SET state = 'pending' WHERE state = 'sending'")
 
     async def outbox_counts(self) -> dict[NotificationState, int]:
+        """By state, as list_notifications selects them: FAILED_DELIVERY counts the failed
+        deliveries (which count as sent too)."""
+
         def run(conn: sqlite3.Connection) -> dict[NotificationState, int]:
             counts: dict[NotificationState, int] = dict.fromkeys(_STATES, 0)
             for state, count in conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state"):
                 counts[state] = count
+            # Reads every sent row kept (no index says which failed): ~2.5 ms per 10,000.
+            failed = f"SELECT COUNT(*) FROM outbox WHERE {queries.FAILED_DELIVERIES}"  # noqa: S608
+            counts[FAILED_DELIVERY] = conn.execute(failed).fetchone()[0]
             return counts
 
         return await self._call(run, writes=False)
