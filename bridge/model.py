@@ -102,6 +102,10 @@ class Notification:
     sent_at: float | None = None
     # The events the message carries, as (fingerprint, status) pairs, for explain and digests.
     event_keys: list[tuple[str, str]] = field(default_factory=list)
+    # (fingerprint, severity, alertname) of each event, in the order the message lists them: a
+    # digest ranks the message by them and names the alerts it has no room to show. Empty for a
+    # digest and for rows stored before they were kept.
+    event_briefs: list[tuple[str, str, str]] = field(default_factory=list)
     # Blueticks' delivery status from callbacks (pending, confirmed, received, read, failed).
     delivery_status: str | None = None
     delivery_status_at: float | None = None

@@ -30,6 +30,20 @@ def am_alert(
     return alert | fields
 
 
+def am_flapping(instance: str, *statuses: str, **fields: Any) -> list[dict[str, Any]]:
+    """One alert's events in turn, as Alertmanager sends them: a firing after a resolution is
+    a new alert, starting later (a minute per re-fire here; a firing that started no later is
+    a lagging replica's stale copy); a resolved one keeps the start of the firing it ends."""
+    alerts: list[dict[str, Any]] = []
+    refires = 0
+    for status in statuses:
+        if status == "firing" and alerts and alerts[-1]["status"] == "resolved":
+            refires += 1
+        start = f"2026-11-25T10:{refires:02d}:00Z"  # am_alert's, then later per re-fire
+        alerts.append(am_alert(instance, status, startsAt=start, **fields))
+    return alerts
+
+
 def am_webhook(*alerts: dict[str, Any], **fields: Any) -> bytes:
     """A version 4 webhook carrying `alerts`, firing while any of them fires."""
     body: dict[str, Any] = {

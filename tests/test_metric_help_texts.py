@@ -25,7 +25,10 @@ REASONS = [
             "silenced_at_hold_end",
         },
     ),
-    ("alertbridge_dedupe_suppressed", {"duplicate", "resolved_not_wanted", "superseded"}),
+    (
+        "alertbridge_dedupe_suppressed",
+        {"duplicate", "resolved_not_wanted", "superseded", "stale_firing"},
+    ),
 ]
 
 

@@ -5,15 +5,27 @@ Pure: the worker decides when a backlog is digested and merges it atomically in 
 message (same route, recipient, created_at and alerts) are one update in it, in part order.
 A digest still waiting to be sent takes in the updates that came after it (`DigestContent.fold`)
 and then says what one digest over all of them says.
+
+Entries are listed as the renderer lists alerts (firing first, most severe first), newest first
+among equals; what has no room is counted by severity and named (`bridge.delivery.digest_brief`).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bridge.delivery.digest_brief import (
+    AlertBrief,
+    AlertCounts,
+    Urgency,
+    left_out_line,
+    left_out_room,
+    severity_counts,
+)
 from bridge.model import Notification
 from bridge.render.whatsapp import WHATSAPP_MAX_LENGTH, cut_to_length, text_length
 
@@ -26,6 +38,13 @@ SEPARATOR = "\n\n"
 _PART_PREFIX = re.compile(r"\A\((\d+)/\d+\)\n")
 # A line that is only a link: how the default templates end each alert, and "+N more".
 _LINK_LINE = re.compile(r"^https?://\S+$", re.MULTILINE)
+# How the default Alertmanager and Grafana templates begin each alert of a message: a cut entry
+# counts these to know how many of its alerts it still shows.
+_ALERT_START = re.compile(r"^(🔥 \*FIRING\*|✅ \*RESOLVED\*)")
+# Where an update reporting no alert (a GitHub notice) goes: after firing alerts of any severity.
+_NO_ALERTS: Urgency = (False, 5)
+# At most this share of the room left after the entries names what they leave out.
+_NAMES_SHARE = 3
 
 # What makes notifications parts of one message: route, recipient, created_at and alerts.
 UpdateKey = tuple[object, ...]
@@ -68,6 +87,15 @@ class Update:
         links = _LINK_LINE.findall(self.text)
         return links[-1] if links else None
 
+    @property
+    def alerts(self) -> list[AlertBrief]:
+        """The message's alerts in the order it lists them, as far as its briefs tell."""
+        statuses = dict(self.event_keys)
+        briefs = {fp: (severity, name) for fp, severity, name in self.parts[0].event_briefs}
+        order = [fp for fp in briefs if fp in statuses]
+        order += [fp for fp in statuses if fp not in briefs]
+        return [AlertBrief(statuses[fp], *briefs.get(fp, ("", ""))) for fp in order]
+
 
 def updates_of(notifications: Sequence[Notification]) -> list[Update]:
     """The backlog as messages, oldest first: the parts of one split message joined as one."""
@@ -91,12 +119,15 @@ class DigestContent:
         self.recipient = ""
         self.phone = ""
         self._current: dict[UpdateKey, Update] = {}
-        # fingerprint -> its newest status, and the update that reports it (order, key)
-        self._states: dict[str, str] = {}
+        # fingerprint -> the update that reports it newest (order, key), and what it says of
+        # it (status, severity, alertname); and those counted
         self._newest: dict[str, tuple[UpdateOrder, UpdateKey]] = {}
+        self._alerts: dict[str, AlertBrief] = {}
+        self._counts: AlertCounts = Counter()
         self._firing = 0
-        # current update -> how many alerts it is the newest report of
-        self._owned: dict[UpdateKey, int] = {}
+        # current update -> the alerts it is the newest report of, counted, and the most urgent
+        self._owned: dict[UpdateKey, AlertCounts] = {}
+        self._urgency: dict[UpdateKey, Urgency] = {}
 
     @classmethod
     def of(cls, notifications: Sequence[Notification]) -> DigestContent:
@@ -120,7 +151,7 @@ class DigestContent:
     @property
     def states(self) -> dict[str, str]:
         """Fingerprint -> its newest status."""
-        return dict(self._states)
+        return {fingerprint: alert.status for fingerprint, alert in self._alerts.items()}
 
     @property
     def current(self) -> list[Update]:
@@ -134,36 +165,60 @@ class DigestContent:
         return next((link for u in self.current if (link := u.link) is not None), None)
 
     def text(self, *, max_length: int = WHATSAPP_MAX_LENGTH, link: str | None = None) -> str:
-        """The digest's WhatsApp text, at most `max_length` long as Blueticks counts (UTF-16)."""
+        """The digest's WhatsApp text, at most `max_length` long as Blueticks counts (UTF-16):
+        the most urgent entries that fit, then what the others carry, counted and named."""
         header = f"📋 *{self.updates} updates in one digest*"
-        if self._states:
-            resolved = len(self._states) - self._firing
-            header += f" — {self._firing} firing, {resolved} resolved"
-        updates = self.current
+        if self._alerts:
+            header += " — " + self._state_counts()
+        updates = self._most_urgent_first()
         superseded = self.updates - len(updates)
         if superseded:
             header += f"\n_{superseded} older updates left out: newer ones below replace them._"
         tail = f"{SEPARATOR}🔗 {link}" if link else ""
-        # Room kept for the longest "… and N more" line this digest could need.
-        more_room = text_length(f"{SEPARATOR}… and {len(updates)} more")
         budget = max_length - text_length(header) - text_length(tail)
+        # Room kept for the longest closing line this digest could need.
+        names_room = max(budget, 0) // _NAMES_SHARE
+        longest = f"… and {len(updates)} more updates, {len(self._alerts)} alerts"
+        more_room = text_length(SEPARATOR) + left_out_room(longest, self._counts, names_room)
         parts: list[str] = []
+        left_out = self._counts.copy()
         used = 0
-        for index, update in enumerate(updates):
-            entry = SEPARATOR + _shorten(update.text, ENTRY_MAX_LENGTH)
+        for index, (key, update) in enumerate(updates):
+            entry = SEPARATOR + _shorten(update, ENTRY_MAX_LENGTH)
             left_after = len(updates) - index - 1
             room = budget - used - (more_room if left_after else 0)
             length = text_length(entry)
             if length > room:
                 break
             parts.append(entry)
+            left_out -= self._owned[key]
             used += length
         omitted = len(updates) - len(parts)
-        more = f"{SEPARATOR}… and {omitted} more" if omitted else ""
+        more = ""
+        if omitted:
+            room = max(budget - used, more_room) - text_length(SEPARATOR)
+            more = SEPARATOR + left_out_line(_omitted_head(omitted, left_out), left_out, room)
         body = "".join(parts)
         if link and link in body:
             tail = ""  # an entry shown says it already
         return cut_to_length(header + body + more + tail, max_length)
+
+    def _state_counts(self) -> str:
+        """The newest states counted, firing ones by severity: "12 firing (3 critical,
+        9 warning), 4 resolved"."""
+        firing = Counter({a: n for a, n in self._counts.items() if a.status == "firing"})
+        resolved = len(self._alerts) - self._firing
+        if any(alert.severity for alert in firing):
+            return f"{self._firing} firing ({severity_counts(firing)}), {resolved} resolved"
+        return f"{self._firing} firing, {resolved} resolved"
+
+    def _most_urgent_first(self) -> list[tuple[UpdateKey, Update]]:
+        """The current updates by their most urgent alert (firing first, most severe first),
+        newest first among equals: what an on-call engineer needs first leads."""
+
+        newest_first = sorted(self._current.items(), key=lambda i: i[1].order, reverse=True)
+        # Stable: newest first among equals.
+        return sorted(newest_first, key=lambda item: self._urgency[item[0]])
 
     def notification(
         self,
@@ -186,7 +241,7 @@ class DigestContent:
             created_at=self.created_at,
             source=DIGEST_SOURCE,
             next_attempt_at=now,
-            event_keys=list(self._states.items()),
+            event_keys=list(self.states.items()),
         )
 
     def _take(self, update: Update) -> None:
@@ -196,29 +251,40 @@ class DigestContent:
             self._current[key] = Update(tuple(sorted(known.parts + update.parts, key=_part_order)))
             return
         self.updates += 1
-        owned = 0
+        owned: AlertCounts = Counter()
+        briefs = {fp: (severity, name) for fp, severity, name in update.parts[0].event_briefs}
         for fingerprint, status in dict(update.event_keys).items():
             newest = self._newest.get(fingerprint)
             if newest is not None:
                 if newest[0] > update.order:
                     continue  # a newer update reports this alert
-                self._release(newest[1])
-            self._set_state(fingerprint, status)
+                self._release(newest[1], self._alerts[fingerprint])
+            alert = AlertBrief(status, *briefs.get(fingerprint, ("", "")))
+            self._set_state(fingerprint, alert)
             self._newest[fingerprint] = (update.order, key)
-            owned += 1
+            owned[alert] += 1
         if owned or not update.event_keys:
             self._current[key] = update
             self._owned[key] = owned
+            self._urgency[key] = _most_urgent(owned)
 
-    def _set_state(self, fingerprint: str, status: str) -> None:
-        self._firing += (status == "firing") - (self._states.get(fingerprint) == "firing")
-        self._states[fingerprint] = status
+    def _set_state(self, fingerprint: str, alert: AlertBrief) -> None:
+        known = self._alerts.get(fingerprint)
+        if known is not None:
+            self._firing -= known.status == "firing"
+            _take_one(self._counts, known)
+        self._firing += alert.status == "firing"
+        self._counts[alert] += 1
+        self._alerts[fingerprint] = alert
 
-    def _release(self, key: UpdateKey) -> None:
+    def _release(self, key: UpdateKey, alert: AlertBrief) -> None:
         """A newer update reports one of this update's alerts; once it reports none, it goes."""
-        self._owned[key] -= 1
-        if not self._owned[key]:
-            del self._owned[key], self._current[key]
+        owned = self._owned[key]
+        _take_one(owned, alert)
+        if owned:
+            self._urgency[key] = _most_urgent(owned)
+        else:
+            del self._owned[key], self._current[key], self._urgency[key]
 
 
 def newest_states(notifications: Sequence[Notification]) -> dict[str, str]:
@@ -265,13 +331,59 @@ def _part_order(notification: Notification) -> tuple[int, str]:
     return (int(match.group(1)) if match else 0, notification.id)
 
 
-def _shorten(text: str, limit: int) -> str:
-    """`text` within `limit`, whole lines first; a cut says so, and how many lines it left
-    out ("… +3 more lines"), so no alert of a long message vanishes silently."""
+def _shorten(update: Update, limit: int) -> str:
+    """The update's text within `limit`, whole lines first. A cut says what it left out: how
+    many of the message's alerts, by severity and name ("… +8 more alerts: 8 warning —
+    KubeJobFailed ×8"), or for a message of one alert how many lines."""
+    text = update.text
     if text_length(text) <= limit:
         return text
     lines = text.split("\n")
-    room = limit - text_length(f"\n… +{len(lines)} more lines")
+    alerts = update.alerts
+    if len(alerts) < 2:  # its one alert is named in what is kept
+        kept = _lines_within(lines, limit - text_length(f"\n… +{len(lines)} more lines"))
+        left_out = len(lines) - len(kept)
+        return "\n".join(kept).rstrip() + (f"\n… +{left_out} more lines" if left_out else "…")
+    # Room for the longest line the cut could end with: every alert left out, many lines.
+    head = f"… +{len(lines)} more lines; its {len(alerts)} alerts"
+    room = 1 + left_out_room(head, Counter(alerts), limit // _NAMES_SHARE)
+    kept = _lines_within(lines, limit - room)
+    lines_cut = f"+{len(lines) - len(kept)} more lines" if len(kept) < len(lines) else "cut"
+    if any(_ALERT_START.match(line) for line in lines):
+        # The default templates: the alerts not begun in what is kept are left out.
+        shown = sum(1 for line in kept if _ALERT_START.match(line))
+        cut = alerts[shown:]
+        head = f"… +{len(cut)} more alerts"
+        more = left_out_line(head, Counter(cut), room - 1) if cut else ""
+    else:  # a template of its own: what is kept cannot be told apart by alert
+        head = f"… {lines_cut}; its {len(alerts)} alerts"
+        more = left_out_line(head, Counter(alerts), room - 1)
+    return "\n".join(kept).rstrip() + "\n" + (more or f"… {lines_cut}")
+
+
+def _most_urgent(alerts: AlertCounts) -> Urgency:
+    return min((alert.urgency for alert in alerts), default=_NO_ALERTS)
+
+
+def _take_one(counts: AlertCounts, alert: AlertBrief) -> None:
+    """One alert fewer in `counts`, which keeps no zeros (they would be named as left out)."""
+    counts[alert] -= 1
+    if not counts[alert]:
+        del counts[alert]
+
+
+def _omitted_head(updates: int, alerts: AlertCounts) -> str:
+    """How many updates are left out ("… and 11 more"), and how many alerts they carry when
+    that is another number."""
+    total = sum(alerts.values())
+    if total in (0, updates):
+        return f"… and {updates} more"
+    return f"… and {updates} more updates, {total} alerts"
+
+
+def _lines_within(lines: list[str], room: int) -> list[str]:
+    """The leading lines whose text (joined by newlines) is at most `room` long; at least part
+    of the first, cut, when even that is too long."""
     kept: list[str] = []
     used = 0
     for line in lines:
@@ -282,6 +394,4 @@ def _shorten(text: str, limit: int) -> str:
         used += length
     if not kept:  # even the first line is too long: cut it
         kept = [cut_to_length(lines[0], room).rstrip()]
-    left_out = len(lines) - len(kept)
-    more = f"\n… +{left_out} more lines" if left_out else "…"
-    return "\n".join(kept).rstrip() + more
+    return kept

@@ -2,12 +2,15 @@
 pause while Blueticks asks (a 429 with Retry-After: its limit is per account, so every lane).
 
 Pure arithmetic on times passed in by the caller, so the worker's pacing decisions are testable
-without waiting. A personal WhatsApp account gets banned for floods; these buckets are why.
+without waiting. A personal WhatsApp account gets banned for floods; these buckets are why. A
+restart does not refill them: the worker resumes them from the sends the store recorded
+(`Pacer.resume`), so a pod in a crash loop does not send a burst per restart.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,6 +18,9 @@ from bridge.config.schema import PacingConfig, RateConfig
 
 # retry_after: the global pause Blueticks asked for (a 429 with Retry-After).
 PacingScope = Literal["global", "recipient", "retry_after"]
+
+# Seconds of recorded sends a restarted worker's buckets start from, at least (`Pacer.resume`).
+RESUME_WINDOW = 60.0
 
 
 class TokenBucket:
@@ -44,6 +50,14 @@ class TokenBucket:
     def is_full(self, now: float) -> bool:
         return self.tokens(now) >= self.capacity
 
+    def replay(self, sends: Iterable[float]) -> None:
+        """Spend a token at each of `sends` (ascending): sends recorded before this process
+        started. An empty bucket stays empty, as a real one cannot go below: a send recorded
+        later than its token was taken, or allowed by a looser rate before, takes nothing more."""
+        for at in sends:
+            self._tokens = max(0.0, self.tokens(at) - 1.0)
+            self._updated = max(at, self._updated)
+
 
 @dataclass(frozen=True, slots=True)
 class PacingDecision:
@@ -65,6 +79,38 @@ class Pacer:
         self.global_bucket = TokenBucket(config.global_rate, now)
         self._recipients: dict[str, TokenBucket] = {}
         self.paused_until = -math.inf
+
+    @property
+    def horizon(self) -> float:
+        """Seconds back `resume` reads the sends: a minute, or the longest an empty bucket takes
+        to fill if longer (older sends no longer matter; more of them only make it exact)."""
+        rates = (self.config.global_rate, self.config.per_recipient)
+        return max(RESUME_WINDOW, *(rate.burst * 60.0 / rate.per_minute for rate in rates))
+
+    @property
+    def resume_limit(self) -> int:
+        """The most sends `resume` reads: as many as the global bucket allows in `horizon`. Only
+        a looser rate before could have sent more, and the newest this many empty it anyway."""
+        rate = self.config.global_rate
+        return math.ceil(rate.burst + rate.per_minute * self.horizon / 60.0)
+
+    def resume(self, sent: Mapping[str, Sequence[float]], now: float) -> None:
+        """Start the buckets as the sends recorded in the last `horizon` left them (`sent`: each
+        phone's send times), not full: a restart would otherwise allow a burst more to everyone.
+
+        Each bucket starts full at `now - horizon` (however empty it was then, it would be full
+        by now without sends), then spends a token per send since; one recorded after `now` (a
+        clock that went backwards) counts at `now`. With nothing sent, it is a fresh Pacer."""
+        start = now - self.horizon
+        times = {phone: sorted(min(at, now) for at in ats) for phone, ats in sent.items()}
+        self.global_bucket = TokenBucket(self.config.global_rate, start)
+        self.global_bucket.replay(sorted(at for ats in times.values() for at in ats))
+        self._recipients.clear()
+        for phone, ats in times.items():
+            bucket = TokenBucket(self.config.per_recipient, start)
+            bucket.replay(ats)
+            if not bucket.is_full(now):
+                self._recipients[phone] = bucket
 
     def pause(self, until: float) -> None:
         """Hold every send until `until` (a later pause extends it, an earlier one does not)."""

@@ -138,7 +138,23 @@ class OutboxWorker:
         requeued = await self.store.requeue_inflight()
         if requeued:
             log.info("outbox.requeued", count=requeued)
+        await self._resume_pacing()
         self._task = asyncio.create_task(self._run(), name="outbox-worker")
+
+    async def _resume_pacing(self) -> None:
+        """Start the buckets from the sends recorded lately, not full: else every restart (a pod
+        in a crash loop) would allow each phone a burst more, the flood pacing is there to stop."""
+        now = self.clock()
+        since = now - self.pacer.horizon
+        sent = await self.store.sent_since(since, self.pacer.resume_limit)
+        self.pacer.resume(sent, now)
+        if sent:
+            log.info(
+                "outbox.pacing_resumed",
+                recent_sends=sum(len(times) for times in sent.values()),
+                paced_recipients=len(self.pacer.paced_recipients(now)),
+                global_tokens=self.pacer.global_tokens(now),
+            )
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop claiming; let in-flight sends finish within `grace`; the rest stays pending.

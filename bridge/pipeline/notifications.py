@@ -12,7 +12,7 @@ import structlog
 from bridge.ids import new_id
 from bridge.metrics import Metrics
 from bridge.model import Event, Notification, Recipient, Webhook
-from bridge.render.renderer import RenderedMessage, Renderer
+from bridge.render.renderer import RenderedMessage, Renderer, order_events
 from bridge.routing.router import Route
 
 log = structlog.get_logger("alertbridge.pipeline")
@@ -48,6 +48,11 @@ def build_notifications(
         if rendered is not None:
             rendered[memo_key] = message
     image = next((e.image_url for e in events if e.image_url), None)
+    # In the renderer's order, so a digest that cuts the message knows which alerts it cut.
+    briefs = [
+        (e.fingerprint, e.severity, e.labels.get("alertname") or e.title)
+        for e in order_events(events)
+    ]
     notifications = [
         Notification(
             id=ids(part) if ids is not None else new_id(),
@@ -60,6 +65,7 @@ def build_notifications(
             source=webhook.source,
             next_attempt_at=now,
             event_keys=[(e.fingerprint, e.status) for e in events],
+            event_briefs=briefs,
         )
         for part, text in enumerate(message.parts)
     ]

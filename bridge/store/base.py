@@ -53,6 +53,7 @@ def resend_of(failed: Notification, *, now: float) -> Notification:
         next_attempt_at=now,
         last_error=RESENT_NOTE.format(id=failed.id),
         event_keys=list(failed.event_keys),
+        event_briefs=list(failed.event_briefs),
     )
 
 
@@ -154,6 +155,10 @@ class Store(Protocol):
         """On start: notifications left in 'sending' by a crash go back to pending."""
 
     async def outbox_counts(self) -> dict[NotificationState, int]: ...
+
+    async def sent_since(self, since: float, limit: int) -> dict[str, list[float]]:
+        """When the notifications sent at or after `since` were sent (sent_at), by phone, oldest
+        first; only the newest `limit` of them. What a restarted worker's pacing resumes from."""
 
     async def get_notification(self, notification_id: str) -> Notification | None: ...
 

@@ -193,6 +193,19 @@ class MemoryStore:
         counts[FAILED_DELIVERY] = len(self._failed_deliveries(None))
         return counts
 
+    async def sent_since(self, since: float, limit: int) -> dict[str, list[float]]:
+        """Reads the finished notifications kept (max_sent at most)."""
+        sent = [
+            (n.sent_at, n.phone)
+            for n in (self._outbox[nid] for nid in self._finished_order)
+            if n.state == "sent" and n.sent_at is not None and n.sent_at >= since
+        ]
+        newest = sorted(sent)[-limit:] if limit > 0 else []
+        by_phone: dict[str, list[float]] = {}
+        for at, phone in newest:
+            by_phone.setdefault(phone, []).append(at)
+        return by_phone
+
     async def get_notification(self, notification_id: str) -> Notification | None:
         notification = self._outbox.get(notification_id)
         return None if notification is None else _copy(notification)

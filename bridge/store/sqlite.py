@@ -226,6 +226,10 @@ class SqliteStore:
 
         return await self._call(run, writes=False)
 
+    async def sent_since(self, since: float, limit: int) -> dict[str, list[float]]:
+        run = functools.partial(queries.sent_since, since=since, limit=limit)
+        return await self._call(run, writes=False)
+
     async def get_notification(self, notification_id: str) -> Notification | None:
         found = await self._select_notifications("WHERE id = ?", (notification_id,))
         return found[0] if found else None

@@ -82,6 +82,20 @@ def select_due(
     return [from_row(row) for row in conn.execute(sql, params)]
 
 
+def sent_since(conn: sqlite3.Connection, *, since: float, limit: int) -> dict[str, list[float]]:
+    """Each phone's send times since `since`, oldest first (the newest `limit` only). No index
+    has sent_at: it reads the sent rows kept (store.retention), ~20 ms per 100,000, once, as the
+    worker starts."""
+    sql = (
+        "SELECT phone, sent_at FROM outbox WHERE state = 'sent' AND sent_at >= ? "
+        "ORDER BY sent_at DESC LIMIT ?"
+    )
+    by_phone: dict[str, list[float]] = {}
+    for phone, at in reversed(conn.execute(sql, (since, max(limit, 0))).fetchall()):
+        by_phone.setdefault(phone, []).append(at)
+    return by_phone
+
+
 def find_notification(
     conn: sqlite3.Connection, *, lookups: dict[str, str | None]
 ) -> Notification | None:

@@ -16,7 +16,7 @@ from bridge.errors import StoreUnavailable
 from bridge.model import Notification
 from bridge.store.base import DedupeEntry, RecordWrite
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Version -> the statements that bring a file from the version before it to this one.
 # Never edit a released migration: add the next version instead.
@@ -75,6 +75,9 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "DROP INDEX outbox_callback_token",
         "ALTER TABLE outbox DROP COLUMN callback_token",
     ),
+    # Severity and alertname of each event (Notification.event_briefs), for digests; NULL in
+    # rows written before, which read as none.
+    4: ("ALTER TABLE outbox ADD COLUMN event_briefs TEXT",),
 }
 
 # SQLite learnt DROP COLUMN in 3.35; an older library (some distributions' Python) skips it.
@@ -85,6 +88,7 @@ OUTBOX_COLUMN_NAMES = (
     "id", "route", "recipient", "phone", "text", "image_url", "source", "state", "attempts",
     "next_attempt_at", "created_at", "last_error", "provider_id", "provider_status", "sent_at",
     "event_keys", "delivery_status", "delivery_status_at", "provider_key", "merged_into",
+    "event_briefs",
 )  # fmt: skip
 OUTBOX_COLUMNS = ", ".join(OUTBOX_COLUMN_NAMES)
 INSERT_OUTBOX = (
@@ -132,6 +136,7 @@ def migrate(conn: sqlite3.Connection, path: str) -> None:
 _COLUMN_VALUES = operator.attrgetter(*OUTBOX_COLUMN_NAMES)
 _STATE = OUTBOX_COLUMN_NAMES.index("state")
 _EVENT_KEYS = OUTBOX_COLUMN_NAMES.index("event_keys")
+_EVENT_BRIEFS = OUTBOX_COLUMN_NAMES.index("event_briefs")
 
 
 def to_row(n: Notification) -> tuple[Any, ...]:
@@ -139,13 +144,17 @@ def to_row(n: Notification) -> tuple[Any, ...]:
     values = list(_COLUMN_VALUES(n))
     values[_STATE] = "pending"
     values[_EVENT_KEYS] = json.dumps(n.event_keys)  # (fingerprint, status) pairs: JSON arrays
+    values[_EVENT_BRIEFS] = json.dumps(n.event_briefs)
     return tuple(values)
 
 
 def from_row(row: sqlite3.Row) -> Notification:
-    """Only event_keys needs decoding; every other column is the field of the same name."""
+    """Only event_keys and event_briefs need decoding; every other column is the field of the
+    same name."""
     fields = dict(zip(row.keys(), row, strict=True))
     fields["event_keys"] = [(fp, status) for fp, status in json.loads(fields["event_keys"])]
+    briefs = json.loads(fields["event_briefs"] or "[]")
+    fields["event_briefs"] = [(fp, severity, name) for fp, severity, name in briefs]
     return Notification(**fields)
 
 

@@ -48,10 +48,15 @@ async def test_a_backlog_digest_keeps_to_max_length_and_ends_with_the_newest_lin
     await wait_until(digested, 5.0, "the four waiting messages merged into a digest")
     pending = await h.bridge.store.list_notifications("pending")
     [digest] = [n for n in pending if n.source == "digest"]
-    assert digest.text.startswith("📋 *4 updates in one digest* — 4 firing, 0 resolved")
+    assert digest.text.startswith(
+        "📋 *4 updates in one digest* — 4 firing (4 critical), 0 resolved"
+    )
     assert text_length(digest.text) <= 300
-    # Each update is too long to be listed within 300: the link is what is left of them.
-    assert digest.text.endswith(f"\n\n… and 4 more\n\n🔗 {rule_link(4)}"), digest.text
+    # Each update is too long to be listed within 300: counts, names and the link are what is
+    # left of them.
+    assert digest.text.endswith(f"\n\n… and 4 more: 4 critical — Disk ×4\n\n🔗 {rule_link(4)}"), (
+        digest.text
+    )
 
 
 def update(n: int, text: str) -> Notification:

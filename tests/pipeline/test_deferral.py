@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from alertmanager_webhooks import am_alert, am_webhook
+from alertmanager_webhooks import am_alert, am_flapping, am_webhook
 from conftest import wait_until, write_config
 
 from bridge.commands.explain import explain
@@ -264,14 +264,15 @@ async def test_explain_says_deferred_while_muted_and_while_the_hold_waits(bench:
 
 async def test_a_flap_hold_the_mute_postponed_does_not_undo_a_newer_release(bench: Bench) -> None:
     mute_starts = NIGHT - 2 * 3600  # midnight in Berlin
-    for minutes_before, status in ((8, "firing"), (7, "resolved"), (6, "firing")):
+    *flapping, resolved = am_flapping("db-1", "firing", "resolved", "firing", "resolved")
+    for minutes_before, alert in zip((8, 7, 6), flapping, strict=True):
         bench.clock.now = mute_starts - minutes_before * 60
-        await bench.post(am_alert("db-1", status))
+        await bench.post(alert)
     flap_hold = record_key("night", flap_key("night", "fp-db-1"))
     bench.clock.now = mute_starts + 240  # the hold comes due in the mute: postponed to its end
     assert await bench.flusher.flush(flap_hold) == []
     bench.clock.now = mute_starts + 1800
-    await bench.post(am_alert("db-1", "resolved"))  # deferred
+    await bench.post(resolved)  # deferred
 
     bench.clock.now = NIGHT_ENDS
     # The postponed hold still holds the alert for its recipients: the release joins it...
@@ -286,9 +287,10 @@ async def test_a_flap_hold_the_mute_postponed_does_not_undo_a_newer_release(benc
 async def test_a_flap_hold_does_not_report_a_state_older_than_one_told_since(
     bench: Bench,
 ) -> None:
-    for minute, status in ((0, "firing"), (1, "resolved"), (2, "firing")):  # held until :12
+    flapping = am_flapping("db-1", "firing", "resolved", "firing")
+    for minute, alert in zip((0, 1, 2), flapping, strict=True):  # held until :12
         bench.clock.now = NIGHT + minute * 60
-        await bench.post(am_alert("db-1", status))
+        await bench.post(alert)
     flap_hold = record_key("night", flap_key("night", "fp-db-1"))
     told = DedupeEntry("resolved", NIGHT + 5 * 60, "told-another-way")
     for name in ("alice", "bob"):  # say, by a release that found the hold's entry expired
@@ -312,9 +314,10 @@ async def test_a_resolution_released_while_the_alert_is_held_for_flapping_joins_
     """01:00 firing, 01:01 resolved, 01:02 firing (held until 01:12 as flapping); muted
     01:05-01:08 (UTC), the alert resolves at 01:06: the last word must be that it resolved."""
     sent: list[str] = []
-    for minute, status in ((0, "firing"), (1, "resolved"), (2, "firing"), (6, "resolved")):
+    flapping = am_flapping("db-1", "firing", "resolved", "firing", "resolved")
+    for minute, alert in zip((0, 1, 2, 6), flapping, strict=True):
         bench.clock.now = NIGHT + minute * 60
-        result = await bench.post(am_alert("db-1", status))
+        result = await bench.post(alert)
         sent += [n.text.splitlines()[0] for n in result.notifications]
     assert sent == ["🔥 *FIRING* · CRITICAL"] * 2 + ["✅ *RESOLVED* · CRITICAL"] * 2
 

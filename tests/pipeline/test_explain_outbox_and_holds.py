@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 import test_group_flushes
-from alertmanager_webhooks import am_alert, am_webhook
+from alertmanager_webhooks import am_alert, am_flapping, am_webhook
 from test_group_flushes import Bench, MakeBench, at
 
 from bridge.commands.explain import explain, format_explain
@@ -116,12 +116,13 @@ async def test_flapping_says_when_the_hold_reports_and_since_when_only_once_it_h
     bench: MakeBench,
 ) -> None:
     b = await bench(ROUTES, START)
-    await b.post(am_alert("db-1"))
+    fired, resolved, refired = am_flapping("db-1", "firing", "resolved", "firing")
+    await b.post(fired)
     b.clock[0] += 60
-    await b.post(am_alert("db-1", "resolved"))
+    await b.post(resolved)
     b.clock[0] += 60
 
-    before, text = await explained(b, am_alert("db-1"))
+    before, text = await explained(b, refired)
 
     assert before["verdict"] == "flapping"
     assert before["since"] is None  # no hold yet: the resolution is not when one began
@@ -133,9 +134,9 @@ async def test_flapping_says_when_the_hold_reports_and_since_when_only_once_it_h
     ) in text
 
     held_at = b.clock[0]
-    await b.post(am_alert("db-1"))  # the hold opens
+    await b.post(refired)  # the hold opens
     b.clock[0] += 120
-    during, text = await explained(b, am_alert("db-1"))
+    during, text = await explained(b, refired)
 
     assert during["verdict"] == "flapping"
     assert (during["since"], during["reports_at"]) == (when(held_at), when(held_at + FLAP_WINDOW))

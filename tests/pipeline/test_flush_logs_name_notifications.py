@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from alertmanager_webhooks import am_alert, am_webhook
+from alertmanager_webhooks import am_alert, am_flapping, am_webhook
 from conftest import write_config
 
 from bridge.metrics import Metrics
@@ -100,8 +100,9 @@ async def deferred(b: Bench) -> list[Notification]:
 
 
 async def flapped(b: Bench) -> list[Notification]:
-    for minute, status in ((0, "firing"), (1, "resolved"), (2, "firing")):  # the third is held
-        await b.post(minute, am_alert("db-1", status))
+    flapping = am_flapping("db-1", "firing", "resolved", "firing")
+    for minute, alert in zip((0, 1, 2), flapping, strict=True):  # the third is held
+        await b.post(minute, alert)
     return await b.flush_all(13)
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from alertmanager_webhooks import am_alert, am_webhook
+from alertmanager_webhooks import am_alert, am_flapping, am_webhook
 from conftest import write_config
 
 from bridge.commands.explain import explain
@@ -168,15 +168,16 @@ async def test_a_flap_hold_that_ends_resolved_sends_nothing_without_send_resolve
 ) -> None:
     start = 1_000_000.0
     b = await bench(FLAPPING_WITHOUT_RESOLVED, start)
-    for status in ("firing", "resolved", "firing", "resolved"):
-        await b.post(am_alert("db-1", status))
+    *flapping, refired = am_flapping("db-1", "firing", "resolved", "firing", "resolved", "firing")
+    for alert in flapping:
+        await b.post(alert)
         b.clock[0] += MINUTE
     await b.run_until(start + 30 * MINUTE)  # the hold flushes
     outbox = await b.store.list_notifications(limit=50)
     assert [n.text.splitlines()[0].split(" · ")[0] for n in outbox] == ["🔥 *FIRING*"]
 
     # The resolution was remembered: the next firing is news again.
-    await b.post(am_alert("db-1"))
+    await b.post(refired)
     assert len(await b.store.list_notifications(limit=50)) == 2
 
 
@@ -246,8 +247,8 @@ async def test_a_flap_hold_due_in_a_dropping_mute_reports_the_latest_state_after
     bench: MakeBench, in_the_mute: str | None, after_the_mute: str
 ) -> None:
     b = await bench(DROPPED_AT_NIGHT, at("2026-03-10T17:50:00+00:00"))
-    for status in ("firing", "resolved", "firing"):
-        await b.post(am_alert("db-1", status))
+    for alert in am_flapping("db-1", "firing", "resolved", "firing"):
+        await b.post(alert)
         b.clock[0] += 60
     assert [h.split(" · ")[0] for h in b.headlines()] == ["🔥 *FIRING*", "✅ *RESOLVED*"]
 
@@ -342,8 +343,9 @@ async def test_a_flap_hold_whose_alert_is_silenced_meanwhile_sends_nothing(
     bench: MakeBench,
 ) -> None:
     b = await bench(SILENCEABLE_UNGROUPED, at("2026-03-10T12:00:00+00:00"))
-    for status in ("firing", "resolved", "firing"):  # the third is held as flapping
-        await b.post(am_alert("db-1", status))
+    # The third is held as flapping.
+    for alert in am_flapping("db-1", "firing", "resolved", "firing"):
+        await b.post(alert)
         b.clock[0] += 60
     assert [h.split(" · ")[0] for h in b.headlines()] == ["🔥 *FIRING*", "✅ *RESOLVED*"]
     await silence_db1(b, hours=2)
@@ -361,12 +363,13 @@ async def test_after_a_silenced_flap_hold_the_next_firing_is_not_held_again(
     bench: MakeBench,
 ) -> None:
     b = await bench(SILENCEABLE_UNGROUPED, at("2026-03-10T12:00:00+00:00"))
-    for status in ("firing", "resolved", "firing"):  # held until 12:12 as flapping
-        await b.post(am_alert("db-1", status))
+    flapping = am_flapping("db-1", "firing", "resolved", "firing")
+    for alert in flapping:  # held until 12:12 as flapping
+        await b.post(alert)
         b.clock[0] += 60
     await silence_db1(b, hours=10 / 60)  # 12:03-12:13: the hold ends in it, dropped
     await b.run_until(at("2026-03-10T12:14:00+00:00"))
-    result = await b.post(am_alert("db-1"))
+    result = await b.post(flapping[-1])  # Alertmanager's repeat of the firing held
 
     [firing] = result.notifications  # at once, not a flap_window later
     assert "flapped" not in firing.text
@@ -376,8 +379,10 @@ async def test_a_resolution_silenced_while_a_flap_hold_waits_still_updates_it(
     bench: MakeBench,
 ) -> None:
     b = await bench(SILENCEABLE_UNGROUPED, at("2026-03-10T12:00:00+00:00"))
-    for status in ("firing", "resolved", "firing"):  # held until 12:12 as flapping
-        await b.post(am_alert("db-1", status))
+    for alert in am_flapping(
+        "db-1", "firing", "resolved", "firing"
+    ):  # held until 12:12 as flapping
+        await b.post(alert)
         b.clock[0] += 60
     await silence_db1(b, hours=5 / 60)  # 12:03-12:08
     b.clock[0] = at("2026-03-10T12:05:00+00:00")
@@ -441,8 +446,10 @@ async def test_explain_says_a_hold_postponed_by_a_mute_reports_after_it(
     bench: MakeBench,
 ) -> None:
     b = await bench(MUTED_FROM_TEN_PAST, at("2026-03-10T12:00:00+00:00"))
-    for status in ("firing", "resolved", "firing"):  # held until 12:12: in the mute
-        await b.post(am_alert("db-1", status))
+    for alert in am_flapping(
+        "db-1", "firing", "resolved", "firing"
+    ):  # held until 12:12: in the mute
+        await b.post(alert)
         b.clock[0] += 60
     await b.run_until(at("2026-03-10T12:40:00+00:00"))  # postponed while muted
     await silence_db1(b, hours=10 / 60)

@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from alertmanager_webhooks import am_alert, am_webhook
+from alertmanager_webhooks import am_alert, am_flapping, am_webhook
 from blueticks_standin import run_standin
 from conftest import BridgeHarness, StartBridge, am_headers, wait_until, write_config
 
@@ -113,11 +113,12 @@ async def test_ingest_persists_everything_in_one_transaction(tmp_path: Path) -> 
             webhook = runtime.sources["alertmanager"].parse({}, body, utcnow())
             return await pipeline.ingest(webhook, runtime.routes, runtime.renderer)
 
-        await ingest(am_alert("db-1"))
-        await ingest(am_alert("db-1", "resolved"))
+        fired, resolved, refired = am_flapping("db-1", "firing", "resolved", "firing")
+        await ingest(fired)
+        await ingest(resolved)
         before = store.commits
         # On "disks" db-2 is sent and db-1 held as flapping; "grouped" holds both in its group.
-        result = await ingest(am_alert("db-1"), am_alert("db-2"))
+        result = await ingest(refired, am_alert("db-2"))
         assert store.commits == before + 1
         assert [n.event_keys for n in result.notifications] == [[("fp-db-2", "firing")]]
         assert await store.get_notification(result.notifications[0].id) is not None
@@ -170,15 +171,14 @@ async def _flushed_twice(h: BridgeHarness) -> bool:
 
 async def test_flapping_alert_is_collapsed_into_one_message(start_bridge: StartBridge) -> None:
     h = await start_bridge(IMMEDIATE, extra="defaults: {flap_window: 400ms}\n")
-    await post(h, am_alert("db-1"))
-    await post(h, am_alert("db-1", "resolved"))
-    for status in ("firing", "resolved", "firing"):
-        await post(h, am_alert("db-1", status))
+    flapping = am_flapping("db-1", "firing", "resolved", "firing", "resolved", "firing")
+    for alert in flapping:
+        await post(h, alert)
     await h.standin.state.wait_for_messages(3, timeout=5)
     texts = h.texts()
     assert "FIRING" in texts[0] and "RESOLVED" in texts[1]
     assert "flapped: 4 status changes, now firing" in texts[2] and "FIRING" in texts[2]
-    await post(h, am_alert("db-1"))  # the flapping message counts as the firing sent
+    await post(h, flapping[-1])  # the flapping message counts as the firing sent
     assert len(h.texts()) == 3
     assert await h.bridge.store.list_records("group", 0) == []  # and no new hold opened
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from alertmanager_webhooks import am_alert, am_webhook
+from alertmanager_webhooks import am_alert, am_flapping, am_webhook
 from conftest import write_config
 
 from bridge.logs import LOGGED_FINGERPRINTS
@@ -130,8 +130,9 @@ async def test_events_that_arrive_in_a_muted_group_count_once_each(
     "bench", [UNGROUPED.format(when_muted="drop")], ids=["drop"], indirect=True
 )
 async def test_a_flap_hold_the_mute_postpones_is_not_counted_again(bench: Bench) -> None:
-    for minute, status in ((50, "firing"), (51, "resolved"), (52, "firing")):  # held to 18:02
-        await bench.post(f"2026-03-10T17:{minute}:00+00:00", am_alert("db-1", status))
+    flapping = am_flapping("db-1", "firing", "resolved", "firing")
+    for minute, alert in zip((50, 51, 52), flapping, strict=True):  # held to 18:02
+        await bench.post(f"2026-03-10T17:{minute}:00+00:00", alert)
     sent = await bench.run_until("2026-03-11T01:00:00+00:00")  # checked all through the mute
 
     assert len(sent) == 1 and "flapped" in sent[0].text  # reported after the mute

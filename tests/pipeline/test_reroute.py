@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from alertmanager_webhooks import am_alert, am_webhook
+from alertmanager_webhooks import am_alert, am_flapping, am_webhook
 from conftest import (
     ADMIN_TOKEN,
     BOB_PHONE,
@@ -400,14 +400,15 @@ async def test_a_flap_hold_of_a_route_that_gains_group_by_ends_in_its_groups(
     bench: Bench,
 ) -> None:
     await bench.reload(UNGROUPED)
-    for status in ("firing", "resolved", "firing"):  # the third is held as flapping
-        await bench.post(am_alert("db-1", status))
+    *flapping, resolved = am_flapping("db-1", "firing", "resolved", "firing", "resolved")
+    for alert in flapping:  # the third is held as flapping
+        await bench.post(alert)
         bench.clock[0] += MINUTE
     assert bench.told() == [("alice", FIRING), ("alice", RESOLVED)]
 
     await bench.reload(GROUPED)
     await bench.run_until(bench.clock[0] + 10 * MINUTE)
-    await bench.post(am_alert("db-1", "resolved"))
+    await bench.post(resolved)
     await bench.run_until(bench.clock[0] + HOUR)
 
     assert bench.told()[2:] == [("alice", FIRING), ("alice", RESOLVED)]  # last word: resolved

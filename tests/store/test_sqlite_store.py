@@ -156,8 +156,8 @@ async def test_reads_alone_commit_nothing(store: SqliteStore) -> None:
 async def test_file_uses_wal_and_records_its_schema_version(store: SqliteStore) -> None:
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
-    assert SCHEMA_VERSION == max(_MIGRATIONS) == 3  # every migration runs, the newest last
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(4,)]
+    assert SCHEMA_VERSION == max(_MIGRATIONS) == 4  # every migration runs, the newest last
 
 
 async def test_newer_schema_version_is_refused(db_path: str) -> None:
