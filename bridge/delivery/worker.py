@@ -38,9 +38,10 @@ from bridge.store.base import Store
 log = structlog.get_logger("alertbridge.delivery")
 
 Clock = Callable[[], float]
-# Sends of one notification refused "for want of a session" that wait without counting as
-# attempts (each holds every send for a minute or more); past them, a refusal counts as an
-# attempt, so a 400/422 the session never explains ends as a dead letter, not a wait forever.
+# Sends of one notification refused "for want of a session" while pings said the session was
+# connected, that wait without counting as attempts; past them, a refusal counts as an attempt,
+# so a 400/422 the session never explains ends as a dead letter, not a wait forever. Refusals
+# no ping contradicts (a real outage, or the legacy API, which cannot ping) always wait.
 MAX_SESSION_REFUSALS = 20
 
 
@@ -299,10 +300,14 @@ class OutboxWorker:
         except SessionDownError as exc:
             self._outcomes.response(exc.status)
             self.metrics.send_attempts.labels("transient").inc()
-            refusals = self._session_refusals[n.id] = self._session_refusals.get(n.id, 0) + 1
+            # Counted only when a ping said the session is up since the last refusal: a long
+            # outage (a phone dead overnight) must not dead-letter what waits for it.
+            contradicted = self.session.polling and self.session.state == "connected"
+            refusals = self._session_refusals.get(n.id, 0) + contradicted
+            self._session_refusals[n.id] = refusals
             if refusals <= MAX_SESSION_REFUSALS:
                 self._hold_for_session(n, exc)
-            else:  # a refusal the session never explains: attempts count, retries end
+            else:  # refusals the pings contradict: attempts count, retries end
                 await self._transient(n, attempt, exc)
             return
         except TransientDeliveryError as exc:
