@@ -70,9 +70,8 @@ class Metrics:
         self.dedupe_suppressed = Counter(
             "alertbridge_dedupe_suppressed_total",
             "Events not sent again, by route and reason (duplicate, resolved_not_wanted, "
-            "superseded: a flap hold's state older than what the recipient was told since, "
-            "stale_firing: an HA replica's firing of an alert already resolved, startsAt no "
-            "later). GitHub redeliveries count in webhooks_received_total, outcome duplicate.",
+            "superseded: a flap hold's state older than what the recipient was told since). "
+            "GitHub redeliveries count in webhooks_received_total, outcome duplicate.",
             ["route", "reason"],
             registry=r,
         )

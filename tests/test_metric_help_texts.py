@@ -25,10 +25,7 @@ REASONS = [
             "silenced_at_hold_end",
         },
     ),
-    (
-        "alertbridge_dedupe_suppressed",
-        {"duplicate", "resolved_not_wanted", "superseded", "stale_firing"},
-    ),
+    ("alertbridge_dedupe_suppressed", {"duplicate", "resolved_not_wanted", "superseded"}),
 ]
 
 

@@ -5,8 +5,6 @@ ends; firing -> resolved -> firing within the flap window is held and reported o
 A GitHub success that ends no failure ("CI passed") is deduped under a status of its own,
 "passed", and so is a GitHub update with no outcome yet ("CI queued", "Deploy in progress"),
 "no_outcome": a failure after either is always news.
-An alert's identity over time is its fingerprint and startsAt (Alertmanager's rule): a firing
-that started no later than the alert a resolution ended is a lagging HA replica's stale copy.
 """
 
 from __future__ import annotations
@@ -25,13 +23,7 @@ from bridge.store.base import DedupeEntry, Store
 AlertFor = tuple[str, str, str]
 
 SuppressReason = Literal[
-    "duplicate",
-    "resolved_not_wanted",
-    "flapping",
-    "silenced",
-    "muted",
-    "resolved_while_muted",
-    "stale_firing",
+    "duplicate", "resolved_not_wanted", "flapping", "silenced", "muted", "resolved_while_muted"
 ]
 # The status under which a flapping alert's hold is recorded (entry.at: when it started).
 HOLD = "flapping"
@@ -40,9 +32,6 @@ PASSED = "passed"
 # The status under which a GitHub event with no outcome (queued, in progress, cancelled,
 # pending) is recorded: it shares the fingerprint of the failure or success that follows.
 NO_OUTCOME = "no_outcome"
-# The status under which the startsAt of the alert the last resolution ended is recorded
-# (entry.at: that startsAt, not when it was written), for the sources alert_start knows.
-ENDED = "ended"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +52,6 @@ class DedupeHistory:
     hold: DedupeEntry | None = None
     passed: DedupeEntry | None = None
     no_outcome: DedupeEntry | None = None
-    ended: DedupeEntry | None = None
 
     @property
     def last(self) -> DedupeEntry | None:
@@ -101,26 +89,9 @@ def dedupe_status(event: Event) -> str:
     return NO_OUTCOME if event.outcome is None else event.status
 
 
-def alert_start(event: Event) -> float | None:
-    """The event's startsAt in Unix seconds where it tells one firing from the next (a re-fire
-    after a resolution starts later): None for GitHub (a run's start, kept as before) and for
-    senders that give none."""
-    if event.source == "github" or event.starts_at is None:
-        return None
-    return event.starts_at.timestamp()
-
-
-def stale_firing(event: Event, ended_start: float | None) -> bool:
-    """A firing that started no later than the alert a resolution ended (`ended_start`)."""
-    start = alert_start(event)
-    if event.status != "firing" or start is None or ended_start is None:
-        return False
-    return start <= ended_start
-
-
 def history_keys(route: str, recipient: str, fingerprint: str) -> tuple[str, ...]:
     """The keys of DedupeHistory's fields, in its field order."""
-    statuses = ("firing", "resolved", HOLD, PASSED, NO_OUTCOME, ENDED)
+    statuses = ("firing", "resolved", HOLD, PASSED, NO_OUTCOME)
     return tuple(dedupe_key(route, recipient, fingerprint, status) for status in statuses)
 
 
@@ -135,8 +106,6 @@ def decide(
 ) -> DedupeDecision:
     """Whether to send `event` now, given what the recipient was sent about it before."""
     fired, resolved = history.firing, history.resolved
-    if history.ended is not None and stale_firing(event, history.ended.at):
-        return _not_sent("stale_firing", resolved)  # before the hold: it opens none, joins none
     if history.holding:
         return _not_sent("flapping", history.hold)
     status = dedupe_status(event)
@@ -244,8 +213,6 @@ def stage_sent(
         status = dedupe_status(event)
         key = dedupe_key(route.name, recipient, event.fingerprint, status)
         staged.put_dedupe(key, DedupeEntry(status, now, notification_id), dedupe_ttl(route))
-        if event.status == "resolved":
-            _stage_ended(staged, route, recipient, event, now)
 
 
 def stage_told(
@@ -264,26 +231,11 @@ def stage_told(
 
 
 def stage_resolution(
-    staged: StagedWrites, route: Route, recipient: str, event: Event, now: float
+    staged: StagedWrites, route: Route, recipient: str, fingerprint: str, now: float
 ) -> None:
-    """Remember a resolution that was not sent, so the next firing is news again (and a stale
-    copy of the alert it ended is not)."""
-    key = dedupe_key(route.name, recipient, event.fingerprint, "resolved")
+    """Remember a resolution that was not sent, so the next firing is news again."""
+    key = dedupe_key(route.name, recipient, fingerprint, "resolved")
     staged.put_dedupe(key, DedupeEntry("resolved", now), dedupe_ttl(route))
-    _stage_ended(staged, route, recipient, event, now)
-
-
-def _stage_ended(
-    staged: StagedWrites, route: Route, recipient: str, event: Event, now: float
-) -> None:
-    """The ENDED entry of a resolution, dated at the alert's startsAt and expiring with the
-    resolved entry written with it."""
-    start = alert_start(event)
-    if start is None:
-        return
-    ttl = max(now - start, 0.0) + dedupe_ttl(route)
-    key = dedupe_key(route.name, recipient, event.fingerprint, ENDED)
-    staged.put_dedupe(key, DedupeEntry(ENDED, start), ttl)
 
 
 def decide_on_route(

@@ -169,7 +169,7 @@ async def release_deferred(
                 earlier=decision.earlier,
             )
             if reason == "resolved_not_wanted":
-                stage_resolution(staged, route, rcpt.name, alert.event, now)
+                stage_resolution(staged, route, rcpt.name, fp, now)
         if not events:
             continue
         shown = {e.fingerprint: flaps[e.fingerprint] for e in events if e.fingerprint in flaps}

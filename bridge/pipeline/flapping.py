@@ -4,8 +4,7 @@ When dedupe finds an alert firing again within flap_window of the firing it reso
 holds it in a group record of its own (for flap_window, for the recipients concerned); every
 change meanwhile joins the hold, and the group flusher reports the alert's state then, once.
 A hold never reports a state older than one the recipient was told since it last changed (a
-deferred release at the end of a mute, say): the newer word stands. A firing that started no
-later than the resolution the hold holds is a lagging replica's copy: it changes nothing.
+deferred release at the end of a mute, say): the newer word stands.
 """
 
 from __future__ import annotations
@@ -35,7 +34,6 @@ from bridge.pipeline.grouping import (
     group_to_record,
     new_group,
     record_key,
-    stale_in,
 )
 from bridge.pipeline.staged_writes import StagedWrites
 from bridge.routing.router import Route
@@ -64,16 +62,6 @@ async def hold_flapping(
     if group is None:
         group = new_group(route, key, {}, webhook, now, route.flap_window)
         group.flap = True
-    if stale_in(group, event):
-        metrics.dedupe_suppressed.labels(route.name, "stale_firing").inc()
-        log.info(
-            "flapping.stale_firing",
-            route=route.name,
-            recipient=rcpt.name,
-            fingerprint=event.fingerprint,
-            group=key,
-        )
-        return group
     new_alert = event.fingerprint not in group.alerts
     add_event(group, event, now)
     if new_alert:
@@ -122,7 +110,7 @@ def flush_flapping(
                 _not_sent(metrics, route, rcpt, alert, "superseded", told=told.status)
                 continue
             if event.status == "resolved" and not route.send_resolved:
-                stage_resolution(staged, route, rcpt.name, event, now)
+                stage_resolution(staged, route, rcpt.name, event.fingerprint, now)
                 _not_sent(metrics, route, rcpt, alert, "resolved_not_wanted")
                 continue
             sent = render(rcpt, [event], {event.fingerprint: alert.transitions})

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bridge.model import Event, Notification, Recipient, Webhook
-from bridge.pipeline.dedupe import NO_OUTCOME, PASSED, alert_start, dedupe_status, stale_firing
+from bridge.pipeline.dedupe import NO_OUTCOME, PASSED, dedupe_status
 from bridge.pipeline.event_record import (
     event_from_record,
     event_to_record,
@@ -25,10 +25,6 @@ GROUP_KIND = "group"
 GROUP_TTL = 7 * 86400.0
 # Status changes of one alert between two flushes from which it is reported as flapping.
 FLAP_TRANSITIONS = 2
-# How long a group remembers the start of an alert a flush dropped resolved. A replica that
-# missed the resolution repeats the alert until its own copy ends (endsAt: minutes for
-# Prometheus's alerts, resolve_timeout otherwise): far less than this.
-ENDED_TTL = 86400.0
 
 # How a flush turns one recipient's events (and the flap counts to show) into notifications.
 RenderForRecipient = Callable[[Recipient, list[Event], dict[str, int]], list[Notification]]
@@ -109,14 +105,6 @@ class Notified:
 
 
 @dataclass(slots=True)
-class EndedAlert:
-    """An alert a flush dropped resolved: the startsAt it had (`alert_start`), and when."""
-
-    starts_at: float
-    at: float
-
-
-@dataclass(slots=True)
 class GroupState:
     route: str
     key: str
@@ -132,8 +120,6 @@ class GroupState:
     deferred: bool = False
     alerts: dict[str, GroupAlert] = field(default_factory=dict)
     notified: dict[str, Notified] = field(default_factory=dict)
-    # By fingerprint: a firing that started no later is a replica's stale copy (`stale_in`).
-    ended: dict[str, EndedAlert] = field(default_factory=dict)
 
     @property
     def record_key(self) -> str:
@@ -177,23 +163,12 @@ def new_group(
     )
 
 
-def stale_in(group: GroupState, event: Event) -> bool:
-    """A firing that started no later than the resolution the group holds, or ended at a
-    flush, of the same alert: a lagging HA replica's copy, not news."""
-    known = group.alerts.get(event.fingerprint)
-    held = alert_start(known.event) if known is not None and known.status == "resolved" else None
-    ended = group.ended.get(event.fingerprint)
-    return stale_firing(event, held) or (ended is not None and stale_firing(event, ended.starts_at))
-
-
 def add_event(group: GroupState, event: Event, now: float) -> bool:
     """Take the event's current state into the group; True if the group changed.
 
     A GitHub alert turning from success or no outcome into a failure (or back) while all fire
     is a change too, but not a status transition: it does not count towards flapping. An event
-    received before the one the group holds never replaces it, nor does a stale firing."""
-    if stale_in(group, event):
-        return False
+    received before the one the group holds never replaces it."""
     known = group.alerts.get(event.fingerprint)
     if known is None:
         group.alerts[event.fingerprint] = GroupAlert(event, now)
@@ -277,14 +252,10 @@ def _ordered(group: GroupState, fingerprints: Iterable[str]) -> tuple[str, ...]:
 
 
 def after_flush(group: GroupState, now: float, interval: float) -> None:
-    """Drop resolved alerts (everyone who needed to hear has heard; their start is kept a
-    while in `ended`), restart the change count."""
+    """Drop resolved alerts (everyone who needed to hear has heard), restart the change count."""
     resolved = group.resolved()
     for fp in resolved:
-        start = alert_start(group.alerts.pop(fp).event)
-        if start is not None:
-            group.ended[fp] = EndedAlert(start, now)
-    group.ended = {fp: e for fp, e in group.ended.items() if now - e.at < ENDED_TTL}
+        del group.alerts[fp]
     for entry in group.notified.values():
         entry.firing = [fp for fp in entry.firing if fp not in resolved]
         entry.resolved = [fp for fp in entry.resolved if fp not in resolved]
@@ -327,7 +298,6 @@ def group_to_record(group: GroupState) -> dict[str, Any]:
             }
             for name, n in group.notified.items()
         },
-        "ended": {fp: [e.starts_at, e.at] for fp, e in group.ended.items()},
     }
 
 
@@ -359,9 +329,5 @@ def group_from_record(doc: dict[str, Any]) -> GroupState:
                 list(n.get("no_outcome") or []),
             )
             for name, n in (doc.get("notified") or {}).items()
-        },
-        ended={  # absent from records written before it was kept
-            fp: EndedAlert(float(starts_at), float(at))
-            for fp, (starts_at, at) in (doc.get("ended") or {}).items()
         },
     )

@@ -34,14 +34,12 @@ from bridge.pipeline.flapping import hold_flapping
 from bridge.pipeline.grouping import (
     GROUP_KIND,
     GROUP_TTL,
-    GroupState,
     add_event,
     group_from_record,
     group_key,
     group_to_record,
     new_group,
     record_key,
-    stale_in,
 )
 from bridge.pipeline.held_back import update_waiting_holds
 from bridge.pipeline.locks import KeyedLocks
@@ -296,7 +294,7 @@ class Pipeline:
                         outcome.suppressed.append((event, decision))
                         self._count_suppressed(route, rcpt, event, decision)
                         if decision.reason == "resolved_not_wanted":
-                            stage_resolution(staged, route, rcpt.name, event, now)
+                            stage_resolution(staged, route, rcpt.name, event.fingerprint, now)
                 if outcome.events:
                     notifications, outcome.template_error = build_notifications(
                         renderer,
@@ -373,8 +371,6 @@ class Pipeline:
             else:
                 labels = route.group_labels(events[0])
                 group = new_group(route, key, labels, webhook, now, route.group_wait)
-            if told is None:  # a rerouted one carries what was told (add_event keeps it out)
-                events = self._drop_stale(route, key, group, events)
             changed = doc is None
             for event in events:
                 changed = add_event(group, event, now) or changed
@@ -390,15 +386,3 @@ class Pipeline:
                 self.metrics.suppressed.labels(route.name, "grouped").inc(len(events))
             result.add_held(route, events, key, group.next_flush_at)
             log.debug("group.updated", route=route.name, group=key, changed=changed)
-
-    def _drop_stale(
-        self, route: Route, key: str, group: GroupState, events: list[Event]
-    ) -> list[Event]:
-        """The events but a lagging replica's copies of alerts the group saw resolve
-        (`stale_in`): those are counted and logged, and go no further."""
-        for event in (e for e in events if stale_in(group, e)):
-            self.metrics.dedupe_suppressed.labels(route.name, "stale_firing").inc()
-            log.info(
-                "group.stale_firing", route=route.name, group=key, fingerprint=event.fingerprint
-            )
-        return [e for e in events if not stale_in(group, e)]

@@ -81,7 +81,8 @@ async def test_group_that_fires_again_after_it_was_forgotten_is_sent(
     await post(h, am_alert("db-1", "resolved"))
     await h.standin.state.wait_for_messages(4)
     await wait_until(lambda: _no_groups(h), timeout=3, what="the resolved group to be forgotten")
-    await post(h, am_alert("db-1"))  # the same group opens again: its flushes count from 0 again
+    # It fires again (a later startsAt): the same group opens again, its flushes count from 0.
+    await post(h, am_alert("db-1", startsAt="2026-11-25T12:00:00Z"))
     await h.standin.state.wait_for_messages(6, timeout=5)
     assert all("FIRING" in t for t in h.texts()[4:])
 
