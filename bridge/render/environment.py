@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -84,6 +84,7 @@ def create_trusted_environment(loader: BaseLoader) -> Environment:
 def _add_filters(env: EnvironmentT) -> EnvironmentT:
     env.filters["raw"] = raw
     env.filters["key_labels"] = key_labels
+    env.filters["common_labels"] = common_labels
     env.filters["timestamp"] = timestamp
     env.filters["shorten"] = shorten
     return env
@@ -114,6 +115,19 @@ def key_labels(
 ) -> list[tuple[str, str]]:
     """The (name, value) pairs of the key labels present and non-empty, in display order."""
     return [(name, labels[name]) for name in names if labels.get(name)]
+
+
+def common_labels(events: Sequence[Any]) -> list[tuple[str, str]]:
+    """The alertname and key labels every event shares, in display order: what a message of
+    several alerts is about (a group's labels, say), for its header."""
+    if len(events) < 2:
+        return []
+    first = events[0].labels
+    return [
+        (name, first[name])
+        for name in ("alertname", *KEY_LABELS)
+        if first.get(name) and all(event.labels.get(name) == first[name] for event in events)
+    ]
 
 
 def timestamp(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:

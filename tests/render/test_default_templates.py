@@ -84,7 +84,9 @@ def test_alertmanager_group_is_one_message_listing_every_alert() -> None:
         fixture("alertmanager", "msteams-firing-12alerts-nested-route-groupkey.json"),
     )
     text = render(webhook)
-    assert text.startswith("🔥 *12 firing*\n\n🔥 *FIRING* · PAGE\n*NodeEvent*\n")
+    # The header says what every alert of the group shares (the look-alike ˍ is WhatsApp-safe).
+    header = "🔥 *12 firing*\nalertname: NodeEvent · job: dataˍcollector\n\n"
+    assert text.startswith(header + "🔥 *FIRING* · PAGE\n*NodeEvent*\n")
     assert text.count("🔥 *FIRING*") == 12
     assert len(text) <= 4096
     # Summaries quote hosts in backticks; they must not turn into monospace.
@@ -277,3 +279,15 @@ def test_github_sender_is_not_repeated_when_the_summary_names_it() -> None:
     text = render(webhook)
     assert "Codertocat" in text
     assert text.count("by Codertocat") == 1, text
+
+
+def test_a_several_alert_header_names_only_the_labels_every_alert_shares() -> None:
+    payload = fixture("alertmanager", "zulip-alert-firing-2alerts.json")
+    shared = render(alerting_webhook("alertmanager", payload))
+    assert shared.splitlines()[1] == "alertname: High CPU Temperature · host: andromeda"
+    payload["alerts"][1]["labels"]["host"] = "cassiopeia"
+    apart = render(alerting_webhook("alertmanager", payload))
+    assert apart.splitlines()[1] == "alertname: High CPU Temperature"
+    payload["alerts"] = payload["alerts"][:1]
+    single = render(alerting_webhook("alertmanager", payload))
+    assert "alertname:" not in single
