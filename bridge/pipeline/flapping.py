@@ -2,12 +2,15 @@
 
 When dedupe finds an alert firing again within flap_window of the firing it resolved, ingest
 holds it in a group record of its own (for flap_window, for the recipients concerned); every
-change meanwhile joins the hold, and the group flusher reports the alert's state then, once.
+change meanwhile joins the hold, and the group flusher reports the alert's state then, once:
+in one message with the route's other holds that end with it (alerts that flapped together).
 A hold never reports a state older than one the recipient was told since it last changed (a
 deferred release at the end of a mute, say): the newer word stands.
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 import structlog
 
@@ -40,6 +43,9 @@ from bridge.routing.router import Route
 from bridge.store.base import DedupeEntry, Store
 
 log = structlog.get_logger("alertbridge.pipeline")
+
+# Flap holds of one route ending this close together (seconds) are reported as one message.
+DUE_TOGETHER = 1.0
 
 
 async def hold_flapping(
@@ -86,8 +92,31 @@ async def hold_flapping(
     return group
 
 
+async def holds_ending_with(
+    store: Store, group: GroupState, now: float, among: Collection[str] | None = None
+) -> list[GroupState]:
+    """The route's other flap holds that end with `group` (within DUE_TOGETHER): their alerts
+    flapped together, so one message reports them all, as their firing and resolution were.
+    `among`: only the holds under these store keys."""
+    if among is None:
+        prefix = record_key(group.route, flap_key(group.route, ""))
+        records = await store.list_records(GROUP_KIND, now)
+        docs = [doc for key, doc in records if key.startswith(prefix)]
+    else:
+        docs = [d for key in among if (d := await store.get_record(GROUP_KIND, key, now))]
+    holds = [group_from_record(doc) for doc in docs]
+    return [
+        hold
+        for hold in holds
+        if hold.flap
+        and hold.route == group.route
+        and hold.record_key != group.record_key
+        and abs(hold.next_flush_at - group.next_flush_at) <= DUE_TOGETHER
+    ]
+
+
 def flush_flapping(
-    group: GroupState,
+    groups: list[GroupState],
     route: Route,
     render: RenderForRecipient,
     staged: StagedWrites,
@@ -95,37 +124,45 @@ def flush_flapping(
     now: float,
     histories: dict[AlertFor, DedupeHistory],
 ) -> list[Notification]:
-    """One message per held recipient: the alert's state now, and that it flapped; the dedupe
-    entries written make that message count as the state sent. A route without send_resolved
-    sends nothing when the alert ended resolved, but remembers the resolution (as ingest does),
-    so the next firing is news again. `histories`: of each (route, held recipient, alert)."""
+    """One message per held recipient over the holds ending together: each alert's state now,
+    and that it flapped; the dedupe entries written make that message count as the states
+    sent. A route without send_resolved sends nothing for an alert that ended resolved, but
+    remembers the resolution (as ingest does), so the next firing is news again.
+    `histories`: of each (route, held recipient, alert)."""
     notifications: list[Notification] = []
-    for alert in group.alerts.values():
-        event = alert.event
-        for rcpt in route.recipients:
+    for rcpt in route.recipients:
+        events: list[Event] = []
+        flaps: dict[str, int] = {}
+        for group in groups:
             if rcpt.name not in group.only:
                 continue
-            told = histories[(route.name, rcpt.name, event.fingerprint)].last
-            if told is not None and told.at > alert.changed_at:
-                _not_sent(metrics, route, rcpt, alert, "superseded", told=told.status)
-                continue
-            if event.status == "resolved" and not route.send_resolved:
-                stage_resolution(staged, route, rcpt.name, event.fingerprint, now)
-                _not_sent(metrics, route, rcpt, alert, "resolved_not_wanted")
-                continue
-            sent = render(rcpt, [event], {event.fingerprint: alert.transitions})
-            notifications.extend(sent)
-            stage_sent(staged, route, rcpt.name, [event], sent[0].id, now)
-            metrics.groups_flushed.labels(route.name, "flapped").inc()
-            log.info(
-                "flapping.flushed",
-                route=route.name,
-                recipient=rcpt.name,
-                notifications=[n.id for n in sent],
-                fingerprint=event.fingerprint,
-                status=event.status,
-                changes=alert.transitions,
-            )
+            for alert in group.alerts.values():
+                event = alert.event
+                told = histories[(route.name, rcpt.name, event.fingerprint)].last
+                if told is not None and told.at > alert.changed_at:
+                    _not_sent(metrics, route, rcpt, alert, "superseded", told=told.status)
+                    continue
+                if event.status == "resolved" and not route.send_resolved:
+                    stage_resolution(staged, route, rcpt.name, event.fingerprint, now)
+                    _not_sent(metrics, route, rcpt, alert, "resolved_not_wanted")
+                    continue
+                events.append(event)
+                flaps[event.fingerprint] = alert.transitions
+        if not events:
+            continue
+        sent = render(rcpt, events, flaps)
+        notifications.extend(sent)
+        stage_sent(staged, route, rcpt.name, events, sent[0].id, now)
+        metrics.groups_flushed.labels(route.name, "flapped").inc()
+        log.info(
+            "flapping.flushed",
+            route=route.name,
+            recipient=rcpt.name,
+            notifications=[n.id for n in sent],
+            fingerprints=[e.fingerprint for e in events],
+            statuses=[e.status for e in events],
+            changes=list(flaps.values()),
+        )
     return notifications
 
 

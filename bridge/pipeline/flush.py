@@ -27,7 +27,7 @@ import structlog
 from bridge.model import Event, Notification, Recipient
 from bridge.pipeline.dedupe import HOLD, dedupe_key, read_histories
 from bridge.pipeline.deferral import release_deferred
-from bridge.pipeline.flapping import end_hold, flush_flapping
+from bridge.pipeline.flapping import end_hold, flush_flapping, holds_ending_with
 from bridge.pipeline.grouping import (
     GROUP_KIND,
     GROUP_TTL,
@@ -169,7 +169,8 @@ class GroupFlusher:
         A group the current config would never add to again is dissolved instead, due or not:
         what it holds for its recipients is sent, the rest routed again (`reroute.py`)."""
         set_aside = False
-        async with self.locks.hold([key]):
+        together = await self._ending_with(key)
+        async with self.locks.hold([key, *together]):
             now = self._clock()
             doc = await self.store.get_record(GROUP_KIND, key, now)
             if doc is None:
@@ -181,7 +182,7 @@ class GroupFlusher:
                 route = next((r for r in routes if r.name == group.route), None)
                 reason = orphan_reason(group, route, routes)
                 if route is not None and reason is None:
-                    fresh = await self._flush_due(group, route, now)
+                    fresh = await self._flush_due(group, route, now, together)
                 else:
                     fresh, set_aside = await self._dissolve(group, route, reason, now)
         # Not under the group's lock: the reroute's ingest takes the locks of the groups it
@@ -191,6 +192,16 @@ class GroupFlusher:
         if fresh:
             self._wake_sender()
         return fresh
+
+    async def _ending_with(self, key: str) -> list[str]:
+        """When the flap hold under `key` is due, the keys of the holds ending with it: locked
+        with it, and read again under the locks (`_flush_due`)."""
+        now = self._clock()
+        doc = await self.store.get_record(GROUP_KIND, key, now)
+        if doc is None or not doc.get("flap") or doc["next_flush_at"] > now:
+            return []
+        holds = await holds_ending_with(self.store, group_from_record(doc), now)
+        return [hold.record_key for hold in holds]
 
     async def _dissolve(
         self, group: GroupState, route: Route | None, reason: OrphanReason | None, now: float
@@ -231,7 +242,10 @@ class GroupFlusher:
         )
         return notifications, bool(group.alerts)
 
-    async def _flush_due(self, group: GroupState, route: Route, now: float) -> list[Notification]:
+    async def _flush_due(
+        self, group: GroupState, route: Route, now: float, together: list[str]
+    ) -> list[Notification]:
+        """`together`: flap holds (locked) that may end with this one (`_ending_with`)."""
         key = group.record_key
         if group.next_flush_at > now:
             self.schedule(key, group.next_flush_at)
@@ -240,24 +254,30 @@ class GroupFlusher:
         if await self._muted(group, route, runtime, now):
             return []
         staged = StagedWrites()
+        holds = [group]
+        if group.flap:  # and those ending with it, reported in the same message
+            holds += await holds_ending_with(self.store, group, now, together)
         if group.flap or group.deferred:
             # The hold ends here: an alert silenced now is dropped, as its route (no group_by)
             # drops a silenced event when it arrives; its flapping is over too.
-            whole = group
-            group = await self._unsilenced(group, route, now)
-            for fp in whole.alerts.keys() - group.alerts.keys():
-                # Its own reason: "silenced" counts events as they arrive, this the alerts a
-                # hold drops at its end (their last event may have arrived before the silence).
-                self.metrics.suppressed.labels(route.name, "silenced_at_hold_end").inc()
-                log.info("hold.silenced", route=route.name, group=group.key, fingerprint=fp)
-                for name in group.only:
-                    end_hold(staged, route, name, fp, now)
+            for i, whole in enumerate(holds):
+                holds[i] = hold = await self._unsilenced(whole, route, now)
+                for fp in whole.alerts.keys() - hold.alerts.keys():
+                    # Its own reason: "silenced" counts events as they arrive, this the alerts
+                    # a hold drops at its end (their last event may have come before the silence).
+                    self.metrics.suppressed.labels(route.name, "silenced_at_hold_end").inc()
+                    log.info("hold.silenced", route=route.name, group=hold.key, fingerprint=fp)
+                    for name in hold.only:
+                        end_hold(staged, route, name, fp, now)
+            group = holds[0]
         render = functools.partial(self._render, group, route, runtime, now, {})
         if group.flap:
             told = await read_histories(
-                self.store, ((route.name, r, fp) for r in group.only for fp in group.alerts), now
+                self.store,
+                ((route.name, r, fp) for h in holds for r in h.only for fp in h.alerts),
+                now,
             )
-            notifications = flush_flapping(group, route, render, staged, self.metrics, now, told)
+            notifications = flush_flapping(holds, route, render, staged, self.metrics, now, told)
         elif group.deferred:
             notifications = await release_deferred(
                 group, route, self.store, render, staged, self.metrics, now
@@ -272,6 +292,8 @@ class GroupFlusher:
             staged.put_record(GROUP_KIND, key, group_to_record(group), now + GROUP_TTL)
         else:
             staged.delete_record(GROUP_KIND, key)
+        for hold in holds[1:]:
+            staged.delete_record(GROUP_KIND, hold.record_key)
         await staged.commit(self.store)
         for n in fresh:
             self.metrics.notifications.labels(n.route, "queued").inc()
