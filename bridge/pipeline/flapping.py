@@ -112,7 +112,15 @@ async def holds_ending_with(
         and hold.route == group.route
         and hold.record_key != group.record_key
         and abs(hold.next_flush_at - group.next_flush_at) <= DUE_TOGETHER
+        and _same_sender_group(hold, group)
     ]
+
+
+def _same_sender_group(a: GroupState, b: GroupState) -> bool:
+    """Whether the two holds' alerts came from the same sender's group (source, group key,
+    receiver): only those flapped together, and one template and webhook render them all."""
+    fields = ("source", "group_key", "receiver", "kind")
+    return all(a.webhook.get(name) == b.webhook.get(name) for name in fields)
 
 
 def flush_flapping(
