@@ -1,6 +1,6 @@
-"""Flap holds of one ungrouped route that end together are reported in one message per
-recipient, x
-its own. Through the real pipeline, flusher and store, on a test clock."""
+"""Flap holds of one ungrouped route and one sender's group that end together are reported in
+one message per recipient; an alert flapping alone, or in another group, still gets its own.
+Through the real pipeline, flusher and store, on a test clock."""
 
 from __future__ import annotations
 
