@@ -100,8 +100,7 @@ async def holds_ending_with(
     `among`: only the holds under these store keys."""
     if among is None:
         prefix = record_key(group.route, flap_key(group.route, ""))
-        records = await store.list_records(GROUP_KIND, now)
-        docs = [doc for key, doc in records if key.startswith(prefix)]
+        docs = [doc for _, doc in await store.list_records(GROUP_KIND, now, prefix=prefix)]
     else:
         docs = [d for key in among if (d := await store.get_record(GROUP_KIND, key, now))]
     holds = [group_from_record(doc) for doc in docs]

@@ -224,7 +224,10 @@ class Store(Protocol):
 
     async def get_record(self, kind: str, key: str, now: float) -> dict[str, Any] | None: ...
 
-    async def list_records(self, kind: str, now: float) -> list[tuple[str, dict[str, Any]]]:
-        """Unexpired records of one kind, ordered by key."""
+    async def list_records(
+        self, kind: str, now: float, *, prefix: str = ""
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Unexpired records of one kind whose key starts with `prefix`, ordered by key (the
+        others are not even decoded)."""
 
     async def delete_record(self, kind: str, key: str) -> bool: ...

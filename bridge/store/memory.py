@@ -339,9 +339,11 @@ class MemoryStore:
     async def get_record(self, kind: str, key: str, now: float) -> dict[str, Any] | None:
         return self._expiring.get_record(kind, key, now)
 
-    async def list_records(self, kind: str, now: float) -> list[tuple[str, dict[str, Any]]]:
-        """Unexpired records of one kind, ordered by key."""
-        return self._expiring.list_records(kind, now)
+    async def list_records(
+        self, kind: str, now: float, *, prefix: str = ""
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Unexpired records of one kind whose key starts with `prefix`, ordered by key."""
+        return self._expiring.list_records(kind, now, prefix)
 
     async def delete_record(self, kind: str, key: str) -> bool:
         return self._expiring.delete_record(kind, key)

@@ -81,14 +81,16 @@ class ExpiringTables:
             return None
         return _decode(stored[0])
 
-    def list_records(self, kind: str, now: float) -> list[tuple[str, dict[str, Any]]]:
-        """Unexpired records of one kind, ordered by key."""
+    def list_records(
+        self, kind: str, now: float, prefix: str = ""
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Unexpired records of one kind whose key starts with `prefix`, ordered by key."""
         self.saw(now)
         of_kind = self._records.get(kind, {})
         return [
             (key, _decode(value))
             for key, (value, expires_at) in sorted(of_kind.items())
-            if _unexpired(expires_at, now)
+            if key.startswith(prefix) and _unexpired(expires_at, now)
         ]
 
     def delete_record(self, kind: str, key: str) -> bool:

@@ -376,12 +376,22 @@ class SqliteStore:
 
         return await self._call(run, writes=False)
 
-    async def list_records(self, kind: str, now: float) -> list[tuple[str, dict[str, Any]]]:
-        """Unexpired records of one kind, ordered by key."""
-        sql = f"SELECT key, value FROM records WHERE kind = ? AND {UNEXPIRED} ORDER BY key"  # noqa: S608
+    async def list_records(
+        self, kind: str, now: float, *, prefix: str = ""
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Unexpired records of one kind whose key starts with `prefix`, ordered by key."""
+        sql = (
+            f"SELECT key, value FROM records WHERE kind = ? AND {UNEXPIRED} "  # noqa: S608
+            "AND key >= ? ORDER BY key"
+        )
 
         def run(conn: sqlite3.Connection) -> list[tuple[str, dict[str, Any]]]:
-            return [(key, decode_record(value)) for key, value in conn.execute(sql, (kind, now))]
+            found: list[tuple[str, dict[str, Any]]] = []
+            for key, value in conn.execute(sql, (kind, now, prefix)):
+                if not key.startswith(prefix):
+                    break  # ordered by key: past the keys with this prefix
+                found.append((key, decode_record(value)))
+            return found
 
         return await self._call(run, writes=False)
 

@@ -79,6 +79,19 @@ async def test_list_records_is_one_kinds_unexpired_records_by_key(store: Store) 
     assert await store.list_records("unknown", now=100) == []
 
 
+async def test_list_records_with_a_prefix_gives_only_the_keys_that_start_with_it(
+    store: Store,
+) -> None:
+    for key in ("disks/flap:a", "disks/flap:b", "disks/grp", "disks/flap", "disk/flap:c", "é/x"):
+        await store.put_record("group", key, {"key": key})
+    await store.put_record("group", "disks/flap:gone", {"key": "gone"}, expires_at=50)
+    listed = await store.list_records("group", 100, prefix="disks/flap:")
+    assert [key for key, _ in listed] == ["disks/flap:a", "disks/flap:b"]
+    assert [doc for _, doc in listed] == [{"key": "disks/flap:a"}, {"key": "disks/flap:b"}]
+    assert [k for k, _ in await store.list_records("group", 100, prefix="é")] == ["é/x"]
+    assert len(await store.list_records("group", 100)) == 6
+
+
 async def test_delete_record_removes_it_and_says_whether_it_was_there(store: Store) -> None:
     await store.put_record("group", "g1", GROUP)
     await store.put_record("silence", "g1", {"keep": True})
