@@ -4,6 +4,7 @@ Group state lives in the store, so on start the flusher reads every group record
 where a previous process stopped. A flush commits its notifications, their dedupe entries and
 the group's new state in one transaction; notification ids are derived from (group, when it
 was opened, flush number, recipient, part), so a flush is never enqueued twice either way.
+What a flush tells each recipient, and those ids, are `group_notifications.py`.
 The flap holds and deferred holds of ungrouped routes are group records too, flushed here.
 A group the config in use would never add to again (a reload removed or regrouped its route)
 is routed again instead (`reroute.py`).
@@ -13,9 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
-import hashlib
 import heapq
 import time
 from collections.abc import Callable
@@ -24,26 +23,27 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from bridge.model import Event, Notification, Recipient
+from bridge.model import Notification
 from bridge.pipeline.dedupe import HOLD, dedupe_key, read_histories
 from bridge.pipeline.deferral import release_deferred
 from bridge.pipeline.flapping import end_hold, flush_flapping, holds_ending_with
+from bridge.pipeline.group_notifications import (
+    flush_to_recipients,
+    render_group_flush,
+    without_silenced,
+)
 from bridge.pipeline.grouping import (
     GROUP_KIND,
     GROUP_TTL,
     GroupState,
-    Notified,
     RenderForRecipient,
     after_flush,
-    decide_flush,
     group_from_record,
     group_to_record,
 )
 from bridge.pipeline.mute import route_mute_state
-from bridge.pipeline.notifications import RenderMemo, build_notifications
 from bridge.pipeline.reroute import REROUTE_KIND, OrphanReason, Told, orphan_reason
 from bridge.pipeline.reroute import set_aside as set_aside_group
-from bridge.pipeline.silences import silenced_by
 from bridge.pipeline.staged_writes import StagedWrites
 from bridge.routing.router import Route
 from bridge.store.base import DedupeEntry
@@ -56,16 +56,6 @@ log = structlog.get_logger("alertbridge.flush")
 
 # Never sleep longer than this, so a clock jump or a missed wake-up costs little.
 _MAX_SLEEP = 5.0
-
-
-def flush_id(record_key: str, opened_at: float, flushes: int, recipient: str, part: int) -> str:
-    """Stable for one flush of one group; `opened_at` tells apart a group opened again under
-    the same key after it was forgotten (all resolved), whose flushes count from 0 again.
-
-    The parts of one message share created_at, and the outbox sends by (created_at, id): so
-    they share a hash prefix and end in the zero-padded part number, to go out in order."""
-    digest = hashlib.sha256(f"{record_key}|{opened_at!r}|{flushes}|{recipient}".encode())
-    return f"g{digest.hexdigest()[:28]}{part:03d}"
 
 
 class GroupFlusher:
@@ -221,8 +211,9 @@ class GroupFlusher:
             and not (group.flap or group.deferred)
             and not route_mute_state(route, runtime.time_intervals, moment).muted
         ):
-            render = functools.partial(self._render, group, route, runtime, now, {})
-            flushed = await self._flush_group(group, route, render, now)
+            render = self._render_for_flush(group, route, runtime, now)
+            silences = await self.pipeline.active_silences(now)
+            flushed = flush_to_recipients(group, route, render, self.metrics, silences, now)
             notifications = [n for n in flushed if await self.store.get_notification(n.id) is None]
             staged.notifications.extend(notifications)
         if group.alerts:
@@ -261,7 +252,8 @@ class GroupFlusher:
             # The hold ends here: an alert silenced now is dropped, as its route (no group_by)
             # drops a silenced event when it arrives; its flapping is over too.
             for i, whole in enumerate(holds):
-                holds[i] = hold = await self._unsilenced(whole, route, now)
+                silences = await self.pipeline.active_silences(now)
+                holds[i] = hold = without_silenced(whole, route, silences, now)
                 for fp in whole.alerts.keys() - hold.alerts.keys():
                     # Its own reason: "silenced" counts events as they arrive, this the alerts
                     # a hold drops at its end (their last event may have come before the silence).
@@ -270,7 +262,7 @@ class GroupFlusher:
                     for name in hold.only:
                         end_hold(staged, route, name, fp, now)
             group = holds[0]
-        render = functools.partial(self._render, group, route, runtime, now, {})
+        render = self._render_for_flush(group, route, runtime, now)
         if group.flap:
             told = await read_histories(
                 self.store,
@@ -283,7 +275,8 @@ class GroupFlusher:
                 group, route, self.store, render, staged, self.metrics, now
             )
         else:
-            notifications = await self._flush_group(group, route, render, now)
+            silences = await self.pipeline.active_silences(now)
+            notifications = flush_to_recipients(group, route, render, self.metrics, silences, now)
         after_flush(group, now, route.group_interval)
         fresh = [n for n in notifications if await self.store.get_notification(n.id) is None]
         staged.notifications.extend(fresh)
@@ -359,98 +352,10 @@ class GroupFlusher:
         log.info("group.muted", route=route.name, group=group.key, reason=mute.reason, until=later)
         return True
 
-    async def _unsilenced(self, group: GroupState, route: Route, now: float) -> GroupState:
-        """The group as a flush sees it: without the alerts a silence holds back now."""
-        silences = await self.pipeline.active_silences(now)
-        moment = datetime.fromtimestamp(now, UTC)
-        held = {fp for fp, a in group.alerts.items() if silenced_by(a.event, silences, moment)}
-        if not held:
-            return group
-        # Counted when the events arrived (silence_mute.py), not at every flush.
-        log.debug("group.silenced", route=route.name, group=group.key, fingerprints=sorted(held))
-        alerts = {fp: a for fp, a in group.alerts.items() if fp not in held}
-        return dataclasses.replace(group, alerts=alerts)
-
-    async def _flush_group(
-        self, whole: GroupState, route: Route, render: RenderForRecipient, now: float
-    ) -> list[Notification]:
-        """Each recipient's news since their last message (`decide_flush`). Silenced alerts stay
-        in the group but are left out, as Alertmanager's notification pipeline does: nothing is
-        sent or repeated for them, and a group all silenced decides nothing. What a recipient
-        was told of a silenced alert is kept, so its resolution after the silence is sent."""
-        group = await self._unsilenced(whole, route, now)
-        if not group.alerts:
-            return []
-        silenced = whole.alerts.keys() - group.alerts.keys()
-        notifications: list[Notification] = []
-        firing, resolved = sorted(group.firing()), sorted(group.resolved())
-        passed, no_outcome = sorted(group.passed()), sorted(group.no_outcome())
-        # Told as firing, not "CI passed" or "CI queued".
-        failing = [fp for fp in firing if fp not in passed and fp not in no_outcome]
-        flaps = group.flaps()
-        for rcpt in route.recipients:
-            decision = decide_flush(
-                group,
-                group.notified.get(rcpt.name),
-                now=now,
-                send_resolved=route.send_resolved,
-                repeat_interval=route.repeat_interval,
-            )
-            sent: list[Notification] = []
-            if decision.send:
-                events = [group.alerts[fp].event for fp in decision.fingerprints]
-                shown = {fp: n for fp, n in flaps.items() if fp in decision.fingerprints}
-                sent = render(rcpt, events, shown)
-                notifications.extend(sent)
-                self.metrics.groups_flushed.labels(route.name, decision.reason).inc()
-            if decision.record:
-                nid = sent[0].id if sent else None
-                told = whole.notified.get(rcpt.name)
-                kept = Notified([], [], now) if told is None else told
-                whole.notified[rcpt.name] = Notified(
-                    failing + [fp for fp in kept.firing if fp in silenced],
-                    resolved,
-                    now,
-                    nid,
-                    passed + [fp for fp in kept.passed if fp in silenced],
-                    no_outcome + [fp for fp in kept.no_outcome if fp in silenced],
-                )
-            log.info(
-                "group.flushed" if decision.send else "group.unchanged",
-                route=route.name,
-                group=group.key,
-                recipient=rcpt.name,
-                reason=decision.reason,
-                notifications=[n.id for n in sent],
-                alerts=len(decision.fingerprints),
-                firing=len(firing),
-                resolved=len(resolved),
-            )
-        return notifications
-
-    def _render(
-        self,
-        group: GroupState,
-        route: Route,
-        runtime: Runtime,
-        now: float,
-        rendered: RenderMemo,
-        rcpt: Recipient,
-        events: list[Event],
-        flaps: dict[str, int],
-    ) -> list[Notification]:
-        webhook = group.webhook_for(events)
-        key, opened_at, flushes = group.record_key, group.created_at, group.flushes
-        notifications, _ = build_notifications(
-            runtime.renderer,
-            self.metrics,
-            route,
-            rcpt,
-            events,
-            webhook,
-            now,
-            flaps=flaps,
-            ids=lambda part: flush_id(key, opened_at, flushes, rcpt.name, part),
-            rendered=rendered,
+    def _render_for_flush(
+        self, group: GroupState, route: Route, runtime: Runtime, now: float
+    ) -> RenderForRecipient:
+        """The render for this flush of `group`: each distinct message rendered once (a memo)."""
+        return functools.partial(
+            render_group_flush, group, route, runtime.renderer, self.metrics, now, {}
         )
-        return notifications

@@ -15,7 +15,8 @@ from conftest import write_config
 from bridge.commands.explain import explain
 from bridge.metrics import Metrics
 from bridge.model import Notification, utcnow
-from bridge.pipeline.flush import GroupFlusher, flush_id
+from bridge.pipeline.flush import GroupFlusher
+from bridge.pipeline.group_notifications import flush_id
 from bridge.pipeline.ingest import IngestResult, Pipeline
 from bridge.pipeline.locks import KeyedLocks
 from bridge.pipeline.silences import parse_silence, save_silence
