@@ -24,10 +24,10 @@ from bridge.store.base import (
     resend_of,
 )
 from bridge.store.memory_expiring import ExpiringTables
+from bridge.store.memory_finished import FinishedOrder, finished_at, sends_by_phone
 from bridge.store.memory_lookup import ProviderLookup
 
 NOTIFICATION_STATES: tuple[NotificationState, ...] = get_args(NotificationState)
-_FINISHED_STATES: frozenset[NotificationState] = frozenset({"sent", "merged"})
 
 # Sorts after every (created_at, id): a phone with no retry waiting.
 _NEVER = (math.inf, "")
@@ -46,8 +46,7 @@ class MemoryStore:
         self._expiring = ExpiringTables()  # one-shot keys, dedupe entries, records
         self._outbox: dict[str, Notification] = {}
         self._pending: set[str] = set()
-        # Finished ids, oldest first (a dict used as an ordered set), to drop those over max_sent.
-        self._finished_order: dict[str, None] = {}
+        self._finished = FinishedOrder()  # to drop those over max_sent
         self._lookup = ProviderLookup()  # for find_notification
 
     async def open(self) -> None:
@@ -195,16 +194,7 @@ class MemoryStore:
 
     async def sent_since(self, since: float, limit: int) -> dict[str, list[float]]:
         """Reads the finished notifications kept (max_sent at most)."""
-        sent = [
-            (n.sent_at, n.phone)
-            for n in (self._outbox[nid] for nid in self._finished_order)
-            if n.state == "sent" and n.sent_at is not None and n.sent_at >= since
-        ]
-        newest = sorted(sent)[-limit:] if limit > 0 else []
-        by_phone: dict[str, list[float]] = {}
-        for at, phone in newest:
-            by_phone.setdefault(phone, []).append(at)
-        return by_phone
+        return sends_by_phone((self._outbox[nid] for nid in self._finished), since, limit)
 
     async def get_notification(self, notification_id: str) -> Notification | None:
         notification = self._outbox.get(notification_id)
@@ -225,11 +215,8 @@ class MemoryStore:
         self._expiring.saw(now)
         purged = self._expiring.drop_expired(now)
         if finished_before is not None:
-            old = [
-                self._outbox[nid]
-                for nid in self._finished_order
-                if _finished_at(self._outbox[nid]) < finished_before
-            ]
+            finished = (self._outbox[nid] for nid in self._finished)
+            old = [n for n in finished if finished_at(n) < finished_before]
             for notification in old:
                 self._remove(notification)
             purged += len(old)
@@ -389,19 +376,12 @@ class MemoryStore:
             self._pending.add(nid)
         else:
             self._pending.discard(nid)
-        self._finished_order.pop(nid, None)
-        if state in _FINISHED_STATES:
-            self._finished_order[nid] = None
-            while len(self._finished_order) > self.max_sent:
-                self._remove(self._outbox[next(iter(self._finished_order))])
+        for oldest in self._finished.track(nid, state, cap=self.max_sent):
+            self._remove(self._outbox[oldest])
 
     def _remove(self, notification: Notification) -> None:
         nid = notification.id
         self._lookup.discard(notification)
         self._pending.discard(nid)
-        self._finished_order.pop(nid, None)
+        self._finished.discard(nid)
         del self._outbox[nid]
-
-
-def _finished_at(notification: Notification) -> float:
-    return notification.sent_at if notification.sent_at is not None else notification.created_at

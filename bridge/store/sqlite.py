@@ -12,24 +12,16 @@ import functools
 import sqlite3
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, get_args
+from typing import Any, TypeVar
 
 from bridge.errors import StoreUnavailable
 from bridge.model import Notification, NotificationState
 from bridge.store import sqlite_queries as queries
-from bridge.store.base import (
-    DELIVERED_STATUSES,
-    FAILED_DELIVERY,
-    REQUEUED_NOTE,
-    DedupeEntry,
-    RecordWrite,
-    Requeued,
-)
+from bridge.store.base import FAILED_DELIVERY, DedupeEntry, RecordWrite, Requeued
 from bridge.store.sqlite_mirror import DedupeMirror, Undo
 from bridge.store.sqlite_schema import (
     DELETE_RECORD,
     INSERT_OUTBOX,
-    OUTBOX_COLUMN_NAMES,
     OUTBOX_COLUMNS,
     PUT_DEDUPE,
     PUT_RECORD,
@@ -47,11 +39,6 @@ from bridge.store.sqlite_thread import ConnectionThread
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-_STATES: tuple[NotificationState, ...] = get_args(NotificationState)
-_COLUMN = {name: index for index, name in enumerate(OUTBOX_COLUMN_NAMES)}
-# What a waiting digest's row takes from the digest that replaces it (Store.merge_into).
-_TAKE_IN = ("route", "text", "created_at", "event_keys", "next_attempt_at")
-_TAKE_IN_SQL = f"UPDATE outbox SET {' = ?, '.join(_TAKE_IN)} = ? WHERE id = ?"  # noqa: S608
 # Finished notifications one purge deletes at most (the next purge, a minute later, goes on).
 PURGE_CHUNK = 10_000
 T = TypeVar("T")
@@ -214,17 +201,7 @@ class SqliteStore:
     async def outbox_counts(self) -> dict[NotificationState, int]:
         """By state, as list_notifications selects them: FAILED_DELIVERY counts the failed
         deliveries (which count as sent too)."""
-
-        def run(conn: sqlite3.Connection) -> dict[NotificationState, int]:
-            counts: dict[NotificationState, int] = dict.fromkeys(_STATES, 0)
-            for state, count in conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state"):
-                counts[state] = count
-            # Reads every sent row kept (no index says which failed): ~2.5 ms per 10,000.
-            failed = f"SELECT COUNT(*) FROM outbox WHERE {queries.FAILED_DELIVERIES}"  # noqa: S608
-            counts[FAILED_DELIVERY] = conn.execute(failed).fetchone()[0]
-            return counts
-
-        return await self._call(run, writes=False)
+        return await self._call(queries.outbox_counts, writes=False)
 
     async def sent_since(self, since: float, limit: int) -> dict[str, list[float]]:
         run = functools.partial(queries.sent_since, since=since, limit=limit)
@@ -246,22 +223,9 @@ class SqliteStore:
         return await self._select_notifications(f"{where} {order}", params)
 
     async def purge_expired(self, now: float, *, finished_before: float | None = None) -> int:
-        def run(conn: sqlite3.Connection) -> int:
-            keys = conn.execute("DELETE FROM keys WHERE expires_at <= ?", (now,)).rowcount
-            dedupe = conn.execute("DELETE FROM dedupe WHERE expires_at <= ?", (now,)).rowcount
-            records = conn.execute("DELETE FROM records WHERE expires_at <= ?", (now,)).rowcount
-            finished = 0
-            if finished_before is not None:
-                # At most a chunk per purge: the first purge after an upgrade may find a
-                # years-long outbox, and every webhook waits while this thread deletes.
-                sql = (
-                    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
-                    "WHERE state IN ('sent', 'merged') AND COALESCE(sent_at, created_at) < ? "
-                    "LIMIT ?)"
-                )
-                finished = conn.execute(sql, (finished_before, PURGE_CHUNK)).rowcount
-            return keys + dedupe + records + finished
-
+        run = functools.partial(
+            queries.purge_expired, now=now, finished_before=finished_before, chunk=PURGE_CHUNK
+        )
         return await self._call(run, mirrored=lambda: self.mirror.purge(now))
 
     # --- delivery status ---
@@ -295,31 +259,7 @@ class SqliteStore:
     # --- dead letters and digests ---
     async def requeue(self, notification_ids: Sequence[str] | None, *, now: float) -> Requeued:
         """One operation, so the count of those left dead matches what was requeued."""
-        delivered = ", ".join("?" * len(DELIVERED_STATUSES))  # placeholders: no text is spliced
-        requeue = (
-            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, "  # noqa: S608
-            "last_error = ? || COALESCE(last_error, '') WHERE state = 'dead' "
-            f"AND (delivery_status IS NULL OR delivery_status NOT IN ({delivered}))"
-        )
-        count_delivered = (
-            "SELECT COUNT(*) FROM outbox WHERE state = 'dead' "  # noqa: S608
-            f"AND delivery_status IN ({delivered})"
-        )
-        statuses = tuple(sorted(DELIVERED_STATUSES))
-
-        def run(conn: sqlite3.Connection) -> Requeued:
-            if notification_ids is None:
-                skipped = conn.execute(count_delivered, statuses).fetchone()[0]
-            else:
-                skipped = sum(
-                    conn.execute(f"{count_delivered} AND id = ?", (*statuses, nid)).fetchone()[0]
-                    for nid in set(notification_ids)
-                )
-            params = (now, REQUEUED_NOTE, *statuses)
-            requeued = queries.for_ids(requeue, params, notification_ids, conn)
-            resent = queries.resend_failed(conn, ids=notification_ids, now=now)
-            return Requeued(requeued + len(resent), skipped, tuple(resent))
-
+        run = functools.partial(queries.requeue, ids=notification_ids, now=now)
         return await self._call(run)
 
     async def drop(self, notification_ids: Sequence[str] | None) -> int:
@@ -339,26 +279,9 @@ class SqliteStore:
     async def merge_into(self, notification_ids: Sequence[str], digest: Notification) -> int:
         """One operation, so one savepoint: the digest and the merges commit together or not."""
         ids = list(dict.fromkeys(notification_ids))
-        digest_row = to_row(digest)
-        take_in_values = (*(digest_row[_COLUMN[name]] for name in _TAKE_IN), digest.id)
-
-        def run(conn: sqlite3.Connection) -> int:
-            waiting = conn.execute(
-                "SELECT state, attempts, last_error FROM outbox WHERE id = ?", (digest.id,)
-            ).fetchone()
-            if waiting is not None and tuple(waiting) != ("pending", 0, None):
-                return 0  # claimed, sent or ever tried: what it says can no longer change
-            sql = "UPDATE outbox SET state = 'merged', merged_into = ? WHERE id = ?"
-            sql += " AND state = 'pending'"
-            merged = sum(
-                conn.execute(sql, (digest.id, nid)).rowcount for nid in ids if nid != digest.id
-            )
-            if merged and waiting is None:
-                conn.execute(INSERT_OUTBOX, digest_row)
-            elif merged:
-                conn.execute(_TAKE_IN_SQL, take_in_values)
-            return merged
-
+        run = functools.partial(
+            queries.merge_into, ids=ids, digest_id=digest.id, digest_row=to_row(digest)
+        )
         return await self._call(run)
 
     # --- records ---
