@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from github_outcome_bench import github_bench, github_delivery, headlines
@@ -18,9 +18,19 @@ JOB = "octokit-workflow_job.completed.failure.with-organization.json"
 DEPLOY = "zulip-deployment_status__failure.json"
 STATUS = "octokit-status.success.json"
 
-# (X-GitHub-Event, update with no outcome, failure, success), all of one fingerprint.
-CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
-    (
+
+class Case(NamedTuple):
+    """One GitHub event kind: an update with no outcome, a failure and a success, all of one
+    fingerprint."""
+
+    kind: str  # X-GitHub-Event
+    update: dict[str, Any]
+    failure: dict[str, Any]
+    success: dict[str, Any]
+
+
+CASES = [
+    Case(
         "workflow_run",
         github_delivery(
             RUN,
@@ -30,7 +40,7 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
         github_delivery(RUN, **{"workflow_run.conclusion": "failure"}),
         github_delivery(RUN),
     ),
-    (
+    Case(
         "workflow_job",
         github_delivery(
             JOB,
@@ -40,13 +50,13 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
         github_delivery(JOB),
         github_delivery(JOB, **{"workflow_job.conclusion": "success"}),
     ),
-    (
+    Case(
         "deployment_status",
         github_delivery(DEPLOY, **{"deployment_status.state": "in_progress"}),
         github_delivery(DEPLOY),
         github_delivery(DEPLOY, **{"deployment_status.state": "success"}),
     ),
-    (
+    Case(
         "status",
         github_delivery(STATUS, state="pending"),
         github_delivery(STATUS, state="failure"),
@@ -63,106 +73,87 @@ routes:
 GROUPED_CI = CI + "    group_by: [repository]\n    group_wait: 30s\n    group_interval: 5m\n"
 
 
+@pytest.fixture(params=CASES, ids=IDS)
+def case(request: pytest.FixtureRequest) -> Case:
+    """Each test runs once per event kind."""
+    chosen: Case = request.param
+    return chosen
+
+
 def icons(texts: list[str]) -> list[str]:
     return [text[0] for text in texts]
 
 
-@pytest.mark.parametrize(("kind", "update", "failure", "success"), CASES, ids=IDS)
 async def test_a_failure_after_an_update_without_outcome_is_sent_at_once(
-    tmp_path: Path,
-    kind: str,
-    update: dict[str, Any],
-    failure: dict[str, Any],
-    success: dict[str, Any],
+    tmp_path: Path, case: Case
 ) -> None:
     async with github_bench(tmp_path, CI) as bench:
-        assert icons(headlines(await bench.post(kind, update))) == ["🔔"]
-        failed = await bench.post(kind, failure)  # ten minutes later: within dedupe_window
+        assert icons(headlines(await bench.post(case.kind, case.update))) == ["🔔"]
+        failed = await bench.post(
+            case.kind, case.failure
+        )  # ten minutes later: within dedupe_window
         assert icons(headlines(failed)) == ["🔴"]
-        assert headlines(await bench.post(kind, failure)) == []  # a repeat is still deduped
-        fixed = await bench.post(kind, success)
+        assert (
+            headlines(await bench.post(case.kind, case.failure)) == []
+        )  # a repeat is still deduped
+        fixed = await bench.post(case.kind, case.success)
         assert [e.status for e in fixed.outcomes[0].events] == ["resolved"]
 
 
-@pytest.mark.parametrize(("kind", "update", "failure", "success"), CASES, ids=IDS)
 async def test_a_repeated_update_is_a_duplicate_and_a_success_after_it_is_sent(
-    tmp_path: Path,
-    kind: str,
-    update: dict[str, Any],
-    failure: dict[str, Any],
-    success: dict[str, Any],
+    tmp_path: Path, case: Case
 ) -> None:
     async with github_bench(tmp_path, CI) as bench:
-        assert icons(headlines(await bench.post(kind, update))) == ["🔔"]
-        again = await bench.post(kind, update)
+        assert icons(headlines(await bench.post(case.kind, case.update))) == ["🔔"]
+        again = await bench.post(case.kind, case.update)
         assert headlines(again) == []
         assert again.outcomes[0].suppressed[0][1].reason == "duplicate"
-        passed = await bench.post(kind, success)  # no failure before it: "passed", as before
+        passed = await bench.post(
+            case.kind, case.success
+        )  # no failure before it: "passed", as before
         assert [e.status for e in passed.outcomes[0].events] == ["firing"]
         assert icons(headlines(passed)) == ["✅"]
-        assert icons(headlines(await bench.post(kind, failure))) == ["🔴"]
+        assert icons(headlines(await bench.post(case.kind, case.failure))) == ["🔴"]
 
 
-@pytest.mark.parametrize(("kind", "update", "failure", "success"), CASES, ids=IDS)
 async def test_a_grouped_failure_after_an_update_is_sent_at_the_next_flush(
-    tmp_path: Path,
-    kind: str,
-    update: dict[str, Any],
-    failure: dict[str, Any],
-    success: dict[str, Any],
+    tmp_path: Path, case: Case
 ) -> None:
     async with github_bench(tmp_path, GROUPED_CI) as bench:
-        await bench.post(kind, update)  # each post moves the clock past the group's wait
+        await bench.post(case.kind, case.update)  # each post moves the clock past the group's wait
         assert icons(await bench.flush_due()) == ["🔔"]
-        await bench.post(kind, update)
+        await bench.post(case.kind, case.update)
         assert await bench.flush_due() == []  # the same update again is not news
-        await bench.post(kind, failure)
+        await bench.post(case.kind, case.failure)
         assert icons(await bench.flush_due()) == ["🔴"]  # news, not a repeat_interval away
-        await bench.post(kind, update)  # a re-run starts: the failure stays open
+        await bench.post(case.kind, case.update)  # a re-run starts: the failure stays open
         assert icons(await bench.flush_due()) == ["🔔"]
-        await bench.post(kind, success)
+        await bench.post(case.kind, case.success)
         assert icons(await bench.flush_due()) == ["✅"]  # resolves the failure told before
         assert await bench.groups() == 0
 
 
-@pytest.mark.parametrize(("kind", "update", "failure", "success"), CASES, ids=IDS)
-async def test_a_grouped_success_after_only_an_update_is_sent(
-    tmp_path: Path,
-    kind: str,
-    update: dict[str, Any],
-    failure: dict[str, Any],
-    success: dict[str, Any],
-) -> None:
+async def test_a_grouped_success_after_only_an_update_is_sent(tmp_path: Path, case: Case) -> None:
     async with github_bench(tmp_path, GROUPED_CI) as bench:
-        await bench.post(kind, update)
+        await bench.post(case.kind, case.update)
         assert icons(await bench.flush_due()) == ["🔔"]
-        await bench.post(kind, success)
+        await bench.post(case.kind, case.success)
         assert icons(await bench.flush_due()) == ["✅"]
 
 
-@pytest.mark.parametrize(("kind", "update", "failure", "success"), CASES, ids=IDS)
 async def test_an_update_a_group_told_is_not_told_again_when_the_route_loses_group_by(
-    tmp_path: Path,
-    kind: str,
-    update: dict[str, Any],
-    failure: dict[str, Any],
-    success: dict[str, Any],
+    tmp_path: Path, case: Case
 ) -> None:
     async with github_bench(tmp_path, GROUPED_CI) as bench:
-        await bench.post(kind, update)
+        await bench.post(case.kind, case.update)
         assert icons(await bench.flush_due()) == ["🔔"]
         assert await bench.reload(CI) == []  # the group dissolves: alice heard it already
-        assert headlines(await bench.post(kind, update)) == []
-        assert icons(headlines(await bench.post(kind, failure))) == ["🔴"]
+        assert headlines(await bench.post(case.kind, case.update)) == []
+        assert icons(headlines(await bench.post(case.kind, case.failure))) == ["🔴"]
 
 
-@pytest.mark.parametrize(("kind", "update", "failure", "success"), CASES, ids=IDS)
 async def test_explain_agrees_that_a_grouped_update_told_is_deduped(
-    tmp_path: Path,
-    kind: str,
-    update: dict[str, Any],
-    failure: dict[str, Any],
-    success: dict[str, Any],
+    tmp_path: Path, case: Case
 ) -> None:
     async with github_bench(tmp_path, GROUPED_CI) as bench:
 
@@ -170,11 +161,11 @@ async def test_explain_agrees_that_a_grouped_update_told_is_deduped(
             body = json.dumps(payload).encode()
             now = bench.clock[0]
             report = await explain(
-                bench.runtime, bench.store, "github", body, github_event=kind, now=now
+                bench.runtime, bench.store, "github", body, github_event=case.kind, now=now
             )
             return str(report["routes"][0]["verdicts"][0]["verdict"])
 
-        await bench.post(kind, update)
+        await bench.post(case.kind, case.update)
         assert icons(await bench.flush_due()) == ["🔔"]
-        assert await verdict(update) == "deduped"
-        assert await verdict(failure) == "grouped"
+        assert await verdict(case.update) == "deduped"
+        assert await verdict(case.failure) == "grouped"
