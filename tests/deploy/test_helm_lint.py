@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from chart_render import deep_merge
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "alertbridge"
 PIP_HINT = "install it with: .venv/bin/pip install --ignore-requires-python helm-sdkpy"
@@ -51,16 +52,6 @@ def chart_copy(tmp_path: Path, **values: Any) -> Path:
             doc[key] = value
     (copy / "values.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     return copy
-
-
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 EVERYTHING_ON: dict[str, Any] = {
