@@ -6,7 +6,7 @@ from __future__ import annotations
 import glob
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -167,10 +167,10 @@ def _read_yaml(file: Path) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
-        problems: list[ConfigError] = []
-        _find_duplicate_keys(loader, node, "", str(file), problems, set(), set())
-        if problems:
-            raise ConfigErrors(problems)
+        check = _DuplicateKeyCheck(loader, str(file))
+        check.walk(node, "")
+        if check.found:
+            raise ConfigErrors(check.found)
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -200,76 +200,68 @@ def _unquoted_variable_hint(exc: yaml.YAMLError, text: str) -> str:
     )
 
 
-def _find_duplicate_keys(
-    loader: yaml.SafeLoader,
-    node: yaml.Node,
-    path: str,
-    file: str,
-    found: list[ConfigError],
-    seen: set[int],
-    parents: set[int],
-) -> None:
-    """Report every key written twice in one mapping, and an alias inside its own anchor.
+@dataclass
+class _DuplicateKeyCheck:
+    """Walks one document's nodes and reports every key written twice in one mapping, and an
+    alias inside its own anchor.
 
-    PyYAML keeps the last silently, so a second `matchers:` would quietly change a route;
+    PyYAML keeps the last key silently, so a second `matchers:` would quietly change a route;
     Alertmanager refuses such a config, and so do we. Merge keys (`<<`) may still be overridden.
     An alias of one of its parents (`routes: &x [*x]`) is an endless document.
     """
-    if id(node) in parents:
-        line = node.start_mark.line + 1
-        found.append(
-            ConfigError(
-                f"an alias refers to its own anchor (line {line}): the value would be endless",
-                file=file,
-                path=path or None,
-            )
-        )
-        return
-    if id(node) in seen:  # an alias of a node already walked
-        return
-    seen.add(id(node))
-    parents.add(id(node))
-    _find_duplicates_below(loader, node, path, file, found, seen, parents)
-    parents.discard(id(node))
 
+    loader: yaml.SafeLoader
+    file: str
+    found: list[ConfigError] = field(default_factory=list)
+    seen: set[int] = field(default_factory=set)  # nodes walked (an alias of one: skipped)
+    parents: set[int] = field(default_factory=set)  # nodes on the path from the root
 
-def _find_duplicates_below(
-    loader: yaml.SafeLoader,
-    node: yaml.Node,
-    path: str,
-    file: str,
-    found: list[ConfigError],
-    seen: set[int],
-    parents: set[int],
-) -> None:
-    if isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _find_duplicate_keys(loader, item, f"{path}[{i}]", file, found, seen, parents)
-    elif isinstance(node, yaml.MappingNode):
-        first_line: dict[Any, int] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                # `<<: *base` then `key: x` overrides on purpose; the merged keys are this path's.
-                _find_duplicate_keys(loader, value_node, path, file, found, seen, parents)
-                continue
-            key = loader.construct_object(key_node, deep=True)
-            line = key_node.start_mark.line + 1
-            try:
-                earlier = first_line.get(key)
-            except TypeError:  # an unhashable key: constructing the document reports it
-                continue
-            if earlier is None:
-                first_line[key] = line
-            else:
-                found.append(
-                    ConfigError(
-                        f"duplicate key {key!r} (first on line {earlier})",
-                        file=file,
-                        path=f"line {line}: {path}" if path else f"line {line}",
-                    )
+    def walk(self, node: yaml.Node, path: str) -> None:
+        if id(node) in self.parents:
+            line = node.start_mark.line + 1
+            self.found.append(
+                ConfigError(
+                    f"an alias refers to its own anchor (line {line}): the value would be endless",
+                    file=self.file,
+                    path=path or None,
                 )
-            child = f"{path}.{key}" if path else str(key)
-            _find_duplicate_keys(loader, value_node, child, file, found, seen, parents)
+            )
+            return
+        if id(node) in self.seen:
+            return
+        self.seen.add(id(node))
+        self.parents.add(id(node))
+        self._below(node, path)
+        self.parents.discard(id(node))
+
+    def _below(self, node: yaml.Node, path: str) -> None:
+        if isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self.walk(item, f"{path}[{i}]")
+        elif isinstance(node, yaml.MappingNode):
+            first_line: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    # `<<: *base` then `key: x` overrides on purpose; merged keys are this path's.
+                    self.walk(value_node, path)
+                    continue
+                key = self.loader.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    earlier = first_line.get(key)
+                except TypeError:  # an unhashable key: constructing the document reports it
+                    continue
+                if earlier is None:
+                    first_line[key] = line
+                else:
+                    self.found.append(
+                        ConfigError(
+                            f"duplicate key {key!r} (first on line {earlier})",
+                            file=self.file,
+                            path=f"line {line}: {path}" if path else f"line {line}",
+                        )
+                    )
+                self.walk(value_node, f"{path}.{key}" if path else str(key))
 
 
 def _pydantic_errors(exc: ValidationError, file: str, prefix: str = "") -> list[ConfigError]:
