@@ -116,12 +116,19 @@ async def call_api(
 ) -> ApiResponse:
     """Make one call with a total timeout; network failures become TransientDeliveryError.
 
+    Redirects are not followed: the legacy API carries the key in the body, which a redirect
+    would hand to whatever host it names (raise_for_status refuses the 3xx instead).
     A connect that hangs (SYNs dropped) sent nothing: it gives up at half the limit, as a
     connect timeout, before the total limit would have to call the outcome unknown."""
     client_timeout = aiohttp.ClientTimeout(total=time_limit, sock_connect=time_limit / 2)
     try:
         async with session.request(
-            method, url, headers=dict(headers), json=json_body, timeout=client_timeout
+            method,
+            url,
+            headers=dict(headers),
+            json=json_body,
+            timeout=client_timeout,
+            allow_redirects=False,
         ) as response:
             body = await _read_capped(response)
             return ApiResponse(response.status, response.headers, body, _parse_json(body))
@@ -152,6 +159,10 @@ def raise_for_status(
     """
     if response.ok:
         return
+    if 300 <= response.status < 400 and reason is None:
+        location = response.headers.get("Location", "")[:SNIPPET_CHARS]
+        where = location or "nowhere"
+        reason = f"a redirect to {where}, not followed: is blueticks.base_url right?"
     text = f"{api_name} answered HTTP {response.status}: {reason or response.describe_error()}"
     if secret:
         text = text.replace(secret, "***")
