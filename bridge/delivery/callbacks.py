@@ -190,10 +190,11 @@ def verify_signature(
     signature_text = headers.get(SIGNATURE_HEADER)
     if not timestamp_text or not signature_text:
         raise AuthError(f"webhook signature: missing {TIMESTAMP_HEADER} or {SIGNATURE_HEADER}")
-    try:
-        timestamp = int(timestamp_text.strip())
-    except ValueError:
-        raise AuthError("webhook signature: invalid timestamp") from None
+    # Unix seconds: plain digits, and few of them (int() would take "+1_0", float() overflows).
+    timestamp_text = timestamp_text.strip()
+    if not timestamp_text.isascii() or not timestamp_text.isdigit() or len(timestamp_text) > 12:
+        raise AuthError("webhook signature: invalid timestamp")
+    timestamp = int(timestamp_text)
     if abs(now - timestamp) > tolerance:
         raise AuthError(
             f"webhook signature: expired timestamp ({int(now - timestamp)}s from now; "
@@ -207,7 +208,9 @@ def verify_signature(
     signed = f"{timestamp}.".encode() + body
     expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
     # Every candidate is compared, so timing does not reveal which one matched.
-    matches = [hmac.compare_digest(expected.encode(), c.encode()) for c in candidates]
+    # surrogateescape: aiohttp hands over undecodable header bytes as surrogates.
+    presented = [c.encode("utf-8", "surrogateescape") for c in candidates]
+    matches = [hmac.compare_digest(expected.encode(), c) for c in presented]
     if not any(matches):
         raise AuthError("webhook signature: mismatch")
 

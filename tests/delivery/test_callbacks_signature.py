@@ -47,6 +47,9 @@ def test_valid_signature_is_accepted(signature: str, now: float) -> None:
         (headers(), BODY, TIMESTAMP + 301, "expired timestamp"),
         (headers(), BODY, TIMESTAMP - 301, "expired timestamp"),
         (headers(timestamp="1714234567.5"), BODY, TIMESTAMP, "invalid timestamp"),
+        (headers(timestamp="1" * 400), BODY, TIMESTAMP, "invalid timestamp"),
+        (headers(timestamp="+1714234567"), BODY, TIMESTAMP, "invalid timestamp"),
+        (headers("v1=ab\udcffc"), BODY, TIMESTAMP, "mismatch"),
         ({"Blueticks-Webhook-Signature": SIGNATURE}, BODY, TIMESTAMP, "missing"),
     ],
     ids=[
@@ -56,6 +59,9 @@ def test_valid_signature_is_accepted(signature: str, now: float) -> None:
         "stale",
         "from-the-future",
         "fractional-timestamp",
+        "400-digit-timestamp",
+        "signed-timestamp",
+        "undecodable-signature-byte",
         "no-timestamp",
     ],
 )
