@@ -131,7 +131,8 @@ class Metrics:
         )
         self.whatsapp_session_up = Gauge(
             "alertbridge_whatsapp_session_up",
-            "1 while Blueticks reports a connected WhatsApp session, 0 when it is down.",
+            "0 while Blueticks reports the WhatsApp session down (ping or session event); 1 "
+            "otherwise, also while unknown (the legacy API cannot tell: only events say).",
             registry=r,
         )
         self.sender_ready = Gauge(
