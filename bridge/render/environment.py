@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from jinja2 import BaseLoader, Environment, StrictUndefined
+from jinja2 import BaseLoader, Environment, StrictUndefined, Template
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from bridge.render.whatsapp import FormattedText, cut_to_length, finalize_value, text_length
@@ -31,16 +32,65 @@ KEY_LABELS = (
 )
 
 
+# What one render of a user template may build: a message is a few thousand characters, and a
+# template runs on the event loop, so a slip like `'x' * 10**9` or nested range() loops must
+# fail (the message falls back to the default template) rather than stall every alert.
+MAX_REPEATED_LENGTH = 100_000  # items or characters of one `*` repetition
+MAX_POWER_BITS = 4096  # an integer `**` may build (floats overflow by themselves)
+MAX_RANGE_PER_RENDER = 100_000  # numbers produced by all range() calls of one render
+
+
+class RangeBudget:
+    """range() for one render, refusing once all its calls together pass MAX_RANGE_PER_RENDER
+    (the sandbox bounds each call, not nested loops of them)."""
+
+    def __init__(self) -> None:
+        self.left = MAX_RANGE_PER_RENDER
+
+    def __call__(self, *args: int) -> range:
+        numbers = range(*args)
+        self.left -= len(numbers)
+        if self.left < 0:
+            raise SecurityError(f"range() past {MAX_RANGE_PER_RENDER} numbers in one message")
+        return numbers
+
+
+class BudgetedTemplate(Template):
+    """A user template: every render gets its own range() budget."""
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        return super().render(*args, range=RangeBudget(), **kwargs)
+
+
 class MessageSandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, remembering its verdict per (type, attribute).
+    """The immutable sandbox, remembering its verdict per (type, attribute), with repetition,
+    powers and range() bounded (see MAX_REPEATED_LENGTH).
 
     Jinja's checks look only at the object's type and the attribute's name, yet ran on every
     `e.status` of every event of every message: the larger part of rendering time.
+    Intercepting `*` and `**` also stops Jinja folding constant ones while compiling, which
+    would build `'x' * 10**9` at `check`, start and reload.
     """
+
+    intercepted_binops = frozenset({"*", "**"})
+    template_class = BudgetedTemplate
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._verdicts: dict[tuple[type, str], bool] = {}
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(left, int) and isinstance(right, int):
+            if abs(left) > 1 and left.bit_length() * right > MAX_POWER_BITS:
+                raise SecurityError(f"a power past {MAX_POWER_BITS} bits in a template")
+        elif operator == "*":
+            for sequence, times in ((left, right), (right, left)):
+                repeats = isinstance(sequence, str | list | tuple) and isinstance(times, int)
+                if repeats and len(sequence) * times > MAX_REPEATED_LENGTH:
+                    raise SecurityError(
+                        f"a repetition longer than {MAX_REPEATED_LENGTH} in a template"
+                    )
+        return super().call_binop(context, operator, left, right)
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         key = (type(obj), attr)
