@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, Template, TemplateNotFound, TemplateSyntaxError
+from jinja2 import FileSystemLoader, Template, TemplateNotFound, TemplateSyntaxError, meta
 
 from bridge.errors import ConfigError
 from bridge.model import SOURCE_NAMES, Event, Webhook
@@ -122,8 +122,22 @@ class Renderer:
         self._inline: dict[str, Template] = {}
 
     def check(self, route: Route) -> None:
-        """Compile the route's own template now, so a broken one is refused with the config."""
-        self._route_template(route)
+        """Compile the route's own template now, so a broken one is refused with the config,
+        and refuse names no message has: with StrictUndefined they fail every render."""
+        template = self._route_template(route)
+        loader = self._custom_env.loader
+        if route.message is not None:
+            where, source = "message", route.message
+        elif template is not None and route.template is not None and loader is not None:
+            where = f"template {route.template!r}"
+            source, _, _ = loader.get_source(self._custom_env, route.template)
+        else:
+            return
+        names = meta.find_undeclared_variables(self._custom_env.parse(source))
+        unknown = sorted(names - CONTEXT_NAMES - self._custom_env.globals.keys())
+        if unknown:
+            known = ", ".join(sorted(CONTEXT_NAMES))
+            raise ConfigError(f"{where}: unknown variable {unknown[0]!r} (a message has: {known})")
 
     def render(
         self,
@@ -318,6 +332,26 @@ def largest_fitting(
 
 def _part_prefix(index: int, total: int) -> str:
     return f"({index}/{total})\n"
+
+
+# The names a template sees (`_context`); any other name fails every render.
+CONTEXT_NAMES = frozenset(
+    {
+        "events",
+        "alerts",
+        "firing",
+        "resolved",
+        "counts",
+        "more",
+        "more_text",
+        "flaps",
+        "webhook",
+        "route",
+        "source",
+        "external_url",
+        "max_length",
+    }
+)
 
 
 def _context(

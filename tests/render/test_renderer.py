@@ -275,3 +275,39 @@ def test_flapping_alert_is_marked_in_the_message() -> None:
     events = [alert("DiskFull")]
     rendered = Renderer(None).render(route(), events, hook(events), flaps={"DiskFull": 3})
     assert "DiskFull flapped: 3 status changes, now firing" in rendered.text
+
+
+@pytest.mark.parametrize(
+    ("files", "chosen", "message"),
+    [
+        ({}, route(message="{{ events | length }} {{ foo.bar }}"), "message: unknown .* 'foo'"),
+        ({}, route(message="{% for a in alert %}{{ a }}{% endfor %}"), "unknown variable 'alert'"),
+        ({"t.j2": "{{ lables }}"}, route(template="t.j2"), "template 't.j2': unknown variable"),
+    ],
+    ids=["inline", "typo-of-alerts", "file"],
+)
+def test_check_refuses_a_name_no_message_has(
+    tmp_path: Path, files: dict[str, str], chosen: Route, message: str
+) -> None:
+    """StrictUndefined makes such a template fail at every render (the default is sent
+    instead): `check` says so before it is deployed."""
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError, match=message) as caught:
+        Renderer(str(tmp_path)).check(chosen)
+    assert "a message has: alerts, counts, events" in str(caught.value)
+
+
+def test_every_name_check_allows_is_in_the_render_context() -> None:
+    from bridge.render.renderer import CONTEXT_NAMES
+
+    names = sorted(CONTEXT_NAMES)
+    message = "".join(f"{{{{ {name} is defined }}}}" for name in names)
+    message += "{% set x = 1 %}{{ x }}{% for e in events %}{{ loop.index }}{% endfor %}"
+    message += "{{ range(2) | list }}{{ namespace(a=1).a }}"
+    chosen = route(message=message)
+    Renderer(None).check(chosen)
+    events = [alert("DiskFull")]
+    rendered = Renderer(None).render(chosen, events, hook(events))
+    assert not rendered.fell_back, rendered.error
+    assert rendered.text.startswith("True" * len(names))
