@@ -68,7 +68,8 @@ class Matcher:
 def parse_matchers(text: str) -> list[Matcher]:
     """Parse one or more matchers, comma-separated and optionally in braces, as Alertmanager.
 
-    `team!=infra, severity=critical` and `{team!="infra", severity="critical"}` are two matchers.
+    `team!=infra, severity=critical` and `{team!="infra", severity="critical"}` are two matchers;
+    a trailing comma is allowed, and `{}` is no matchers (it matches everything).
     ValueError says what is wrong.
     """
     source = text.strip()
@@ -77,7 +78,7 @@ def parse_matchers(text: str) -> list[Matcher]:
             raise ValueError(f"missing closing brace '}}' in {text!r}")
         source = source[1:-1]
         if not source.strip():
-            raise ValueError(f"no matchers inside the braces in {text!r} ({_EXAMPLE})")
+            return []
     elif source.endswith("}"):
         raise ValueError(
             f"closing brace '}}' without an opening one in {text!r} (quote a value that ends"
@@ -86,16 +87,12 @@ def parse_matchers(text: str) -> list[Matcher]:
     pieces = _split_on_commas(source)
     if len(pieces) == 1:
         return [_parse_one(pieces[0], text)]
+    if not pieces[-1].strip():
+        pieces.pop()  # one trailing comma
     matchers = []
     for index, piece in enumerate(pieces):
         if not piece.strip():
-            where = (
-                "before the first comma"
-                if index == 0
-                else "after the last comma"
-                if index == len(pieces) - 1
-                else "between two commas"
-            )
+            where = "before the first comma" if index == 0 else "between two commas"
             raise ValueError(f"empty matcher {where} in {text!r}")
         try:
             matchers.append(_parse_one(piece, text))
@@ -110,6 +107,8 @@ def parse_matchers(text: str) -> list[Matcher]:
 def parse_matcher(text: str) -> Matcher:
     """Parse exactly one matcher such as `env=~"prod|production"`; ValueError otherwise."""
     matchers = parse_matchers(text)
+    if not matchers:
+        raise ValueError(f"expected one matcher, found none in {text!r} ({_EXAMPLE})")
     if len(matchers) > 1:
         listed = ", ".join(str(matcher) for matcher in matchers)
         raise ValueError(
@@ -120,20 +119,24 @@ def parse_matcher(text: str) -> Matcher:
 
 
 def _split_on_commas(text: str) -> list[str]:
-    """Split at commas outside double quotes (escapes inside quotes as in _read_quoted)."""
+    """Split at commas outside double quotes, as Alertmanager's tokenizer.
+
+    A backslash escapes the next quote, inside quotes or not (so `a=b\\",c=d` is two matchers);
+    a comma neither ends nor starts an escape.
+    """
     pieces: list[str] = []
-    start, pos, quoted = 0, 0, False
-    while pos < len(text):
-        char = text[pos]
-        if quoted and char == "\\":
-            pos += 2
-            continue
-        if char == '"':
-            quoted = not quoted
-        elif char == "," and not quoted:
+    start, quoted, escaped = 0, False, False
+    for pos, char in enumerate(text):
+        if char == "," and not quoted:
             pieces.append(text[start:pos])
             start = pos + 1
-        pos += 1
+        elif char == '"':
+            quoted = quoted if escaped else not quoted
+            escaped = False
+        elif char == "\\":
+            escaped = not escaped
+        elif char != ",":
+            escaped = False
     pieces.append(text[start:])
     return pieces
 
@@ -172,26 +175,22 @@ def _parse_one(piece: str, text: str) -> Matcher:
         trailing = value_text[end:].strip()
         if trailing:
             raise ValueError(f"unexpected text {trailing!r} after the quoted value in {text!r}")
-    elif '"' in value_text:
-        raise ValueError(f"value contains an unescaped double quote in {text!r}")
     else:
-        value = value_text
+        value = _read_unquoted(value_text, text)
     return Matcher(name, op, value)
 
 
 def _read_quoted(text: str, start: int, what: str) -> tuple[str, int]:
     """Read the quoted string at text[start] (a `"`); return its value and the index after it.
 
-    Escapes as Alertmanager: \\" \\\\ and \\n; any other backslash stays literal, so regexes
-    such as "\\d+" need no double escaping.
+    Escapes as Alertmanager: see _unescape.
     """
     out: list[str] = []
     pos = start + 1
     while pos < len(text):
         char = text[pos]
         if char == "\\" and pos + 1 < len(text):
-            nxt = text[pos + 1]
-            out.append({"n": "\n", '"': '"', "\\": "\\"}.get(nxt, "\\" + nxt))
+            out.append(_unescape(text[pos + 1]))
             pos += 2
             continue
         if char == '"':
@@ -199,6 +198,32 @@ def _read_quoted(text: str, start: int, what: str) -> tuple[str, int]:
         out.append(char)
         pos += 1
     raise ValueError(f"unterminated quoted {what} (missing closing double quote) in {text!r}")
+
+
+def _read_unquoted(value_text: str, text: str) -> str:
+    """An unquoted value: Alertmanager decodes the same escapes as in quotes; a last `\\` stays."""
+    out: list[str] = []
+    pos = 0
+    while pos < len(value_text):
+        char = value_text[pos]
+        if char == "\\" and pos + 1 < len(value_text):
+            out.append(_unescape(value_text[pos + 1]))
+            pos += 2
+            continue
+        if char == '"':
+            raise ValueError(
+                f'value contains an unescaped double quote in {text!r} (write it as \\")'
+            )
+        out.append(char)
+        pos += 1
+    return "".join(out)
+
+
+def _unescape(char: str) -> str:
+    """A backslash then `char`, as Alertmanager: \\" \\\\ and \\n are escapes, and any other
+    backslash stays literal, so regexes such as \\d+ need no double escaping.
+    """
+    return {"n": "\n", '"': '"', "\\": "\\"}.get(char, "\\" + char)
 
 
 def _quote(text: str) -> str:

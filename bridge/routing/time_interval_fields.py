@@ -120,8 +120,8 @@ def parse_clock(text: str) -> int:
 
 
 def parse_location(name: str | None) -> tzinfo:
-    """An IANA time zone name; none means UTC."""
-    if name is None or name == "UTC":
+    """An IANA time zone name; none or '' means UTC (as Go's time.LoadLocation)."""
+    if not name or name == "UTC":
         return UTC
     if name == "Local":
         raise ValueError(

@@ -154,21 +154,13 @@ def test_several_matchers_in_one_string_are_split_at_commas_outside_quotes(
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("a=b,", "empty matcher after the last comma in 'a=b,'"),
         (",a=b", "empty matcher before the first comma"),
         ("a=b,,c=d", "empty matcher between two commas"),
-        ("{a=b, }", "empty matcher after the last comma"),
-        ("{}", "no matchers inside the braces"),
+        ("a=b,,", "empty matcher between two commas"),
+        ("{,}", "empty matcher before the first comma"),
         ("a=b, severity", "matcher 2 of 2: no operator after label 'severity'"),
     ],
-    ids=[
-        "trailing-comma",
-        "leading-comma",
-        "double-comma",
-        "trailing-in-braces",
-        "empty-braces",
-        "second-broken",
-    ],
+    ids=["leading-comma", "double-comma", "two-trailing-commas", "only-a-comma", "second-broken"],
 )
 def test_empty_or_broken_matchers_in_a_list_are_refused(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):

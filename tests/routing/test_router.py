@@ -182,12 +182,12 @@ def test_several_matchers_in_one_entry_all_apply() -> None:
 
 def test_an_empty_matcher_in_a_list_names_its_entry() -> None:
     items = [
-        (RouteConfig(name="r", matchers=['a="x"', "b=y,"], to=["alice"]), "c.yaml", "routes[2]")
+        (RouteConfig(name="r", matchers=['a="x"', "b=y,,c=z"], to=["alice"]), "c.yaml", "routes[2]")
     ]
     with pytest.raises(ConfigErrors) as caught:
         compile_routes(items, PEOPLE, DefaultsConfig())
     assert [str(e) for e in caught.value.errors] == [
-        "c.yaml: routes[2].matchers[1]: empty matcher after the last comma in 'b=y,'"
+        "c.yaml: routes[2].matchers[1]: empty matcher between two commas in 'b=y,,c=z'"
     ]
 
 

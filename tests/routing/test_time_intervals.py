@@ -29,6 +29,7 @@ NINE_TO_FIVE_BERLIN = {
     "location": "Europe/Berlin",
 }
 BUSINESS_NEW_YORK = {**BUSINESS_BERLIN, "location": "America/New_York"}
+EMPTY_LOCATION_9_TO_5 = {"location": "", "times": [{"start_time": "09:00", "end_time": "17:00"}]}
 
 
 def interval(*entries: dict[str, Any]) -> TimeInterval:
@@ -142,6 +143,11 @@ CONTAINS = [
         False,
         "moment-offset-respected",
     ),
+    # location '' is UTC, as Go's time.LoadLocation (checked against Alertmanager 0.25)
+    (EMPTY_LOCATION_9_TO_5, "2024-01-01T08:59:59Z", False, "empty-location-utc-before"),
+    (EMPTY_LOCATION_9_TO_5, "2024-01-01T09:00:00Z", True, "empty-location-utc-start"),
+    (EMPTY_LOCATION_9_TO_5, "2024-01-01T16:59:59Z", True, "empty-location-utc-last"),
+    (EMPTY_LOCATION_9_TO_5, "2024-01-01T17:00:00Z", False, "empty-location-utc-end"),
     # DST in Berlin: 2026-03-29 02:00-03:00 does not exist; 2026-10-25 02:00-03:00 happens twice
     (NIGHTLY_BERLIN, "2026-03-29T00:59:00Z", False, "spring-01:59-cet"),
     (NIGHTLY_BERLIN, "2026-03-29T01:00:00Z", False, "spring-03:00-cest"),
@@ -368,6 +374,8 @@ ERRORS = [
     ),
     ({"location": "Mars/Olympus_Mons"}, "location", "unknown time zone 'Mars/Olympus_Mons'"),
     ({"location": "Local"}, "location", "name an IANA time zone"),
+    # Alertmanager 0.25 refuses a blank (not empty) location too.
+    ({"location": " "}, "location", "unknown time zone ' '"),
 ]
 
 
