@@ -88,6 +88,7 @@ def listening_sockets(host: str, port: int, backlog: int = 128) -> list[socket.s
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
+    from yarl import URL
 
     from bridge.service import Bridge
     from bridge.store.sqlite_lock import ServeLock
@@ -121,9 +122,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         tune_gc_for_serving()
         log.info("serve.event_loop", event_loop=loop_name)
 
+    bound = [sock.getsockname()[:2] for sock in sockets]
+
+    def log_listening(_banner: str) -> None:
+        """run_app's `print`: called once the bridge has started and every socket serves."""
+        urls = [str(URL.build(scheme="http", host=host, port=port)) for host, port in bound]
+        log.info("serve.listening", urls=urls)
+
     app.on_startup.append(on_startup)
     try:
-        web.run_app(app, sock=sockets, print=None, access_log=None, shutdown_timeout=args.grace)
+        web.run_app(
+            app, sock=sockets, print=log_listening, access_log=None, shutdown_timeout=args.grace
+        )
     except StoreUnavailable as exc:  # an unwritable volume, say: one line, not a traceback
         print(f"error: {args.config}: store.path: {exc}", file=sys.stderr)
         return 1

@@ -77,7 +77,10 @@ class ApiKeyStatus:
         """Blueticks answered `status` (401 or 403) to a call made with the key."""
         if status not in KEY_REFUSALS:
             return
-        if self.refused_with != status:
+        if self.refused_with != status and status == NO_API_KEY:
+            # Nothing was rejected: there is no key to send.
+            log.critical("blueticks.api_key_missing", message=KEY_REFUSALS[status])
+        elif self.refused_with != status:
             log.critical("blueticks.api_key_rejected", status=status, message=KEY_REFUSALS[status])
         self.refused_with = status
         self.metrics.sender_ready.set(0)

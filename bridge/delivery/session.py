@@ -165,7 +165,15 @@ class SessionMonitor:
                 log.exception("whatsapp.session_check_crashed")
                 can_tell = True
             if not can_tell:
-                log.info("whatsapp.session_check_unavailable", sender=sender.name)
+                log.info(
+                    "whatsapp.session_check_unavailable",
+                    sender=sender.name,
+                    reason="dry run: nothing is sent, so there is no session to check"
+                    if sender.name == "dry-run"
+                    else "the legacy Blueticks API has no session endpoint: only session events "
+                    "and refused sends show a disconnected session; blueticks.api: v1 polls "
+                    "GET /v1/ping",
+                )
                 return
             await asyncio.sleep(self.interval)
 

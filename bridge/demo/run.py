@@ -23,6 +23,13 @@ from bridge.service import Bridge
 from bridge.web.app import create_app
 
 DEMO_DIR = Path(str(resources.files("bridge.demo")))
+DEMO_CONFIG = DEMO_DIR / "config.yaml"
+# Where a newcomer goes from here: the same tools on a real config (a checkout's example).
+NEXT_STEP = (
+    "next: alertbridge check --config config.example.yaml (in a checkout; set the variables its "
+    "header lists), then alertbridge routes test --config config.example.yaml "
+    "--source alertmanager PAYLOAD.json"
+)
 GITHUB_EVENTS = {
     "github-workflow_job.json": "workflow_job",
     "github-dependabot_alert.json": "dependabot_alert",
@@ -56,7 +63,7 @@ def _print_message(n: Notification) -> None:
 
 async def run_demo(wait_seconds: float = 15.0) -> int:
     configure_logging("warning")
-    runtime = load_runtime(str(DEMO_DIR / "config.yaml"))
+    runtime = load_runtime(str(DEMO_CONFIG))
     sent_one = asyncio.Event()
     sender = DryRunSender(on_send=lambda _: sent_one.set())
     bridge = Bridge(runtime, sender=sender)
@@ -93,6 +100,7 @@ async def run_demo(wait_seconds: float = 15.0) -> int:
         print(f"\n{len(sender.sent)} WhatsApp message(s) would be sent:\n")
         for notification in sender.sent:
             _print_message(notification)
+        print(f"demo config: {DEMO_CONFIG}\n{NEXT_STEP}")
         if len(sender.sent) < expected:
             print(
                 f"only {len(sender.sent)} of {expected} messages were sent in {wait_seconds}s",
