@@ -181,12 +181,25 @@ def _parse_one(piece: str, text: str) -> Matcher:
 
 
 def _read_quoted(text: str, start: int, what: str) -> tuple[str, int]:
-    """Read the quoted string at text[start] (a `"`); return its value and the index after it.
+    """Read the quoted string at text[start] (a `"`); return its value and the index after it."""
+    value, end = _read_escaped(text, start + 1)
+    if end == len(text):
+        raise ValueError(f"unterminated quoted {what} (missing closing double quote) in {text!r}")
+    return value, end + 1
 
-    Escapes as Alertmanager: see _unescape.
-    """
+
+def _read_unquoted(value_text: str, text: str) -> str:
+    """An unquoted value: Alertmanager decodes the same escapes as in quotes."""
+    value, end = _read_escaped(value_text, 0)
+    if end < len(value_text):
+        raise ValueError(f'value contains an unescaped double quote in {text!r} (write it as \\")')
+    return value
+
+
+def _read_escaped(text: str, pos: int) -> tuple[str, int]:
+    """The text from `pos` up to the first unescaped `"` (or the end), escapes decoded, and
+    where it stopped; a last lone backslash stays."""
     out: list[str] = []
-    pos = start + 1
     while pos < len(text):
         char = text[pos]
         if char == "\\" and pos + 1 < len(text):
@@ -194,29 +207,10 @@ def _read_quoted(text: str, start: int, what: str) -> tuple[str, int]:
             pos += 2
             continue
         if char == '"':
-            return "".join(out), pos + 1
+            break
         out.append(char)
         pos += 1
-    raise ValueError(f"unterminated quoted {what} (missing closing double quote) in {text!r}")
-
-
-def _read_unquoted(value_text: str, text: str) -> str:
-    """An unquoted value: Alertmanager decodes the same escapes as in quotes; a last `\\` stays."""
-    out: list[str] = []
-    pos = 0
-    while pos < len(value_text):
-        char = value_text[pos]
-        if char == "\\" and pos + 1 < len(value_text):
-            out.append(_unescape(value_text[pos + 1]))
-            pos += 2
-            continue
-        if char == '"':
-            raise ValueError(
-                f'value contains an unescaped double quote in {text!r} (write it as \\")'
-            )
-        out.append(char)
-        pos += 1
-    return "".join(out)
+    return "".join(out), pos
 
 
 def _unescape(char: str) -> str:
