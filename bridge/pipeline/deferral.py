@@ -9,6 +9,8 @@ the route join it even once the mute has ended, so the release always carries th
 
 from __future__ import annotations
 
+import functools
+
 import structlog
 
 from bridge.metrics import Metrics
@@ -90,14 +92,17 @@ async def hold_deferred(
     for event in events:
         add_event(group, event, now)
     staged.put_record(GROUP_KIND, rkey, group_to_record(group), now + GROUP_TTL)
-    metrics.suppressed.labels(route.name, "deferred").inc(len(events))
-    log.info(
+    counter = metrics.suppressed.labels(route.name, "deferred")
+    staged.on_commit(functools.partial(counter.inc, len(events)))
+    report = functools.partial(
+        log.info,
         "events.deferred",
         route=route.name,
         fingerprints=[e.fingerprint for e in events],
         group=key,
         release_at=group.next_flush_at,
     )
+    staged.on_commit(report)
     return group
 
 
@@ -155,10 +160,11 @@ async def release_deferred(
                 continue
             reason = decision.reason or "duplicate"
             if reason == "resolved_while_muted":
-                metrics.suppressed.labels(route.name, reason).inc()
+                staged.on_commit(metrics.suppressed.labels(route.name, reason).inc)
             else:
-                metrics.dedupe_suppressed.labels(route.name, reason).inc()
-            log.info(
+                staged.on_commit(metrics.dedupe_suppressed.labels(route.name, reason).inc)
+            report = functools.partial(
+                log.info,
                 "deferred.not_sent",
                 route=route.name,
                 recipient=rcpt.name,
@@ -168,6 +174,7 @@ async def release_deferred(
                 key=dedupe_key(route.name, rcpt.name, fp, dedupe_status(alert.event)),
                 earlier=decision.earlier,
             )
+            staged.on_commit(report)
             if reason == "resolved_not_wanted":
                 stage_resolution(staged, route, rcpt.name, fp, now)
         if not events:
@@ -176,12 +183,14 @@ async def release_deferred(
         sent = render(rcpt, events, shown)
         notifications.extend(sent)
         stage_sent(staged, route, rcpt.name, events, sent[0].id, now)
-        metrics.groups_flushed.labels(route.name, "deferred").inc()
-        log.info(
+        staged.on_commit(metrics.groups_flushed.labels(route.name, "deferred").inc)
+        report = functools.partial(
+            log.info,
             "deferred.released",
             route=route.name,
             recipient=rcpt.name,
             notifications=[n.id for n in sent],
             alerts=len(events),
         )
+        staged.on_commit(report)
     return notifications

@@ -10,6 +10,7 @@ deferred release at the end of a mute, say): the newer word stands.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 
 import structlog
@@ -79,8 +80,9 @@ async def hold_flapping(
     if not already_holding:
         hold = dedupe_key(route.name, rcpt.name, event.fingerprint, HOLD)
         staged.put_dedupe(hold, DedupeEntry(HOLD, now, rkey), 2 * route.flap_window)
-    metrics.suppressed.labels(route.name, "flapping").inc()
-    log.info(
+    staged.on_commit(metrics.suppressed.labels(route.name, "flapping").inc)
+    report = functools.partial(
+        log.info,
         "flapping.held",
         route=route.name,
         recipient=rcpt.name,
@@ -89,6 +91,7 @@ async def hold_flapping(
         group=key,
         flush_at=group.next_flush_at,
     )
+    staged.on_commit(report)
     return group
 
 
@@ -147,11 +150,11 @@ def flush_flapping(
                 event = alert.event
                 told = histories[(route.name, rcpt.name, event.fingerprint)].last
                 if told is not None and told.at > alert.changed_at:
-                    _not_sent(metrics, route, rcpt, alert, "superseded", told=told.status)
+                    _not_sent(staged, metrics, route, rcpt, alert, "superseded", told=told.status)
                     continue
                 if event.status == "resolved" and not route.send_resolved:
                     stage_resolution(staged, route, rcpt.name, event.fingerprint, now)
-                    _not_sent(metrics, route, rcpt, alert, "resolved_not_wanted")
+                    _not_sent(staged, metrics, route, rcpt, alert, "resolved_not_wanted")
                     continue
                 events.append(event)
                 flaps[event.fingerprint] = alert.transitions
@@ -160,8 +163,9 @@ def flush_flapping(
         sent = render(rcpt, events, flaps)
         notifications.extend(sent)
         stage_sent(staged, route, rcpt.name, events, sent[0].id, now)
-        metrics.groups_flushed.labels(route.name, "flapped").inc()
-        log.info(
+        staged.on_commit(metrics.groups_flushed.labels(route.name, "flapped").inc)
+        report = functools.partial(
+            log.info,
             "flapping.flushed",
             route=route.name,
             recipient=rcpt.name,
@@ -170,15 +174,23 @@ def flush_flapping(
             statuses=[e.status for e in events],
             changes=list(flaps.values()),
         )
+        staged.on_commit(report)
     return notifications
 
 
 def _not_sent(
-    metrics: Metrics, route: Route, rcpt: Recipient, alert: GroupAlert, reason: str, **more: str
+    staged: StagedWrites,
+    metrics: Metrics,
+    route: Route,
+    rcpt: Recipient,
+    alert: GroupAlert,
+    reason: str,
+    **more: str,
 ) -> None:
-    """Count and log a held alert not sent to one recipient, and why."""
-    metrics.dedupe_suppressed.labels(route.name, reason).inc()
-    log.info(
+    """Count and log a held alert not sent to one recipient, and why, once the flush commits."""
+    staged.on_commit(metrics.dedupe_suppressed.labels(route.name, reason).inc)
+    report = functools.partial(
+        log.info,
         "flapping.not_sent",
         route=route.name,
         recipient=rcpt.name,
@@ -188,6 +200,7 @@ def _not_sent(
         changes=alert.transitions,
         **more,
     )
+    staged.on_commit(report)
 
 
 def end_hold(

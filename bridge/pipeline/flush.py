@@ -213,7 +213,7 @@ class GroupFlusher:
         ):
             render = self._render_for_flush(group, route, runtime, now)
             silences = await self.pipeline.active_silences(now)
-            flushed = flush_to_recipients(group, route, render, self.metrics, silences, now)
+            flushed = flush_to_recipients(group, route, render, staged, self.metrics, silences, now)
             notifications = [n for n in flushed if await self.store.get_notification(n.id) is None]
             staged.notifications.extend(notifications)
         if group.alerts:
@@ -257,8 +257,12 @@ class GroupFlusher:
                 for fp in whole.alerts.keys() - hold.alerts.keys():
                     # Its own reason: "silenced" counts events as they arrive, this the alerts
                     # a hold drops at its end (their last event may have come before the silence).
-                    self.metrics.suppressed.labels(route.name, "silenced_at_hold_end").inc()
-                    log.info("hold.silenced", route=route.name, group=hold.key, fingerprint=fp)
+                    dropped = self.metrics.suppressed.labels(route.name, "silenced_at_hold_end")
+                    staged.on_commit(dropped.inc)
+                    report = functools.partial(
+                        log.info, "hold.silenced", route=route.name, group=hold.key, fingerprint=fp
+                    )
+                    staged.on_commit(report)
                     for name in hold.only:
                         end_hold(staged, route, name, fp, now)
             group = holds[0]
@@ -276,7 +280,9 @@ class GroupFlusher:
             )
         else:
             silences = await self.pipeline.active_silences(now)
-            notifications = flush_to_recipients(group, route, render, self.metrics, silences, now)
+            notifications = flush_to_recipients(
+                group, route, render, staged, self.metrics, silences, now
+            )
         after_flush(group, now, route.group_interval)
         fresh = [n for n in notifications if await self.store.get_notification(n.id) is None]
         staged.notifications.extend(fresh)

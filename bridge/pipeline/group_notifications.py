@@ -8,6 +8,7 @@ a silence holds back, and renders it with ids stable for that one flush.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from datetime import UTC, datetime
 
@@ -18,6 +19,7 @@ from bridge.model import Event, Notification, Recipient
 from bridge.pipeline.grouping import GroupState, Notified, RenderForRecipient, decide_flush
 from bridge.pipeline.notifications import RenderMemo, build_notifications
 from bridge.pipeline.silences import Silence, silenced_by
+from bridge.pipeline.staged_writes import StagedWrites
 from bridge.render.renderer import Renderer
 from bridge.routing.router import Route
 
@@ -83,6 +85,7 @@ def flush_to_recipients(
     whole: GroupState,
     route: Route,
     render: RenderForRecipient,
+    staged: StagedWrites,
     metrics: Metrics,
     silences: list[Silence],
     now: float,
@@ -90,7 +93,8 @@ def flush_to_recipients(
     """Each recipient's news since their last message (`decide_flush`). Silenced alerts stay
     in the group but are left out, as Alertmanager's notification pipeline does: nothing is
     sent or repeated for them, and a group all silenced decides nothing. What a recipient
-    was told of a silenced alert is kept, so its resolution after the silence is sent."""
+    was told of a silenced alert is kept, so its resolution after the silence is sent.
+    Counted and logged once `staged` (the flush's writes) is committed."""
     group = without_silenced(whole, route, silences, now)
     if not group.alerts:
         return []
@@ -115,7 +119,7 @@ def flush_to_recipients(
             shown = {fp: n for fp, n in flaps.items() if fp in decision.fingerprints}
             sent = render(rcpt, events, shown)
             notifications.extend(sent)
-            metrics.groups_flushed.labels(route.name, decision.reason).inc()
+            staged.on_commit(metrics.groups_flushed.labels(route.name, decision.reason).inc)
         if decision.record:
             nid = sent[0].id if sent else None
             told = whole.notified.get(rcpt.name)
@@ -128,7 +132,8 @@ def flush_to_recipients(
                 passed + [fp for fp in kept.passed if fp in silenced],
                 no_outcome + [fp for fp in kept.no_outcome if fp in silenced],
             )
-        log.info(
+        report = functools.partial(
+            log.info,
             "group.flushed" if decision.send else "group.unchanged",
             route=route.name,
             group=group.key,
@@ -139,4 +144,5 @@ def flush_to_recipients(
             firing=len(firing),
             resolved=len(resolved),
         )
+        staged.on_commit(report)
     return notifications

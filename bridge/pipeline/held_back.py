@@ -8,6 +8,7 @@ alert is silenced when the hold ends), never a state from before the event.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import structlog
@@ -65,10 +66,12 @@ async def _read_hold(store: Store, staged: StagedWrites, key: str, now: float) -
 def _update_hold(staged: StagedWrites, hold: GroupState, event: Event, now: float) -> None:
     if add_event(hold, event, now):
         staged.put_record(GROUP_KIND, hold.record_key, group_to_record(hold), now + GROUP_TTL)
-        log.info(
+        report = functools.partial(
+            log.info,
             "hold.updated",
             route=hold.route,
             group=hold.key,
             fingerprint=event.fingerprint,
             status=event.status,
         )
+        staged.on_commit(report)

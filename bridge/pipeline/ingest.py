@@ -8,6 +8,7 @@ alerts held: `flapping.py`); muted routes that defer hold events until the mute 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -292,7 +293,7 @@ class Pipeline:
                         staged.flush_at[group.record_key] = group.next_flush_at
                     else:
                         outcome.suppressed.append((event, decision))
-                        self._count_suppressed(route, rcpt, event, decision)
+                        self._count_suppressed(staged, route, rcpt, event, decision)
                         if decision.reason == "resolved_not_wanted":
                             stage_resolution(staged, route, rcpt.name, event.fingerprint, now)
                 if outcome.events:
@@ -311,11 +312,18 @@ class Pipeline:
                     stage_sent(staged, route, rcpt.name, outcome.events, notifications[0].id, now)
 
     def _count_suppressed(
-        self, route: Route, rcpt: Recipient, event: Event, decision: DedupeDecision
+        self,
+        staged: StagedWrites,
+        route: Route,
+        rcpt: Recipient,
+        event: Event,
+        decision: DedupeDecision,
     ) -> None:
+        """Counted and logged once the ingest commits: a failed one is retried by its sender."""
         reason = decision.reason or "duplicate"
-        self.metrics.dedupe_suppressed.labels(route.name, reason).inc()
-        log.info(
+        staged.on_commit(self.metrics.dedupe_suppressed.labels(route.name, reason).inc)
+        report = functools.partial(
+            log.info,
             "dedupe.suppressed",
             route=route.name,
             recipient=rcpt.name,
@@ -325,6 +333,7 @@ class Pipeline:
             key=dedupe_key(route.name, rcpt.name, event.fingerprint, dedupe_status(event)),
             earlier=decision.earlier,
         )
+        staged.on_commit(report)
 
     async def _defer(
         self,
@@ -383,6 +392,10 @@ class Pipeline:
                 staged.put_record(GROUP_KIND, rkey, group_to_record(group), now + GROUP_TTL)
                 staged.flush_at[rkey] = group.next_flush_at
             if told is None:  # counted when they arrived, not again when routed again
-                self.metrics.suppressed.labels(route.name, "grouped").inc(len(events))
+                grouped = self.metrics.suppressed.labels(route.name, "grouped")
+                staged.on_commit(functools.partial(grouped.inc, len(events)))
             result.add_held(route, events, key, group.next_flush_at)
-            log.debug("group.updated", route=route.name, group=key, changed=changed)
+            report = functools.partial(
+                log.debug, "group.updated", route=route.name, group=key, changed=changed
+            )
+            staged.on_commit(report)

@@ -2,12 +2,15 @@
 
 Stages decide in memory and stage their writes here; `commit` hands everything to
 `Store.enqueue` at once, so a notification, the dedupe entries that point at it and the group
-state that says it was sent are kept together or not at all.
+state that says it was sent are kept together or not at all. What the writes say happened (a
+metric, a log line) is reported once they are kept (`on_commit`), so a try that failed, and is
+retried, reports nothing.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +31,8 @@ class StagedWrites:
     )
     # Group record key -> when it flushes: for the flusher, once the records are committed.
     flush_at: dict[str, float] = field(default_factory=dict)
+    # Metrics and log lines about these writes, in order: run by `commit` once they are kept.
+    reports: list[Callable[[], object]] = field(default_factory=list)
 
     def put_dedupe(self, key: str, entry: DedupeEntry, ttl: float) -> None:
         """Stage a dedupe entry; the last write to a key wins, whatever its ttl."""
@@ -35,6 +40,10 @@ class StagedWrites:
             if other_ttl != ttl:
                 entries.pop(key, None)
         self.dedupe[ttl][key] = entry
+
+    def on_commit(self, report: Callable[[], object]) -> None:
+        """Count or log `report` once the writes are committed, never for a commit that fails."""
+        self.reports.append(report)
 
     def put_record(
         self, kind: str, key: str, value: dict[str, Any], expires_at: float | None
@@ -57,13 +66,15 @@ class StagedWrites:
         return bool(self.notifications or self.dedupe or self.records)
 
     async def commit(self, store: Store) -> None:
-        """Persist everything staged in one Store.enqueue (a no-op when nothing is staged)."""
-        if not self:
-            return
-        records: list[RecordWrite] = [
-            (kind, key, value, expires_at)
-            for (kind, key), (value, expires_at) in self.records.items()
-        ]
-        await store.enqueue(
-            self.notifications, [(entries, ttl) for ttl, entries in self.dedupe.items()], records
-        )
+        """Persist everything staged in one Store.enqueue (none when nothing is staged), then
+        run the reports (`on_commit`); an enqueue that raises runs none."""
+        if self:
+            records: list[RecordWrite] = [
+                (kind, key, value, expires_at)
+                for (kind, key), (value, expires_at) in self.records.items()
+            ]
+            dedupe = [(entries, ttl) for ttl, entries in self.dedupe.items()]
+            await store.enqueue(self.notifications, dedupe, records)
+        reports, self.reports = self.reports, []
+        for report in reports:
+            report()
