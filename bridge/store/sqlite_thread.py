@@ -3,7 +3,9 @@
 Every call becomes an operation on a queue; the thread takes everything queued, runs it in one
 transaction and commits once, so many concurrent enqueues share a commit (group commit) and
 reads always see the writes queued before them. The thread then hands the whole batch back to
-the event loop at once: two thread switches per batch, not per call.
+the event loop at once: two thread switches per batch, not per call. Before each batch it checks
+that the files it has open are still those at the path (`sqlite_open_files`); once they are not,
+every call fails until the store is opened again.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import structlog
 
 from bridge.errors import StoreUnavailable
 from bridge.store.sqlite_mirror import Undo
+from bridge.store.sqlite_open_files import OpenFiles, save_unlinked_wal
 
 __all__ = ["ConnectionThread"]
 
@@ -55,6 +58,10 @@ class ConnectionThread:
         self._path = ""
         self._busy_timeout = 0.0
         self._conn: sqlite3.Connection | None = None
+        # The files the connection opened, and why they are lost once they are (then every
+        # call fails: what it wrote would go to a file no longer at the path).
+        self._files: OpenFiles | None = None
+        self._lost: str | None = None
         self._thread: threading.Thread | None = None
         self._queue: list[_Operation] = []
         # Guards the queue and `_closing`; the thread waits on it for work.
@@ -171,13 +178,24 @@ class ConnectionThread:
                 self._loop.call_soon_threadsafe(callback, *args)
 
     def _run_batch(self, batch: list[_Operation]) -> None:
-        """Run the batch in one transaction and commit once."""
+        """Run the batch in one transaction and commit once; but fail it, unrun, once the open
+        files are no longer those at the path (a restart would not find its commit)."""
         conn = self._conn
         if conn is None:
             closed = StoreUnavailable(f"sqlite store {self._path}: the store is closed")
             for operation in batch:
                 operation.error = closed
             return
+        if self._lost is None:
+            self._lost = self._check_files(conn)
+        if self._lost is not None:
+            lost = StoreUnavailable(f"sqlite store {self._path}: {self._lost}")
+            for operation in batch:
+                operation.error = lost
+            return
+        self._run_transaction(conn, batch)
+
+    def _run_transaction(self, conn: sqlite3.Connection, batch: list[_Operation]) -> None:
         writes = any(operation.writes for operation in batch)
         try:
             if writes:
@@ -210,12 +228,34 @@ class ConnectionThread:
             raise self._unavailable(exc) from exc
         try:
             self._set_up(conn)
+            self._files = OpenFiles.of(conn, self._path)
         except (sqlite3.Error, StoreUnavailable) as exc:
             conn.close()
             if isinstance(exc, StoreUnavailable):
                 raise
             raise self._unavailable(exc) from exc
-        self._conn = conn
+        self._conn, self._lost = conn, None
+
+    def _check_files(self, conn: sqlite3.Connection) -> str | None:
+        """Why the open files are no longer those at the path (logged once), or None.
+
+        A WAL deleted under a database file still in place is first copied into that file, so
+        what was answered before the deletion survives the restart."""
+        files = self._files
+        if files is None:
+            return None
+        problem = files.database_problem()
+        saved: bool | None = None
+        if problem is None:
+            problem = files.wal_problem()
+            if problem is None:
+                return None
+            saved = save_unlinked_wal(conn)
+        problem += "; nothing can be persisted now: restart alertbridge"
+        log.critical(
+            "store.file_lost", path=self._path, message=problem, wal_copied_to_database=saved
+        )
+        return problem
 
     def _disconnect(self) -> None:
         if self._conn is not None:
