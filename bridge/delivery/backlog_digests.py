@@ -4,6 +4,8 @@ bucket takes in what comes after it, so a storm is one message per token, each l
 updates it carries as one digest over all of them would.
 
 What a digest says is `bridge.delivery.digest`; the store merges it atomically (`merge_into`).
+`now` is the worker's monotonic clock (pacing, when a backlog was last read); `wall` the wall
+clock, for the due and creation times the store keeps.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class BacklogDigester:
         """The paced phones whose backlog waits in the outbox for their bucket to refill."""
         return list(self._checked)
 
-    async def digest_due(self, now: float) -> None:
+    async def digest_due(self, now: float, wall: float) -> None:
         """Merge the pending backlog of every phone whose bucket is empty into one digest,
         before more of it is claimed and sent one by one."""
         paced = self.pacer.paced_recipients(now)
@@ -78,23 +80,23 @@ class BacklogDigester:
         self._checked = {p: now if p in looked else checked[p] for p in paced}
         for phone in due:
             pending = await self.store.pending_for(phone)
-            self._count_held(phone, pending, now)
+            self._count_held(phone, pending, wall)
             # Only never-tried ones: a retried send may already have reached WhatsApp, and a
             # digest (a new message with a new Idempotency-Key) would then repeat it.
-            await self._digest(phone, [n for n in pending if n.never_tried], now)
+            await self._digest(phone, [n for n in pending if n.never_tried], wall)
         # A phone no longer paced has its digest claimed next; should it still wait at a later
         # look, what it carries is read from the store.
         self._waiting = {p: w for p, w in self._waiting.items() if p in self._checked}
         self._held.intersection_update(self._checked)
 
-    def _count_held(self, phone: str, pending: list[Notification], now: float) -> None:
+    def _count_held(self, phone: str, pending: list[Notification], wall: float) -> None:
         """Count one recipient wait per bucket refill that a backlog waited for (not for
         each waiting notification: a storm's backlog would count thousands)."""
-        if phone not in self._held and any(n.next_attempt_at <= now for n in pending):
+        if phone not in self._held and any(n.next_attempt_at <= wall for n in pending):
             self._held.add(phone)
             self.metrics.rate_limit_waits.labels("recipient").inc()
 
-    async def _digest(self, phone: str, backlog: list[Notification], now: float) -> None:
+    async def _digest(self, phone: str, backlog: list[Notification], wall: float) -> None:
         """Fold the backlog into the digest waiting for the phone, or into a new digest once
         it is `digest_after` long."""
         waiting = [n for n in backlog if n.source == DIGEST_SOURCE]
@@ -105,11 +107,11 @@ class BacklogDigester:
                 # (left by an older release) goes out as it is.
                 digest = await self._waiting_digest(phone, waiting[0])
                 digest.content.fold(updates)
-                await self._merge(phone, digest, updates, now, new=False)
+                await self._merge(phone, digest, updates, wall, new=False)
             return
         if len(updates) >= self.pacer.config.digest_after:
             digest = WaitingDigest(new_id(), DigestContent.of(updates))
-            await self._merge(phone, digest, updates, now, new=True)
+            await self._merge(phone, digest, updates, wall, new=True)
 
     async def _waiting_digest(self, phone: str, digest: Notification) -> WaitingDigest:
         """The waiting digest with what it says: kept from its merge, else (after a restart)
@@ -138,7 +140,7 @@ class BacklogDigester:
         phone: str,
         digest: WaitingDigest,
         updates: list[Notification],
-        now: float,
+        wall: float,
         *,
         new: bool,
     ) -> None:
@@ -147,7 +149,7 @@ class BacklogDigester:
         every message is (templates.max_length)."""
         content = digest.content
         notification = content.notification(
-            digest_id=digest.id, now=now, max_length=self.max_length(), link=content.link
+            digest_id=digest.id, now=wall, max_length=self.max_length(), link=content.link
         )
         merged = await self.store.merge_into([n.id for n in updates], notification)
         # Not merged (claimed meanwhile), or only in part: what it says is read again next time.

@@ -4,6 +4,9 @@ Each recipient phone is a lane: at most one send in flight per phone, in order, 
 token bucket allows, so one paced recipient never holds up another. Only what could go soon is
 claimed, one notification per phone at a time: the rest of a phone's backlog stays in the
 outbox, in order, where a digest can merge it, instead of piling up in memory.
+
+`now` is the worker's monotonic clock (pacing, holds); `wall` the wall clock, for the due times
+the store keeps.
 """
 
 from __future__ import annotations
@@ -46,7 +49,9 @@ class PhoneLanes:
             phone in self._lanes or phone in self._busy or self.pacer.recipient_wait(phone, now) > 0
         )
 
-    async def claim(self, now: float, free_slots: int) -> tuple[list[Notification], int]:
+    async def claim(
+        self, now: float, free_slots: int, *, wall: float
+    ) -> tuple[list[Notification], int]:
         """Claim only what could go soon: free send slots, global tokens, room to hold; each
         claimed notification joins its phone's lane. Returns them and the limit asked for."""
         global_tokens = self.pacer.global_tokens(now)
@@ -67,7 +72,7 @@ class PhoneLanes:
         # claim), so nothing waits in a lane for its bucket to refill, out of the digest's
         # reach, while newer alerts wait behind it.
         exclude = set(self._lanes) | self._busy | set(self.pacer.paced_recipients(now))
-        claimed = await self.store.claim_due(now, limit, exclude, per_phone=1)
+        claimed = await self.store.claim_due(wall, limit, exclude, per_phone=1)
         for notification in claimed:
             self._lanes.setdefault(notification.phone, deque()).append(notification)
         return claimed, limit

@@ -2,9 +2,11 @@
 pause while Blueticks asks (a 429 with Retry-After: its limit is per account, so every lane).
 
 Pure arithmetic on times passed in by the caller, so the worker's pacing decisions are testable
-without waiting. A personal WhatsApp account gets banned for floods; these buckets are why. A
-restart does not refill them: the worker resumes them from the sends the store recorded
-(`Pacer.resume`), so a pod in a crash loop does not send a burst per restart.
+without waiting. The worker passes its monotonic clock's: a wall clock stepped back (an NTP
+step, a VM resumed) would otherwise refill nothing until it caught up, and stop sending. A
+personal WhatsApp account gets banned for floods; these buckets are why. A restart does not
+refill them: the worker resumes them from the sends the store recorded (`Pacer.resume`), so a
+pod in a crash loop does not send a burst per restart.
 """
 
 from __future__ import annotations
@@ -94,15 +96,20 @@ class Pacer:
         rate = self.config.global_rate
         return math.ceil(rate.burst + rate.per_minute * self.horizon / 60.0)
 
-    def resume(self, sent: Mapping[str, Sequence[float]], now: float) -> None:
+    def resume(
+        self, sent: Mapping[str, Sequence[float]], now: float, *, wall_now: float | None = None
+    ) -> None:
         """Start the buckets as the sends recorded in the last `horizon` left them (`sent`: each
         phone's send times), not full: a restart would otherwise allow a burst more to everyone.
 
+        `wall_now`: the wall clock at `now`, when `sent` holds wall times (the store's) and `now`
+        is on another clock (the monotonic one): each send is put `wall_now - at` before `now`.
         Each bucket starts full at `now - horizon` (however empty it was then, it would be full
         by now without sends), then spends a token per send since; one recorded after `now` (a
         clock that went backwards) counts at `now`. With nothing sent, it is a fresh Pacer."""
         start = now - self.horizon
-        times = {phone: sorted(min(at, now) for at in ats) for phone, ats in sent.items()}
+        shift = 0.0 if wall_now is None else now - wall_now
+        times = {phone: sorted(min(at + shift, now) for at in ats) for phone, ats in sent.items()}
         self.global_bucket = TokenBucket(self.config.global_rate, start)
         self.global_bucket.replay(sorted(at for ats in times.values() for at in ats))
         self._recipients.clear()

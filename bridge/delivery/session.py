@@ -12,7 +12,9 @@ line on disconnect. A ping that succeeds also tells that Blueticks accepts the A
 While the session is known to be down the outbox worker sends nothing (`holds_sends`): a
 message sent then is refused, or kept by Blueticks though nothing is delivered. "Known" means
 seen recently: a state no ping or event has confirmed for a while no longer holds sends, so a
-lost `session.connected` event or failing pings cannot stop sending for good.
+lost `session.connected` event or failing pings cannot stop sending for good. How recently is
+measured on the monotonic clock, so a wall clock stepped back does not stretch a hold; the wall
+clock only orders observations, as events carry Blueticks' wall times.
 """
 
 from __future__ import annotations
@@ -49,20 +51,30 @@ POLLED_HOLD_INTERVALS = 3
 UNCONFIRMED_HOLD = 60.0
 
 SessionListener = Callable[[SessionState], None]
+Clock = Callable[[], float]
 
 
 class SessionMonitor:
     """Tracks the WhatsApp session; owned by the Bridge, started and stopped with it."""
 
     def __init__(
-        self, metrics: Metrics, interval: float, key_status: ApiKeyStatus | None = None
+        self,
+        metrics: Metrics,
+        interval: float,
+        key_status: ApiKeyStatus | None = None,
+        *,
+        clock: Clock = time.time,
+        monotonic: Clock = time.monotonic,
     ) -> None:
         self.metrics = metrics
         self.interval = interval
         self.key_status = key_status
+        self.clock = clock
+        self.monotonic = monotonic
         self.state: SessionState = "unknown"
+        # When (monotonic clock) the state was last observed: how long a disconnect holds.
         self.observed_at: float | None = None
-        # The time of the newest observation applied: an event older than it is stale.
+        # The wall time of the newest observation applied: an event older than it is stale.
         self.newest = -math.inf
         # The last failed ping, cleared by the next observation.
         self.last_error: str | None = None
@@ -78,13 +90,14 @@ class SessionMonitor:
         """Whether sends wait: the session is down, and that was seen recently enough to trust."""
         if self.state != "disconnected" or self.observed_at is None:
             return False
-        if time.time() < self.observed_at + self.hold_for:
+        seen_ago = self.monotonic() - self.observed_at
+        if seen_ago < self.hold_for:
             return True
         if not self._lapse_logged:
             self._lapse_logged = True
             log.warning(
                 "whatsapp.session_unconfirmed",
-                seen_at=self.observed_at,
+                seen_ago=round(seen_ago, 1),
                 last_error=self.last_error,
                 message="the disconnect was not seen again: sending resumes (a send refused "
                 "for want of a session stops it again)",
@@ -102,14 +115,14 @@ class SessionMonitor:
         `at`: when the event happened (its created_at); None for a ping, or an event without
         a time, which says how things are now. Returns False for an event older than the
         newest observation, which is ignored."""
-        now = time.time()
+        now = self.clock()
         if at is not None and at < self.newest:
             log.info("whatsapp.session_event_stale", via=via, connected=connected, state=self.state)
             return False
         self.newest = max(self.newest, now - CLOCK_MARGIN if at is None else at)
         previous = self.state
         self.state = "connected" if connected else "disconnected"
-        self.observed_at = now
+        self.observed_at = self.monotonic()
         self.last_error = None
         self._lapse_logged = False
         self.metrics.whatsapp_session_up.set(1 if connected else 0)

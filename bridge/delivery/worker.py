@@ -8,6 +8,9 @@ account's. While the WhatsApp session is down (`SessionMonitor.holds_sends`) not
 or sent: the backlog waits, pending, and goes (digested where it is long) once the session is
 back; a send Blueticks refuses for want of a session waits at the head of its lane the same way,
 no attempt counted. How each attempt ended is recorded by `AttemptOutcomes`.
+
+Waits in this process (buckets, holds, pauses, wakes) run on `monotonic`, so a wall clock stepped
+back (NTP, a VM resumed) stops nothing; `clock` (wall) gives the times the store keeps.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ class OutboxWorker:
         digest_interval: float = 1.0,
         max_held: int = 1000,
         clock: Clock = time.time,
+        monotonic: Clock = time.monotonic,
         key_status: ApiKeyStatus | None = None,
         max_length: Callable[[], int] | None = None,
         session: SessionMonitor | None = None,
@@ -77,7 +81,8 @@ class OutboxWorker:
         self.idle_poll = idle_poll
         self.depth_interval = depth_interval
         self.clock = clock
-        self.pacer = Pacer(self.pacing, clock())
+        self.monotonic = monotonic
+        self.pacer = Pacer(self.pacing, monotonic())
         self._lanes = PhoneLanes(store, metrics, self.pacer, batch=batch, max_held=max_held)
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -87,7 +92,7 @@ class OutboxWorker:
         self._digests = BacklogDigester(
             store, metrics, self.pacer, interval=digest_interval, max_length=max_length
         )
-        # The earliest retry this worker scheduled: wake for it rather than at the next poll.
+        # The earliest retry this worker scheduled (monotonic): wake for it, not at a poll.
         self._retry_due = math.inf
         # Refused after a 401/403 (every later message would fail the same way), until a send
         # (or, for a 401, a ping) goes through.
@@ -105,11 +110,11 @@ class OutboxWorker:
         self._claim_wanted = True
         # Outcomes the store refused to record (it was unavailable): tried again every
         # idle_poll, so a sent message is not sent again once the store is back.
-        self._unrecorded = PendingOutcomeWrites(clock, idle_poll)
+        self._unrecorded = PendingOutcomeWrites(monotonic, idle_poll)
         self._outcomes = AttemptOutcomes(store, metrics, self._unrecorded, clock)
         # The WhatsApp session (the app's monitor, pinged and told of session events; else one
         # of its own, told only by refused sends): while it is down, nothing is sent.
-        self.session = session or SessionMonitor(metrics, interval=0.0)
+        self.session = session or SessionMonitor(metrics, 0.0, clock=clock, monotonic=monotonic)
         self.session.on_change(self._session_changed)
 
     def wake(self, phones: Collection[str] | None = None) -> None:
@@ -120,7 +125,7 @@ class OutboxWorker:
         would only scan the backlog again: the worker is left asleep. What frees such a phone
         wakes it anyway: the send finishing, or the bucket refilling (`_next_wake`)."""
         if phones is not None:
-            now = self.clock()
+            now = self.monotonic()
             if all(self._lanes.excluded(phone, now) for phone in phones):
                 return
         self._claim_wanted = True
@@ -145,10 +150,9 @@ class OutboxWorker:
     async def _resume_pacing(self) -> None:
         """Start the buckets from the sends recorded lately, not full: else every restart (a pod
         in a crash loop) would allow each phone a burst more, the flood pacing is there to stop."""
-        now = self.clock()
-        since = now - self.pacer.horizon
-        sent = await self.store.sent_since(since, self.pacer.resume_limit)
-        self.pacer.resume(sent, now)
+        now, wall = self.monotonic(), self.clock()
+        sent = await self.store.sent_since(wall - self.pacer.horizon, self.pacer.resume_limit)
+        self.pacer.resume(sent, now, wall_now=wall)
         if sent:
             log.info(
                 "outbox.pacing_resumed",
@@ -190,15 +194,18 @@ class OutboxWorker:
         self._rate_limited.clear()
         self._session_refusals.clear()
         returned = 0
-        if await self._unrecorded.flush_before_stop(self.clock()):
-            returned = await self.store.requeue_inflight()
+        if await self._unrecorded.flush_before_stop(self.monotonic()):
+            try:
+                returned = await self.store.requeue_inflight()
+            except StoreUnavailable as exc:  # the next start requeues them: stop all the same
+                log.error("outbox.requeue_failed", error=str(exc))
         log.info("outbox.stopped", cancelled_sends=cancelled, held=held, returned=returned)
 
     # --- scheduling ---
     async def _run(self) -> None:
         while not self._stopping:
             self._wakeup.clear()
-            now = self.clock()
+            now = self.monotonic()
             if self._retry_due <= now:
                 self._retry_due = math.inf
             await self._unrecorded.flush(now)
@@ -206,19 +213,19 @@ class OutboxWorker:
             claimed: list[Notification] = []
             limit = 0
             try:
-                await self._digests.digest_due(now)
+                await self._digests.digest_due(now, self.clock())
                 if self._claim_wanted:
                     self._claim_wanted = False
                     claimed, limit = await self._claim(now)
             except StoreUnavailable as exc:
                 log.error("outbox.claim_failed", error=str(exc))
-            self._dispatch(self.clock())
+            self._dispatch(self.monotonic())
             await self._refresh_depth_now_and_then()
             if claimed and len(claimed) >= limit:
                 self._claim_wanted = True
                 continue
             try:
-                await asyncio.wait_for(self._wakeup.wait(), self._next_wake(self.clock()))
+                await asyncio.wait_for(self._wakeup.wait(), self._next_wake(self.monotonic()))
             except TimeoutError:
                 self._claim_wanted = True  # a retry came due, a bucket refilled, or a poll
 
@@ -228,7 +235,8 @@ class OutboxWorker:
             return [], 0  # every send would fail: they wait, pending, for a key and a restart
         if self.session.holds_sends():  # asked every round: an unconfirmed disconnect lets go
             return [], 0  # they wait, pending (where digests fold a long backlog)
-        return await self._lanes.claim(now, self.concurrency - len(self._inflight))
+        free = self.concurrency - len(self._inflight)
+        return await self._lanes.claim(now, free, wall=self.clock())
 
     def _dispatch(self, now: float) -> None:
         """Start a send for every lane whose phone is idle and whose buckets allow it."""
@@ -335,13 +343,13 @@ class OutboxWorker:
             return
         if exc.retry_after is not None:
             self.metrics.rate_limit_waits.labels("retry_after").inc()
-        due = await self._outcomes.retry(n, attempt, exc, decision.delay)
-        self._retry_due = min(self._retry_due, due)
+        await self._outcomes.retry(n, attempt, exc, decision.delay)
+        self._retry_due = min(self._retry_due, self.monotonic() + decision.delay)
 
     def _hold_rate_limited(self, n: Notification, exc: TransientDeliveryError) -> None:
         """A 429: the notification waits, still claimed and no attempt counted, at the head of
         its lane (`RetryPolicy.after_rate_limit`)."""
-        now = self.clock()
+        now = self.monotonic()
         refusals = self._rate_limited[n.id] = self._rate_limited.get(n.id, 0) + 1
         hold = self.retry_policy.after_rate_limit(exc, refusals)
         if hold.pause is not None:

@@ -56,6 +56,21 @@ def test_recent_sends_to_a_phone_leave_its_bucket_as_they_would_have(
     assert p.recipient_wait(BOB, NOW) == 0.0
 
 
+@pytest.mark.parametrize(
+    ("wall_now", "expected_wait"),
+    [(1_800_000_000.0, 8.0), (1_800_000_000.0 - 3600.0, 10.0)],
+    ids=["sent-2s-ago", "wall-clock-stepped-back-since"],
+)
+def test_recorded_wall_times_are_placed_by_their_age_on_the_pacers_clock(
+    wall_now: float, expected_wait: float
+) -> None:
+    """The store's wall times, the pacer on another clock (`now`: the monotonic one): a send
+    recorded 2 s ago counts 2 s before `now`; one "later" than the wall clock counts at `now`."""
+    p = pacer()
+    p.resume({ALICE: [1_800_000_000.0 - 2.0] * 3}, NOW, wall_now=wall_now)
+    assert p.recipient_wait(ALICE, NOW) == pytest.approx(expected_wait)
+
+
 def test_the_global_bucket_resumes_from_every_phones_sends() -> None:
     p = pacer(global_rate=(20, 4), per_recipient=(600, 100))  # a token every 3 s overall
     p.resume({ALICE: [NOW - 1.0, NOW - 1.0], BOB: [NOW - 1.0, NOW - 1.0]}, NOW)

@@ -35,7 +35,7 @@ START = time.time()
 
 
 class ManualClock:
-    """The worker's clock: still until the test moves it."""
+    """The worker's clocks (wall and monotonic alike): still until the test moves them."""
 
     def __init__(self, now: float) -> None:
         self.now = now
@@ -86,7 +86,13 @@ async def paced(tmp_path: Path, standin: RunningStandin) -> AsyncIterator[PacedW
         sender = V1BlueticksClient(session, blueticks_config(standin.url))
         clock = ManualClock(START)
         worker = OutboxWorker(
-            store, sender, Metrics(), blueticks_config(standin.url), PACING, clock=clock
+            store,
+            sender,
+            Metrics(),
+            blueticks_config(standin.url),
+            PACING,
+            clock=clock,
+            monotonic=clock,
         )
         await worker.start()
         try:

@@ -30,7 +30,7 @@ START = 1_800_000_000.0
 
 
 class ManualClock:
-    """The worker's clock: still until the test moves it."""
+    """The worker's clocks (wall and monotonic alike): still until the test moves them."""
 
     def __init__(self, now: float) -> None:
         self.now = now
@@ -70,7 +70,7 @@ async def worker_on(store: Store) -> AsyncIterator[tuple[OutboxWorker, DryRunSen
     clock = ManualClock(START)
     sender = DryRunSender()
     worker = OutboxWorker(
-        store, sender, Metrics(), BluetickConfig(dry_run=True), PACING, clock=clock
+        store, sender, Metrics(), BluetickConfig(dry_run=True), PACING, clock=clock, monotonic=clock
     )
     try:
         yield worker, sender, clock
@@ -127,6 +127,29 @@ async def test_sends_before_the_minute_leave_the_buckets_full(
         return len(sent_to(sender, ALICE_PHONE)) == 3
 
     await wait_until(burst_sent, 5.0, "alice's burst of 3, the clock standing still")
+
+
+async def test_recorded_sends_are_placed_on_the_monotonic_clock_by_their_age(store: Store) -> None:
+    """The store keeps wall times; the buckets run on the monotonic clock, whose zero is
+    unrelated: a send recorded a second ago is a second old on it too."""
+    monotonic = ManualClock(1000.0)
+    worker = OutboxWorker(
+        store,
+        DryRunSender(),
+        Metrics(),
+        BluetickConfig(dry_run=True),
+        PACING,
+        clock=ManualClock(START),
+        monotonic=monotonic,
+    )
+    await record_sends(store, ALICE_PHONE, [START - 1.0] * 3)  # her burst, a second ago
+    await record_sends(store, BOB_PHONE, [START - 40.0])  # refilled since
+    try:
+        await worker.start()
+        assert worker.pacer.recipient_wait(ALICE_PHONE, monotonic.now) == pytest.approx(9.0)
+        assert worker.pacer.recipient_wait(BOB_PHONE, monotonic.now) == 0.0
+    finally:
+        await worker.stop(1.0)
 
 
 async def test_a_restarted_bridge_keeps_spacing_a_recipients_messages(

@@ -3,14 +3,12 @@ acknowledged into a file a restart will not find."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import textwrap
-import timeit
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -22,7 +20,6 @@ from notification_factory import make_notification
 
 from bridge.errors import StoreUnavailable
 from bridge.store import SqliteStore
-from bridge.store.sqlite_open_files import OpenFiles
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -168,27 +165,6 @@ async def test_webhook_after_the_store_file_is_lost_is_503_and_not_ready(
     ready = await h.get("/readyz")
     assert ready.status == 503
     assert "restart alertbridge" in ready.body["checks"]["store"]
-    # Stopping cannot put in-flight sends back to pending in a lost file: stop here, so the
-    # harness's own stop only closes what is left.
-    with contextlib.suppress(StoreUnavailable):
-        await h.bridge.stop()
-
-
-def test_the_check_costs_microseconds_per_batch(db_path: Path) -> None:
-    """What each batch pays: two stats. Printed with -s, for the record."""
-    import sqlite3
-
-    conn = sqlite3.connect(db_path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("CREATE TABLE t (n)")
-    files = OpenFiles.of(conn, str(db_path))
-    assert files is not None and files.wal is not None
-
-    def check() -> None:
-        assert files.database_problem() is None and files.wal_problem() is None
-
-    runs = 20_000
-    per_check = min(timeit.repeat(check, number=runs, repeat=3)) / runs * 1e6
-    conn.close()
-    print(f"file check: {per_check:.2f} µs per batch")
-    assert per_check < 100
+    # Stopping cannot put in-flight sends back to pending in a lost file, yet stops (the next
+    # start requeues them): a shutdown that raised here left serve exiting 1.
+    await h.bridge.stop()
