@@ -17,6 +17,7 @@ from bridge.model import Notification
 from bridge.store.base import DedupeEntry, RecordWrite
 
 SCHEMA_VERSION = 4
+WAL_SIZE_LIMIT = 8 * 1024 * 1024
 
 # Version -> the statements that bring a file from the version before it to this one.
 # Never edit a released migration: add the next version instead.
@@ -104,6 +105,9 @@ def set_up_file(conn: sqlite3.Connection, path: str) -> None:
     # transaction survives the process being killed; only an OS crash or power loss can
     # lose the last commits (FULL would fsync every commit for that, at a large cost).
     conn.execute("PRAGMA synchronous=NORMAL")
+    # A large transaction (a storm's group records) grows the WAL file, which SQLite then keeps
+    # at that size for good; past this it is cut back whenever the WAL starts over.
+    conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     migrate(conn, path)
 
 
