@@ -51,6 +51,10 @@ def test_valid_signature_is_accepted(signature: str, now: float) -> None:
         (headers(timestamp="+1714234567"), BODY, TIMESTAMP, "invalid timestamp"),
         (headers("v1=ab\udcffc"), BODY, TIMESTAMP, "mismatch"),
         ({"Blueticks-Webhook-Signature": SIGNATURE}, BODY, TIMESTAMP, "missing"),
+        (headers("v1="), BODY, TIMESTAMP, "mismatch"),
+        (headers(SIGNATURE[:20]), BODY, TIMESTAMP, "mismatch"),
+        (headers(SIGNATURE[:-1]), BODY, TIMESTAMP, "mismatch"),
+        (headers(f"v1=,{SIGNATURE[:-1]}"), BODY, TIMESTAMP, "mismatch"),
     ],
     ids=[
         "body-changed",
@@ -63,6 +67,10 @@ def test_valid_signature_is_accepted(signature: str, now: float) -> None:
         "signed-timestamp",
         "undecodable-signature-byte",
         "no-timestamp",
+        "empty-v1",
+        "digest-prefix",
+        "digest-one-short",
+        "only-cut-short-v1s",
     ],
 )
 def test_bad_signature_is_refused_saying_why(

@@ -18,7 +18,14 @@ import pytest
 from aiohttp import web
 from alertmanager_webhooks import one_alert_webhook
 from blueticks_standin import RunningStandin
-from conftest import am_headers, wait_until, write_config
+from conftest import (
+    StartBridge,
+    am_headers,
+    due_notification,
+    queue,
+    wait_until,
+    write_config,
+)
 
 from bridge.delivery.callbacks import notification_token
 from bridge.model import Notification
@@ -99,3 +106,32 @@ async def test_status_reports_to_the_callback_url_reach_the_notification(
     found = await legacy_bridge.store.get_notification(notification.id)
     assert found is not None
     assert (found.state, found.delivery_status) == ("sent", target)
+
+
+async def test_the_same_report_to_two_notifications_reaches_both(
+    start_bridge: StartBridge,
+) -> None:
+    """A legacy body carries no id, so its dedupe key is a digest of the body: two messages
+    reported in the same words must not be taken for one report delivered twice."""
+    h = await start_bridge(
+        routes=ROUTES,
+        api="legacy",
+        blueticks_extra=f"  callback_token: {TOKEN}\n",
+        server_extra=", public_url: 'https://bridge.example.com/'",
+    )
+    alerts = [due_notification(text="disk full"), due_notification(text="cpu high")]
+    await queue(h, *alerts)
+    messages = await h.standin.state.wait_for_messages(2)
+
+    async def both_sent() -> bool:
+        return (await h.bridge.store.outbox_counts())["sent"] == 2
+
+    await wait_until(both_sent, what="both alerts to be sent")
+    replies = [
+        await h.post(urlsplit(m.request["callbackUrl"]).path, b'{"status": "delivered"}', {})
+        for m in messages
+    ]
+
+    assert [(r.status, r.body["status"]) for r in replies] == [(200, "accepted")] * 2
+    stored = [await h.bridge.store.get_notification(n.id) for n in alerts]
+    assert [n.delivery_status if n else None for n in stored] == ["received"] * 2

@@ -8,16 +8,31 @@ the session first. Either way an alert is neither dead-lettered nor "sent" into 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Literal
 
+import aiohttp
 import pytest
+from blueticks_standin import RunningStandin
 from blueticks_standin_faults import Fault
-from conftest import BridgeHarness, StartBridge, due_notification, queue, state_of, wait_until
+from conftest import (
+    BridgeHarness,
+    StartBridge,
+    blueticks_config,
+    due_notification,
+    queue,
+    state_of,
+    wait_until,
+)
 
 from bridge.commands.blueticks import callback_url, register_webhook
+from bridge.delivery.blueticks_legacy import LegacyBlueticksClient
 from bridge.delivery.blueticks_v1 import V1BlueticksClient
-from bridge.delivery.worker import MAX_SESSION_REFUSALS
+from bridge.delivery.session import UNCONFIRMED_HOLD
+from bridge.delivery.worker import MAX_SESSION_REFUSALS, OutboxWorker
+from bridge.metrics import Metrics
 from bridge.model import Notification
+from bridge.store.sqlite import SqliteStore
 
 SEND_PATH = "/v1/scheduled-messages/"
 PING_PATH = "/v1/ping"
@@ -197,3 +212,61 @@ async def test_session_refusals_the_pings_never_explain_end_as_a_dead_letter(
 
 async def _state_is(h: BridgeHarness, n: Notification, state: str) -> bool:
     return await state_of(h, n.id) == state
+
+
+class ManualClock:
+    """A monotonic clock that moves only when the test moves it: an outage of many hold
+    periods passes in no time."""
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_legacy_refusals_through_a_long_session_outage_never_dead_letter(
+    standin: RunningStandin, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """The legacy API cannot ping, so no ping ever contradicts its refusals: through an outage
+    of more than MAX_SESSION_REFUSALS hold periods the alert waits, no attempt counted (the
+    config allows one), and goes once the session is back."""
+    monotonic = ManualClock()
+    store = SqliteStore(str(tmp_path / "alertbridge.db"))
+    await store.open()
+    config = blueticks_config(standin.url, api="legacy").model_copy(update={"max_attempts": 1})
+    worker = OutboxWorker(
+        store, LegacyBlueticksClient(http, config), Metrics(), config, monotonic=monotonic
+    )
+    refusals = MAX_SESSION_REFUSALS + 5
+    refusal = Fault.error(422, message="No WhatsApp session is connected")
+    standin.state.faults.push(refusal.on(path_prefix="/messages"), times=refusals)
+    alert = due_notification()
+    await store.enqueue([alert])
+    await worker.start()
+    try:
+        worker.wake()
+        for refused in range(1, refusals + 1):
+
+            async def refusal_taken(refused: int = refused) -> bool:
+                n = await store.get_notification(alert.id)
+                taken = len(standin.state.calls) == refused and worker.session.holds_sends()
+                return taken or (n is not None and n.state == "dead")
+
+            await wait_until(refusal_taken, what=f"refusal {refused} to hold sends")
+            n = await store.get_notification(alert.id)
+            assert n is not None and n.state != "dead", f"dead-lettered at refusal {refused}"
+            monotonic.now += UNCONFIRMED_HOLD + 1  # the hold lapses: the send is tried again
+            worker.wake()
+
+        async def sent() -> bool:
+            n = await store.get_notification(alert.id)
+            return n is not None and n.state == "sent"
+
+        await wait_until(sent, what="the alert sent once the session is back")
+        n = await store.get_notification(alert.id)
+        assert n is not None and n.attempts == 1
+        assert len(standin.state.messages) == 1
+    finally:
+        await worker.stop(1.0)
+        await store.close()

@@ -4,6 +4,7 @@ readiness detail and a loud log line; the legacy API cannot tell and is not poll
 from __future__ import annotations
 
 import aiohttp
+import pytest
 import structlog
 from blueticks_standin import RunningStandin
 from blueticks_standin_faults import Fault
@@ -11,9 +12,10 @@ from conftest import StartBridge, blueticks_config, wait_until
 
 from bridge.delivery.blueticks_legacy import LegacyBlueticksClient
 from bridge.delivery.blueticks_v1 import V1BlueticksClient
-from bridge.delivery.sender import ApiKeyStatus
+from bridge.delivery.sender import ApiKeyStatus, SendReceipt
 from bridge.delivery.session import SessionMonitor
 from bridge.metrics import Metrics
+from bridge.model import Notification
 
 
 def gauge(metrics: Metrics) -> float | None:
@@ -184,3 +186,61 @@ async def test_ping_with_a_rejected_key_marks_it_rejected(
     assert [e["log_level"] for e in logs if e["event"] == "blueticks.api_key_rejected"] == [
         "critical"
     ]
+
+
+class CrashingFirstPing:
+    """The real v1 client, except that its first ping fails with a bug, not a delivery error."""
+
+    def __init__(self, client: V1BlueticksClient) -> None:
+        self.client = client
+        self.name = client.name
+        self.pings = 0
+
+    async def send(self, notification: Notification) -> SendReceipt:
+        return await self.client.send(notification)
+
+    async def ping(self) -> bool | None:
+        self.pings += 1
+        if self.pings == 1:
+            raise RuntimeError("a bug in the ping")
+        return await self.client.ping()
+
+
+async def test_a_ping_that_crashes_does_not_stop_session_monitoring(
+    standin: RunningStandin, http: aiohttp.ClientSession
+) -> None:
+    """The session alarm is the only one for a closed WhatsApp session: one bug in a check must
+    not end it; the next pings still see the session go down."""
+    monitor = SessionMonitor(Metrics(), interval=0.02)
+    sender = CrashingFirstPing(V1BlueticksClient(http, blueticks_config(standin.url)))
+    standin.state.session_connected = False
+    await monitor.start(sender)
+    try:
+
+        async def seen_down() -> bool:
+            return monitor.state == "disconnected"
+
+        await wait_until(seen_down, what="a ping after the crash to see the session down")
+        assert monitor.polling and sender.pings >= 2
+    finally:
+        await monitor.stop()
+
+
+@pytest.mark.parametrize("seen_by", ["ping", "event"])
+async def test_the_session_seen_again_clears_the_last_failed_check(
+    standin: RunningStandin, http: aiohttp.ClientSession, seen_by: str
+) -> None:
+    """Readiness must not keep showing a check that failed before the session was seen since."""
+    monitor = SessionMonitor(Metrics(), interval=0)
+    client = V1BlueticksClient(http, blueticks_config(standin.url))
+    standin.state.faults.push(Fault.error(503))
+    await monitor.check(client)
+    assert "last check failed" in monitor.describe()
+
+    if seen_by == "ping":
+        await monitor.check(client)
+    else:
+        monitor.observe(True, via="session.connected")
+
+    assert monitor.describe() == "connected"
+    assert monitor.last_error is None

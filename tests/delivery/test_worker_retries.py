@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from email.utils import formatdate
+from pathlib import Path
 
 import pytest
 from alertmanager_webhooks import am_alert, am_webhook
@@ -19,8 +20,13 @@ from conftest import (
     wait_until,
 )
 
+from bridge.config.schema import BluetickConfig
 from bridge.delivery.retry_policy import backoff_delay
+from bridge.delivery.sender import DryRunSender
+from bridge.delivery.worker import OutboxWorker
+from bridge.metrics import Metrics
 from bridge.model import Notification, NotificationState
+from bridge.store.sqlite import SqliteStore
 
 SHORT_TIMEOUT = "  timeout: 300ms\n"
 
@@ -329,3 +335,41 @@ def test_backoff_doubles_up_to_the_cap_with_jitter_between_bounds(
     assert backoff_delay(attempt, initial=initial, cap=cap, jitter=highest) == high
     for _ in range(50):
         assert low <= backoff_delay(attempt, initial=initial, cap=cap) <= high
+
+
+async def test_a_send_that_crashes_is_put_back_to_retry(tmp_path: Path) -> None:
+    """A bug in a send (not a delivery error) must not strand the notification in 'sending'
+    until the next restart: it goes back to pending, and out on the next try."""
+    store = SqliteStore(str(tmp_path / "outbox.db"))
+    await store.open()
+    crashes: list[str] = []
+
+    def crash_once(n: Notification) -> None:
+        if not crashes:
+            crashes.append(n.id)
+            raise RuntimeError("a bug in the sender")
+
+    sender = DryRunSender(on_send=crash_once)
+    worker = OutboxWorker(store, sender, Metrics(), BluetickConfig(dry_run=True), idle_poll=0.5)
+    alert = due_notification()
+    await store.enqueue([alert])
+    await worker.start()
+    try:
+        worker.wake()
+
+        async def put_back() -> bool:
+            n = await store.get_notification(alert.id)
+            return n is not None and (n.state, n.last_error) == ("pending", "internal error")
+
+        await wait_until(put_back, what="the crashed send back in pending")
+
+        async def sent() -> bool:
+            n = await store.get_notification(alert.id)
+            return n is not None and n.state == "sent"
+
+        await wait_until(sent, what="the retry to send it")
+    finally:
+        await worker.stop(1.0)
+        await store.close()
+    assert crashes == [alert.id]
+    assert [n.id for n in sender.sent] == [alert.id] * 2  # the crashed try, then the retry

@@ -2,6 +2,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from fixture_files import load_fixture_json
 from multidict import CIMultiDict
 
@@ -23,6 +24,27 @@ def test_dependabot_fix_shares_the_fingerprint_of_the_alert() -> None:
     [fixed] = _parse("dependabot_alert", data).events
     assert (created.outcome, fixed.outcome) == ("failure", "success")
     assert created.fingerprint == fixed.fingerprint
+
+
+@pytest.mark.parametrize(
+    ("event", "action", "state"),
+    [
+        ("dependabot_alert", "dismissed", "dismissed"),
+        ("dependabot_alert", "auto_dismissed", "auto_dismissed"),
+        ("code_scanning_alert", "closed_by_user", "dismissed"),
+    ],
+    ids=["dependabot-dismissed", "dependabot-auto-dismissed", "code-scanning-dismissed"],
+)
+def test_dismissed_security_alert_resolves_the_alert_it_closes(
+    event: str, action: str, state: str
+) -> None:
+    """Dismissing is closing: the alert's earlier failure must end, not stay open for good."""
+    data = load_fixture_json("github", f"octokit-{event}.created.json")
+    [created] = _parse(event, data).events
+    data["action"], data["alert"]["state"] = action, state
+    [dismissed] = _parse(event, data).events
+    assert (created.outcome, dismissed.outcome) == ("failure", "success")
+    assert dismissed.fingerprint == created.fingerprint
 
 
 LEAKED = "ghp_LEAKED_SECRET_VALUE_1234567890"

@@ -8,6 +8,7 @@ from multidict import CIMultiDict
 
 from bridge.config.schema import GrafanaSourceConfig
 from bridge.errors import PayloadError
+from bridge.model import Event
 from bridge.sources.grafana import GrafanaSource, parse_grafana
 
 RECEIVED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -128,6 +129,22 @@ def test_legacy_ok_resolves_the_same_fingerprint_its_alerting_fired() -> None:
     other_rule = parse_grafana(_legacy("alerting", ruleId=2), RECEIVED).events[0]
     assert firing.fingerprint == resolved.fingerprint
     assert firing.fingerprint != other_rule.fingerprint
+
+
+@pytest.mark.parametrize("with_rule_id", [True, False], ids=["by-rule-id", "by-rule-name"])
+def test_legacy_rules_of_the_same_name_in_two_orgs_have_two_fingerprints(
+    with_rule_id: bool,
+) -> None:
+    """Rule ids and names are per org: one org's ok must not resolve another's alerting."""
+
+    def event(state: str, org: int) -> Event:
+        data = json.loads(_legacy(state, orgId=org))
+        if not with_rule_id:
+            del data["ruleId"]  # then the rule is known by its name alone
+        return parse_grafana(json.dumps(data).encode(), RECEIVED).events[0]
+
+    assert event("alerting", 1).fingerprint == event("ok", 1).fingerprint
+    assert event("alerting", 1).fingerprint != event("alerting", 2).fingerprint
 
 
 @pytest.mark.parametrize("state", ["paused", "pending"])

@@ -136,6 +136,10 @@ def test_legacy_sha1_signature_alone_is_refused(vector: dict[str, str]) -> None:
         verify_github_signature(vector["secret"].encode(), headers, _github_vector_body(vector))
 
 
+# GitHub's documented example: secret "It's a Secret to Everybody", body "Hello, World!".
+GITHUB_DOC_DIGEST = "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+
+
 @pytest.mark.parametrize(
     ("headers", "message"),
     [
@@ -143,8 +147,19 @@ def test_legacy_sha1_signature_alone_is_refused(vector: dict[str, str]) -> None:
         ({"X_Hub_Signature_256": "757107ea0eb2"}, "must look like sha256=<hex digest>"),
         ({"X_Hub_Signature_256": "sha1=01dc10d0c8"}, "must look like sha256=<hex digest>"),
         ({"X_Hub_Signature_256": "sha256=zz"}, "does not match the body"),
+        ({"X_Hub_Signature_256": "sha256="}, "does not match the body"),
+        ({"X_Hub_Signature_256": "sha256=757107ea0eb2"}, "does not match the body"),
+        ({"X_Hub_Signature_256": "sha256=" + GITHUB_DOC_DIGEST[:-1]}, "does not match the body"),
     ],
-    ids=["missing", "no-prefix", "sha1-prefix", "garbage-digest"],
+    ids=[
+        "missing",
+        "no-prefix",
+        "sha1-prefix",
+        "garbage-digest",
+        "empty-digest",
+        "digest-prefix",
+        "digest-one-short",
+    ],
 )
 def test_bad_github_signature_headers_are_refused(headers: dict[str, str], message: str) -> None:
     with pytest.raises(AuthError, match=message):
@@ -203,6 +218,18 @@ def test_grafana_signature_vectors_verify(vector: dict[str, object]) -> None:
     check.check(_grafana_headers(vector, str(vector["signature_hex"]).upper()), body, now)
     with pytest.raises(AuthError, match="X-Grafana-Alerting-Signature does not match the body"):
         check.check(_grafana_headers(vector), body + b"\n", now)
+
+
+@pytest.mark.parametrize("kept", [1, 32, 63], ids=["one-character", "half", "one-short"])
+@pytest.mark.parametrize("vector", GRAFANA_VECTORS, ids=GRAFANA_IDS)
+def test_grafana_signature_cut_short_is_refused(vector: dict[str, object], kept: int) -> None:
+    """Only the whole digest proves the body: a prefix of the right one is no signature."""
+    prefix = str(vector["signature_hex"])[:kept]
+    now = float(vector["timestamp"] or 0) + 10
+    with pytest.raises(AuthError, match="X-Grafana-Alerting-Signature does not match the body"):
+        _grafana_check(vector).check(
+            _grafana_headers(vector, prefix), _grafana_vector_body(vector), now
+        )
 
 
 def test_grafana_signature_over_timestamp_fails_when_the_timestamp_is_changed() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -92,6 +93,22 @@ async def test_read_receipt_reaches_the_notification(start_bridge: StartBridge) 
     for status in ("confirmed", "received", "read"):
         assert counted(h, "alertbridge_delivery_statuses_total", status=status) == 1
     assert counted(h, "alertbridge_callbacks_total", outcome="accepted") == 3
+
+
+async def test_a_late_read_receipt_keeps_the_time_it_happened(start_bridge: StartBridge) -> None:
+    """Blueticks retries a delivery for hours (blueticks.md §C.2): the status time stored is
+    the event's created_at, not when the retry happened to arrive."""
+    h = await start_v1(start_bridge)
+    notification, message_id = await send_one(h)
+    read_at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    envelope = {"id": "evt_late_read", "type": "message.read", "created_at": read_at.isoformat()}
+    body = json.dumps(envelope | {"data": {"id": message_id, "status": "read"}}).encode()
+
+    reply = await h.post(f"/callbacks/blueticks/{TOKEN}", body, {})
+
+    assert (reply.status, reply.body["status"]) == (200, "accepted")
+    stored = await reload(h, notification)
+    assert (stored.delivery_status, stored.delivery_status_at) == ("read", read_at.timestamp())
 
 
 async def test_duplicated_events_are_applied_once(start_bridge: StartBridge) -> None:
