@@ -38,6 +38,7 @@ from bridge.pipeline.grouping import (
     GroupState,
     RenderForRecipient,
     after_flush,
+    drop_told_once,
     group_from_record,
     group_to_record,
 )
@@ -245,6 +246,14 @@ class GroupFlusher:
         if await self._muted(group, route, runtime, now):
             return []
         staged = StagedWrites()
+        if not (group.flap or group.deferred):
+            # Told once, never repeated: a group left with none ends as an all-resolved one.
+            left = drop_told_once(group, (rcpt.name for rcpt in route.recipients))
+            if left:
+                report = functools.partial(
+                    log.info, "group.told_once", route=route.name, group=group.key, left=len(left)
+                )
+                staged.on_commit(report)
         holds = [group]
         if group.flap:  # and those ending with it, reported in the same message
             holds += await holds_ending_with(self.store, group, now, together)

@@ -71,6 +71,9 @@ class GroupAlert:
     event: Event
     changed_at: float
     transitions: int = 0
+    # A GitHub failure of it came into the group and nothing ended it since: a re-run's update
+    # with no outcome leaves it open, so that alert stays until the fix resolves it.
+    failure_open: bool = False
 
     @property
     def status(self) -> str:
@@ -171,10 +174,12 @@ def add_event(group: GroupState, event: Event, now: float) -> bool:
     received before the one the group holds never replaces it."""
     known = group.alerts.get(event.fingerprint)
     if known is None:
-        group.alerts[event.fingerprint] = GroupAlert(event, now)
+        opened = _failure_open_after(False, event)
+        group.alerts[event.fingerprint] = GroupAlert(event, now, failure_open=opened)
         return True
     if event.received_at < known.event.received_at:
         return False  # an older state (routed again after a reload): kept out
+    known.failure_open = _failure_open_after(known.failure_open, event)
     if known.status != event.status:
         known.transitions += 1
         known.changed_at = now
@@ -186,6 +191,43 @@ def add_event(group: GroupState, event: Event, now: float) -> bool:
         known.changed_at = now
         return True
     return False
+
+
+def _failure_open_after(was_open: bool, event: Event) -> bool:
+    """A GitHub failure opens one; an update with no outcome (a re-run queued) leaves it as it
+    was; anything else (a success, a resolution, a non-GitHub alert) has none open."""
+    status = dedupe_status(event)
+    if status == NO_OUTCOME:
+        return was_open
+    return event.source == "github" and status == "firing"
+
+
+def told_once(group: GroupState, recipients: Iterable[str]) -> set[str]:
+    """The GitHub alerts that are news only once: "CI passed" or with no outcome (a pull
+    request opened, "CI queued") holding no failure open, and told in their current state to
+    every recipient. They leave the group at its next flush instead of repeating with it."""
+    names = list(recipients)
+    return {
+        fp
+        for fp, alert in group.alerts.items()
+        if (alert.passed or alert.no_outcome)
+        and not alert.failure_open
+        and all(_told_as_is(group.notified.get(name), fp, alert) for name in names)
+    }
+
+
+def _told_as_is(notified: Notified | None, fingerprint: str, alert: GroupAlert) -> bool:
+    if notified is None or alert.changed_at > notified.at:
+        return False
+    return fingerprint in (notified.passed if alert.passed else notified.no_outcome)
+
+
+def drop_told_once(group: GroupState, recipients: Iterable[str]) -> set[str]:
+    """Take `told_once` alerts out of the group and its notification log (so they are news if
+    they come back); returns their fingerprints."""
+    done = told_once(group, recipients)
+    _forget(group, done)
+    return done
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,18 +295,22 @@ def _ordered(group: GroupState, fingerprints: Iterable[str]) -> tuple[str, ...]:
 
 def after_flush(group: GroupState, now: float, interval: float) -> None:
     """Drop resolved alerts (everyone who needed to hear has heard), restart the change count."""
-    resolved = group.resolved()
-    for fp in resolved:
-        del group.alerts[fp]
-    for entry in group.notified.values():
-        entry.firing = [fp for fp in entry.firing if fp not in resolved]
-        entry.resolved = [fp for fp in entry.resolved if fp not in resolved]
-        entry.passed = [fp for fp in entry.passed if fp not in resolved]
-        entry.no_outcome = [fp for fp in entry.no_outcome if fp not in resolved]
+    _forget(group, group.resolved())
     for alert in group.alerts.values():
         alert.transitions = 0
     group.flushes += 1
     group.next_flush_at = now + interval
+
+
+def _forget(group: GroupState, gone: set[str]) -> None:
+    """Remove alerts from the group and from what each recipient was told."""
+    for fp in gone:
+        del group.alerts[fp]
+    for entry in group.notified.values():
+        entry.firing = [fp for fp in entry.firing if fp not in gone]
+        entry.resolved = [fp for fp in entry.resolved if fp not in gone]
+        entry.passed = [fp for fp in entry.passed if fp not in gone]
+        entry.no_outcome = [fp for fp in entry.no_outcome if fp not in gone]
 
 
 def group_to_record(group: GroupState) -> dict[str, Any]:
@@ -284,6 +330,7 @@ def group_to_record(group: GroupState) -> dict[str, Any]:
                 "event": event_to_record(a.event),
                 "changed_at": a.changed_at,
                 "transitions": a.transitions,
+                "failure_open": a.failure_open,
             }
             for fp, a in group.alerts.items()
         },
@@ -302,6 +349,15 @@ def group_to_record(group: GroupState) -> dict[str, Any]:
 
 
 def group_from_record(doc: dict[str, Any]) -> GroupState:
+    group = _group_from_record(doc)
+    for fp, a in (doc.get("alerts") or {}).items():
+        if "failure_open" not in a:  # written before it was kept: a failure told is open
+            told = any(fp in n.firing for n in group.notified.values())
+            group.alerts[fp].failure_open = _failure_open_after(told, group.alerts[fp].event)
+    return group
+
+
+def _group_from_record(doc: dict[str, Any]) -> GroupState:
     return GroupState(
         route=doc["route"],
         key=doc["key"],
@@ -315,7 +371,10 @@ def group_from_record(doc: dict[str, Any]) -> GroupState:
         deferred=bool(doc.get("deferred", False)),
         alerts={
             fp: GroupAlert(
-                event_from_record(a["event"]), float(a["changed_at"]), int(a["transitions"])
+                event_from_record(a["event"]),
+                float(a["changed_at"]),
+                int(a["transitions"]),
+                bool(a.get("failure_open", False)),
             )
             for fp, a in (doc.get("alerts") or {}).items()
         },
