@@ -35,6 +35,7 @@ from bridge.pipeline.grouping import (
     group_from_record,
     group_key,
     record_key,
+    told_once,
 )
 from bridge.pipeline.mute import route_mute_state
 from bridge.pipeline.outcomes import settle_outcomes
@@ -206,13 +207,16 @@ async def _verdict(
         if event.status == "resolved":
             return _grouped_resolution(route, recipient, event, key, group)
         if notified is not None and event.fingerprint in _told_as_now(notified, event):
-            return {
+            told = {
                 "verdict": "deduped",
                 "by": notified.notification_id,
                 "at": _when(notified.at),
                 "group": key,
-                "repeat_at": _when(notified.at + route.repeat_interval),
             }
+            everyone = [r.name for r in route.recipients]
+            if event.fingerprint in told_once(group, everyone):  # GitHub news, never repeated
+                return told | {"leaves_group_at": _when(group.next_flush_at)}
+            return told | {"repeat_at": _when(notified.at + route.repeat_interval)}
         return {"verdict": "grouped", "group": key, "flush_at": _when(group.next_flush_at)}
     alert = (route.name, recipient, event.fingerprint)
     history = (await read_histories(store, [alert], now))[alert]

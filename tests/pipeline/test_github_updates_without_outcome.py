@@ -157,15 +157,22 @@ async def test_explain_agrees_that_a_grouped_update_told_is_deduped(
 ) -> None:
     async with github_bench(tmp_path, GROUPED_CI) as bench:
 
-        async def verdict(payload: dict[str, Any]) -> str:
+        async def verdict(payload: dict[str, Any]) -> dict[str, Any]:
             body = json.dumps(payload).encode()
             now = bench.clock[0]
             report = await explain(
                 bench.runtime, bench.store, "github", body, github_event=case.kind, now=now
             )
-            return str(report["routes"][0]["verdicts"][0]["verdict"])
+            return dict(report["routes"][0]["verdicts"][0])
 
         await bench.post(case.kind, case.update)
         assert icons(await bench.flush_due()) == ["🔔"]
-        assert await verdict(case.update) == "deduped"
-        assert await verdict(case.failure) == "grouped"
+        told = await verdict(case.update)
+        assert told["verdict"] == "deduped"
+        # Told once, it leaves the group at the next flush: it will not be repeated.
+        assert "repeat_at" not in told and told["leaves_group_at"] is not None
+        assert (await verdict(case.failure))["verdict"] == "grouped"
+        await bench.post(case.kind, case.failure)
+        assert icons(await bench.flush_due()) == ["🔴"]
+        failing = await verdict(case.failure)
+        assert failing["verdict"] == "deduped" and failing["repeat_at"] is not None
