@@ -116,6 +116,15 @@ async def test_a_repeated_update_is_a_duplicate_and_a_success_after_it_is_sent(
         assert icons(headlines(await bench.post(case.kind, case.failure))) == ["🔴"]
 
 
+async def test_a_rerun_update_after_a_failure_is_sent_within_the_dedupe_window(
+    tmp_path: Path, case: Case
+) -> None:
+    async with github_bench(tmp_path, CI) as bench:
+        assert icons(headlines(await bench.post(case.kind, case.failure))) == ["🔴"]
+        rerun = await bench.post(case.kind, case.update)  # ten minutes later
+        assert icons(headlines(rerun)) == ["🔔"]
+
+
 async def test_a_grouped_failure_after_an_update_is_sent_at_the_next_flush(
     tmp_path: Path, case: Case
 ) -> None:

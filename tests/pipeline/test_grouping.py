@@ -131,6 +131,12 @@ def group_of(*events: Event) -> GroupState:
             False,
             "unchanged::False",
         ),
+        (
+            group_of(alert("a", "resolved"), alert("b")),
+            Notified(["a"], [], 0),
+            True,
+            "new_firing:a,b:True",
+        ),
     ],
     ids=[
         "fired-and-resolved-before-first-flush-sends-nothing",
@@ -138,6 +144,7 @@ def group_of(*events: Event) -> GroupState:
         "resolved-never-seen-is-no-change",
         "all-resolved-without-send-resolved-records-only",
         "some-resolved-without-send-resolved-is-no-change",
+        "resolved-goes-out-with-a-new-firing",
     ],
 )
 def test_flush_decision(
@@ -154,6 +161,20 @@ def test_alert_flapping_between_flushes_is_sent_once_marked_flapping() -> None:
     assert flushed(group, Notified(["a"], [], 0)) == "flapped:a:True"
     after_flush(group, 10, INTERVAL)
     assert group.flaps() == {}
+
+
+def test_alert_resolving_and_firing_again_between_flushes_is_sent_as_flapped() -> None:
+    group = group_of(alert("a"))
+    add_event(group, alert("a", "resolved"), 5)
+    add_event(group, alert("a"), 6)
+    assert group.flaps() == {"a": 2}
+    assert flushed(group, Notified(["a"], [], 0)) == "flapped:a:True"
+
+
+def test_next_flush_is_one_group_interval_after_a_flush() -> None:
+    group = group_of(alert("a"))
+    after_flush(group, 100, INTERVAL)
+    assert group.next_flush_at == 100 + INTERVAL
 
 
 def test_resolved_removed_at_flush_fires_again_as_new() -> None:

@@ -250,6 +250,18 @@ NEXT_CHANGE = [
         "2026-12-31T23:00:00Z",
         "year-end-berlin",
     ),
+    (
+        {"months": ["december"], "location": "Asia/Tokyo"},
+        "2026-11-20T00:00:00Z",
+        "2026-11-30T15:00:00Z",
+        "month-starts-a-day-early-in-utc-tokyo",
+    ),
+    (
+        {"times": [{"start_time": "02:30", "end_time": "04:00"}], "location": "Europe/Berlin"},
+        "2026-03-29T00:30:00Z",
+        "2026-03-29T01:00:00Z",  # 02:30 never comes: 02:00 is 03:00, inside the range
+        "berlin-range-starting-in-the-missing-hour",
+    ),
     ({"years": ["2030"]}, "2026-05-01T00:00:00Z", "2030-01-01T00:00:00Z", "years-ahead"),
     ({"years": ["2026"]}, "2026-05-01T00:00:00Z", "2027-01-01T00:00:00Z", "year-ends"),
     (
