@@ -19,6 +19,7 @@ from bridge.pipeline.event_record import (
     webhook_to_record,
 )
 from bridge.routing.router import GROUP_BY_ALL, Route
+from bridge.sources.github_ci import CI_NORMALISERS
 
 GROUP_KIND = "group"
 # A group nobody posts to any more is forgotten after this long (Unix seconds).
@@ -351,10 +352,21 @@ def group_to_record(group: GroupState) -> dict[str, Any]:
 def group_from_record(doc: dict[str, Any]) -> GroupState:
     group = _group_from_record(doc)
     for fp, a in (doc.get("alerts") or {}).items():
-        if "failure_open" not in a:  # written before it was kept: a failure told is open
-            told = any(fp in n.firing for n in group.notified.values())
-            group.alerts[fp].failure_open = _failure_open_after(told, group.alerts[fp].event)
+        if "failure_open" not in a:  # written before it was kept
+            alert = group.alerts[fp]
+            alert.failure_open = _failure_open_after(_told_failing(group, fp, alert), alert.event)
     return group
+
+
+def _told_failing(group: GroupState, fingerprint: str, alert: GroupAlert) -> bool:
+    """Whether a record written before `failure_open` was kept says a failure is open: told
+    as firing, or (a re-run's update after a told failure is logged as "queued", not firing)
+    a CI update told as queued; the worst case keeps a CI update until its next outcome."""
+    ci_update = alert.no_outcome and alert.event.labels.get("event") in CI_NORMALISERS
+    return any(
+        fingerprint in n.firing or (ci_update and fingerprint in n.no_outcome)
+        for n in group.notified.values()
+    )
 
 
 def _group_from_record(doc: dict[str, Any]) -> GroupState:

@@ -125,6 +125,25 @@ async def test_a_re_run_queued_after_a_failure_stays_until_its_fix_is_told(
         assert await bench.groups() == 0
 
 
+async def test_a_re_run_queued_in_a_group_stored_before_the_upgrade_still_gets_its_fix(
+    tmp_path: Path,
+) -> None:
+    """The same as above with the record written by the release before `failure_open`."""
+    async with github_bench(tmp_path, ROUTE.format(group_by="[repository]")) as bench:
+        await bench.post("workflow_run", run("main", "failure"))
+        assert [text[0] for text in await flush_for(bench, 1)] == ["🔴", "🔴"]
+        await bench.post("workflow_run", run("main", None, "requested"))
+        assert [text[0] for text in await flush_for(bench, 5)] == ["🔔", "🔔"]
+        [(key, doc)] = await bench.store.list_records(GROUP_KIND, bench.clock[0])
+        for alert in doc["alerts"].values():
+            del alert["failure_open"]
+        await bench.store.put_record(GROUP_KIND, key, doc)
+        await flush_for(bench, 20)
+        assert await alerts_kept(bench) == ["CI queued: test on main"]
+        await bench.post("workflow_run", run("main"))
+        assert [text[0] for text in await flush_for(bench, 5)] == ["✅", "✅"]
+
+
 @pytest.mark.parametrize("group_by", GROUP_BY, ids=GROUP_BY_IDS)
 async def test_a_failure_after_a_pass_that_left_its_group_is_news(
     tmp_path: Path, group_by: str
@@ -138,23 +157,35 @@ async def test_a_failure_after_a_pass_that_left_its_group_is_news(
 
 
 @pytest.mark.parametrize(
-    ("kind", "payload", "told_failing", "open_"),
+    ("kind", "payload", "told_as", "open_"),
     [
-        ("workflow_run", run("main", "failure"), False, True),
-        ("workflow_run", run("main", None, "requested"), True, True),
-        ("workflow_run", run("main", None, "requested"), False, False),
-        ("issues", issue(1), False, False),
+        ("workflow_run", run("main", "failure"), None, True),
+        ("workflow_run", run("main", None, "requested"), "firing", True),
+        # What real flushes write after a failure and its re-run's "queued": told as queued.
+        ("workflow_run", run("main", None, "requested"), "no_outcome", True),
+        ("workflow_run", run("main", None, "requested"), None, False),
+        ("issues", issue(1), None, False),
+        ("issues", issue(1), "no_outcome", False),
     ],
-    ids=["failure", "re-run-after-a-told-failure", "queued", "issue-opened"],
+    ids=[
+        "failure",
+        "re-run-after-a-told-failure",
+        "re-run-told-as-queued",
+        "queued",
+        "issue-opened",
+        "issue-told",
+    ],
 )
 async def test_a_group_stored_before_failures_were_kept_open_reads_them_from_what_was_told(
-    tmp_path: Path, kind: str, payload: dict[str, Any], told_failing: bool, open_: bool
+    tmp_path: Path, kind: str, payload: dict[str, Any], told_as: str | None, open_: bool
 ) -> None:
     async with github_bench(tmp_path, ROUTE.format(group_by="[repository]")) as bench:
         await bench.post(kind, payload)
         [(_, doc)] = await bench.store.list_records(GROUP_KIND, bench.clock[0])
         [(fp, alert)] = doc["alerts"].items()
         del alert["failure_open"]  # as written before the field was kept
-        firing = [fp] if told_failing else []
-        doc["notified"] = {"alice": {"firing": firing, "resolved": [], "at": bench.clock[0]}}
+        told: dict[str, Any] = {"firing": [], "resolved": [], "at": bench.clock[0]}
+        if told_as is not None:
+            told[told_as] = [fp]
+        doc["notified"] = {"alice": told}
         assert group_from_record(doc).alerts[fp].failure_open is open_
