@@ -55,6 +55,7 @@ class Bench:
     """A pipeline and a group flusher on one SQLite store and one test clock."""
 
     runtime: Runtime
+    metrics: Metrics
     pipeline: Pipeline
     flusher: GroupFlusher
     store: SqliteStore
@@ -76,17 +77,23 @@ class Bench:
         return queued
 
 
+async def open_bench(tmp_path: Path, routes: str, *, busy_timeout: float = 5.0) -> Bench:
+    """A Bench on `routes` (with the `night` interval), its store open: the caller closes it."""
+    config = write_config(tmp_path, "http://127.0.0.1:9", routes, extra=NIGHT)
+    runtime = load_runtime(str(config))
+    store = SqliteStore(str(tmp_path / "bench.db"), busy_timeout=busy_timeout)
+    await store.open()
+    clock, metrics = [EVENING], Metrics()
+    pipeline = Pipeline(store, metrics, clock=lambda: clock[0])
+    flusher = GroupFlusher(pipeline, lambda: runtime, clock=lambda: clock[0])
+    return Bench(runtime, metrics, pipeline, flusher, store, clock)
+
+
 @pytest.fixture
 async def bench(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Bench]:
-    config = write_config(tmp_path, "http://127.0.0.1:9", request.param, extra=NIGHT)
-    runtime = load_runtime(str(config))
-    store = SqliteStore(str(tmp_path / "bench.db"))
-    await store.open()
-    clock = [EVENING]
-    pipeline = Pipeline(store, Metrics(), clock=lambda: clock[0])
-    flusher = GroupFlusher(pipeline, lambda: runtime, clock=lambda: clock[0])
-    yield Bench(runtime, pipeline, flusher, store, clock)
-    await store.close()
+    opened = await open_bench(tmp_path, request.param)
+    yield opened
+    await opened.store.close()
 
 
 async def grouped(b: Bench) -> list[Notification]:

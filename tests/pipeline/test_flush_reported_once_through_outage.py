@@ -7,53 +7,27 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
-from alertmanager_webhooks import am_alert, am_flapping, am_webhook
-from conftest import write_config
+import test_flush_logs_name_notifications as logged
+from alertmanager_webhooks import am_alert, am_flapping
+from test_flush_logs_name_notifications import EVENING, Bench, open_bench
 
 from bridge.errors import StoreUnavailable
-from bridge.metrics import Metrics
 from bridge.model import Notification
-from bridge.pipeline.flush import GroupFlusher
-from bridge.pipeline.ingest import Pipeline
-from bridge.runtime import Runtime, load_runtime
-from bridge.store import SqliteStore
 
-NIGHT = """\
-time_intervals:
-  - name: night
-    time_intervals: [{times: [{start_time: "18:00", end_time: "24:00"}]}]
-"""
-GROUPED = """\
-routes:
-  - name: disks
-    source: alertmanager
-    group_by: [alertname]
-    group_wait: 30s
-    to: [alice]
-"""
-FLAPPING = """\
-routes:
-  - name: disks
-    source: alertmanager
-    to: [alice]  # flap_window: 10m, the default
-"""
-DEFERRED = """\
-routes:
-  - name: disks
-    source: alertmanager
-    mute_time_intervals: [night]
-    when_muted: defer
-    to: [alice]
-"""
-EVENING = datetime.fromisoformat("2026-03-10T17:50:00+00:00").timestamp()
 FAILED_TRIES = 3
+
+
+def to_alice(routes: str) -> str:
+    """The same route to one recipient: each report then comes once per success."""
+    return routes.replace("to: [oncall]", "to: [alice]")
+
+
+GROUPED, FLAPPING, DEFERRED = map(to_alice, (logged.GROUPED, logged.FLAPPING, logged.DEFERRED))
 
 # (routes, (minute, alert) posted, minute of the flush, groups_flushed reason, its log line)
 CASES: list[tuple[str, list[tuple[int, dict[str, Any]]], int, str, str]] = [
@@ -69,60 +43,37 @@ CASES: list[tuple[str, list[tuple[int, dict[str, Any]]], int, str, str]] = [
 ]
 
 
-@dataclass
-class Bench:
-    """A pipeline and a group flusher on one SQLite store (short lock wait) and one test clock."""
+def count(bench: Bench, name: str, **labels: str) -> float:
+    value = bench.metrics.registry.get_sample_value(f"alertbridge_{name}_total", labels)
+    return value or 0.0
 
-    runtime: Runtime
-    metrics: Metrics
-    pipeline: Pipeline
-    flusher: GroupFlusher
-    store: SqliteStore
-    clock: list[float]
 
-    async def post(self, minute: int, alert: dict[str, Any]) -> None:
-        self.clock[0] = EVENING + minute * 60
-        runtime, received = self.runtime, datetime.fromtimestamp(self.clock[0], UTC)
-        webhook = runtime.sources["alertmanager"].parse({}, am_webhook(alert), received)
-        await self.pipeline.ingest(
-            webhook, runtime.routes, runtime.renderer, runtime.time_intervals
-        )
+@contextmanager
+def write_locked(bench: Bench) -> Iterator[None]:
+    """Another connection holds the file's write lock: the store reads but cannot commit."""
+    other = sqlite3.connect(bench.store.path, isolation_level=None)
+    try:
+        other.execute("BEGIN EXCLUSIVE")
+        yield
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
 
-    def count(self, name: str, **labels: str) -> float:
-        value = self.metrics.registry.get_sample_value(f"alertbridge_{name}_total", labels)
-        return value or 0.0
 
-    @contextmanager
-    def write_locked(self) -> Iterator[None]:
-        """Another connection holds the file's write lock: the store reads but cannot commit."""
-        other = sqlite3.connect(self.store.path, isolation_level=None)
-        try:
-            other.execute("BEGIN EXCLUSIVE")
-            yield
-        finally:
-            other.execute("ROLLBACK")
-            other.close()
-
-    async def retried_through_outage(self, attempt: Callable[[], Awaitable[object]]) -> None:
-        """`attempt` fails while the store is locked, as often as retried, then succeeds."""
-        with self.write_locked():
-            for _ in range(FAILED_TRIES):
-                with pytest.raises(StoreUnavailable):
-                    await attempt()
-        await attempt()
+async def retried_through_outage(bench: Bench, attempt: Callable[[], Awaitable[object]]) -> None:
+    """`attempt` fails while the store is locked, as often as retried, then succeeds."""
+    with write_locked(bench):
+        for _ in range(FAILED_TRIES):
+            with pytest.raises(StoreUnavailable):
+                await attempt()
+    await attempt()
 
 
 @pytest.fixture
 async def bench(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Bench]:
-    path = write_config(tmp_path, "http://127.0.0.1:9", request.param, extra=NIGHT)
-    runtime = load_runtime(str(path))
-    store = SqliteStore(str(tmp_path / "bench.db"), busy_timeout=0.05)
-    await store.open()
-    clock, metrics = [EVENING], Metrics()
-    pipeline = Pipeline(store, metrics, clock=lambda: clock[0])
-    flusher = GroupFlusher(pipeline, lambda: runtime, clock=lambda: clock[0])
-    yield Bench(runtime, metrics, pipeline, flusher, store, clock)
-    await store.close()
+    opened = await open_bench(tmp_path, request.param, busy_timeout=0.05)  # fail fast
+    yield opened
+    await opened.store.close()
 
 
 @pytest.mark.parametrize(
@@ -142,21 +93,21 @@ async def test_a_flush_retried_through_a_store_outage_is_reported_once(
         await bench.post(minute, alert)
     bench.clock[0] = EVENING + flush_minute * 60
     (key,) = [key for key, _ in await bench.store.list_records("group", bench.clock[0])]
-    queued_before = bench.count("notifications", route="disks", outcome="queued")
+    queued_before = count(bench, "notifications", route="disks", outcome="queued")
     queued: list[Notification] = []
 
     async def flush() -> None:
         queued.extend(await bench.flusher.flush(key))
 
     with structlog.testing.capture_logs() as logs:
-        await bench.retried_through_outage(flush)
+        await retried_through_outage(bench, flush)
 
     assert [n.recipient for n in queued] == ["alice"]
     assert await bench.store.get_notification(queued[0].id) is not None
     flushed = [line for line in logs if line["event"] == event]
     assert [line["notifications"] for line in flushed] == [[queued[0].id]]
-    assert bench.count("groups_flushed", route="disks", reason=reason) == 1
-    assert bench.count("notifications", route="disks", outcome="queued") == queued_before + 1
+    assert count(bench, "groups_flushed", route="disks", reason=reason) == 1
+    assert count(bench, "notifications", route="disks", outcome="queued") == queued_before + 1
 
 
 # (routes, alerts posted before, the one retried, its suppressed_total reason, its log line)
@@ -190,7 +141,7 @@ async def test_an_ingest_retried_through_a_store_outage_counts_its_hold_once(
     for minute, alert in enumerate(before, start=8):
         await bench.post(minute, alert)
     with structlog.testing.capture_logs() as logs:  # at 18:02: muted, for the deferred route
-        await bench.retried_through_outage(lambda: bench.post(12, retried))
+        await retried_through_outage(bench, lambda: bench.post(12, retried))
 
     assert [line["event"] for line in logs if line["event"] == event] == [event]
-    assert bench.count("suppressed", route="disks", reason=reason) == 1
+    assert count(bench, "suppressed", route="disks", reason=reason) == 1
